@@ -1,0 +1,425 @@
+package s6
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/actual"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// ErrSvscanDown is returned when no s6-svscan listens on the scandir.
+var ErrSvscanDown = errors.New("s6-svscan is not running on the scandir")
+
+// ErrScandirReadOnly is returned when the scandir cannot be written.
+var ErrScandirReadOnly = errors.New("scandir is not writable")
+
+// Options configure a Backend.
+type Options struct {
+	Scandir string
+	// Bindir is searched for s6 programs before PATH.
+	Bindir string
+	// Timeout bounds every wait on s6.
+	Timeout time.Duration
+	// User owns the supervise skeleton when running as root, so the gateway
+	// user can control its slot. UID/GID -1: look User up, else 10000.
+	User     string
+	UID, GID int
+}
+
+// Backend manages gateway slots in one scandir.
+type Backend struct {
+	scandir string
+	timeout time.Duration
+	run     runner
+	// uid, gid own what we write when we run as root; -1 when not root.
+	uid, gid int
+}
+
+var (
+	_ reconcile.Backend   = (*Backend)(nil)
+	_ actual.StatusReader = (*Backend)(nil)
+)
+
+// New returns a backend for opt.Scandir.
+func New(opt Options) *Backend {
+	b := &Backend{scandir: opt.Scandir, timeout: opt.Timeout, run: runner{bindir: opt.Bindir}, uid: -1, gid: -1}
+	if b.timeout <= 0 {
+		b.timeout = 10 * time.Second
+	}
+	if euid() == 0 {
+		b.uid, b.gid = opt.UID, opt.GID
+		if b.uid < 0 || b.gid < 0 {
+			b.uid, b.gid = 10000, 10000 // Hermes's image: hermes is 10000:10000
+			if u, err := user.Lookup(opt.User); err == nil && opt.User != "" {
+				b.uid, _ = strconv.Atoi(u.Uid)
+				b.gid, _ = strconv.Atoi(u.Gid)
+			}
+		}
+	}
+	return b
+}
+
+// Spawned is how many programs the backend has started so far.
+func (b *Backend) Spawned() int { return b.run.spawned() }
+
+// Probe checks that the scandir exists, is writable and has a running
+// s6-svscan: each failure is one clear error before anything changes.
+func (b *Backend) Probe() error {
+	fi, err := os.Stat(b.scandir)
+	if err != nil {
+		return fmt.Errorf("%w: %s", actual.ErrScandirMissing, b.scandir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", actual.ErrScandirMissing, b.scandir)
+	}
+	if err := writable(b.scandir); err != nil {
+		return fmt.Errorf("%w: %w", ErrScandirReadOnly, err)
+	}
+	ok, err := fifoListening(filepath.Join(b.scandir, ".s6-svscan", "control"))
+	if err != nil || !ok {
+		return fmt.Errorf("%w: %s", ErrSvscanDown, b.scandir)
+	}
+	return nil
+}
+
+func (b *Backend) slotDir(slot string) string { return filepath.Join(b.scandir, slot) }
+
+// Write publishes a new slot through a dot-named staging dir (s6-svscan
+// skips dot names) renamed into place, or rewrites files of a live slot one
+// by one (write temp, rename). All writes go through an os.Root on the
+// scandir, so a planted symlink can never lead them outside it.
+func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, files []string, create, wantUp bool) error {
+	root, err := os.OpenRoot(b.scandir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if create {
+		return b.publish(root, slot, spec, wantUp)
+	}
+	for _, f := range spec.Files {
+		if !containsStr(files, f.Path) {
+			continue
+		}
+		if err := b.replaceFile(root, path.Join(slot, f.Path), f.Data, f.Mode); err != nil {
+			return err
+		}
+	}
+	return b.writeHash(root, slot, spec.Hash)
+}
+
+func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp bool) error {
+	tmp := "." + slot + ".tmp"
+	if err := root.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("remove stale staging %s: %w", tmp, err)
+	}
+	if err := b.mkdir(root, tmp, 0o755); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		_ = root.RemoveAll(tmp)
+		return err
+	}
+	if err := b.mkdir(root, tmp+"/log", 0o755); err != nil {
+		return fail(err)
+	}
+	for _, f := range spec.Files {
+		if err := b.createFile(root, path.Join(tmp, f.Path), f.Data, f.Mode); err != nil {
+			return fail(err)
+		}
+	}
+	if !wantUp {
+		if err := b.createFile(root, tmp+"/"+actual.DownFile, nil, 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	if err := b.mkdir(root, tmp+"/data", 0o755); err != nil {
+		return fail(err)
+	}
+	if err := b.createFile(root, path.Join(tmp, actual.HashFile), []byte(spec.Hash+"\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	for _, dir := range []string{tmp, tmp + "/log"} {
+		if err := b.seedSkeleton(root, dir); err != nil {
+			return fail(err)
+		}
+	}
+	if err := root.Rename(tmp, slot); err != nil {
+		return fail(fmt.Errorf("publish %s: %w", slot, err))
+	}
+	return nil
+}
+
+// seedSkeleton pre-creates what s6-supervise would, owned by the gateway
+// user, so that user can run s6-svc and s6-svstat on its slot. The modes
+// are s6's own.
+func (b *Backend) seedSkeleton(root *os.Root, dir string) error {
+	for _, d := range []struct {
+		name string
+		mode fs.FileMode
+	}{
+		{dir + "/event", 0o3730 | fs.ModeSetgid | fs.ModeSticky},
+		{dir + "/supervise", 0o755},
+		{dir + "/supervise/event", 0o3730 | fs.ModeSetgid | fs.ModeSticky},
+	} {
+		if err := b.mkdir(root, d.name, d.mode); err != nil {
+			return err
+		}
+	}
+	sup, err := root.Open(dir + "/supervise")
+	if err != nil {
+		return err
+	}
+	defer sup.Close()
+	if err := mkfifoIn(sup, filepath.Join(b.scandir, dir, "supervise"), "control", 0o660); err != nil {
+		return fmt.Errorf("mkfifo %s/supervise/control: %w", dir, err)
+	}
+	// mkfifo's mode went through the umask.
+	if err := root.Chmod(dir+"/supervise/control", 0o660); err != nil {
+		return err
+	}
+	return b.chown(root, dir+"/supervise/control")
+}
+
+// mkdir makes a directory with exactly mode (umask aside) and our owner.
+func (b *Backend) mkdir(root *os.Root, name string, mode fs.FileMode) error {
+	if err := root.Mkdir(name, mode.Perm()); err != nil {
+		return err
+	}
+	if err := root.Chmod(name, mode); err != nil {
+		return err
+	}
+	return b.chown(root, name)
+}
+
+// createFile writes a new file; O_EXCL refuses anything already there,
+// including a symlink.
+func (b *Backend) createFile(root *os.Root, name string, data []byte, mode fs.FileMode) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode.Perm())
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := root.Chmod(name, mode.Perm()); err != nil {
+		return err
+	}
+	return b.chown(root, name)
+}
+
+// replaceFile swaps a file of a live slot: s6 never sees it half written.
+func (b *Backend) replaceFile(root *os.Root, name string, data []byte, mode fs.FileMode) error {
+	dir, base := path.Split(name)
+	if dir != "" {
+		if err := root.MkdirAll(strings.TrimSuffix(dir, "/"), 0o755); err != nil {
+			return err
+		}
+	}
+	tmp := dir + "." + base + ".hermes-reconcile.tmp"
+	if err := root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := b.createFile(root, tmp, data, mode); err != nil {
+		return err
+	}
+	if err := root.Rename(tmp, name); err != nil {
+		_ = root.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", name, err)
+	}
+	return nil
+}
+
+func (b *Backend) writeHash(root *os.Root, slot, hash string) error {
+	if err := root.Mkdir(slot+"/data", 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return b.replaceFile(root, path.Join(slot, actual.HashFile), []byte(hash+"\n"), 0o644)
+}
+
+// chown gives name to the gateway user when we run as root. Lchown: a
+// symlink is never followed.
+func (b *Backend) chown(root *os.Root, name string) error {
+	if b.uid < 0 {
+		return nil
+	}
+	return root.Lchown(name, b.uid, b.gid)
+}
+
+// Control sets the run state: the down marker first (so a restart of
+// s6-svscan keeps it), then the supervisor, if there is one yet. Down waits
+// until the gateway is down.
+func (b *Backend) Control(ctx context.Context, slot string, up bool) error {
+	root, err := os.OpenRoot(b.scandir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	down := slot + "/" + actual.DownFile
+	if up {
+		if err := root.Remove(down); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	} else if _, err := root.Lstat(down); errors.Is(err, fs.ErrNotExist) {
+		if err := b.createFile(root, down, nil, 0o644); err != nil {
+			return err
+		}
+	}
+	dir := b.slotDir(slot)
+	held, err := lockHeld(filepath.Join(dir, "supervise", "lock"))
+	if err != nil || !held {
+		return nil // not supervised: the down marker decides when it is
+	}
+	if up {
+		_, err = b.run.run(ctx, "s6-svc", "-u", dir)
+		return err
+	}
+	_, err = b.run.run(ctx, "s6-svc", "-wd", "-T", ms(b.timeout), "-d", dir)
+	return err
+}
+
+// Restart takes the gateway (or its logger) down and up again so s6 spawns
+// the new script. Down-then-up rather than a signal: a gateway that exits 0
+// on SIGTERM would make finish exit 125 and stay down.
+func (b *Backend) Restart(ctx context.Context, slot string, logger bool) error {
+	dir := b.slotDir(slot)
+	if logger {
+		dir = filepath.Join(dir, "log")
+	}
+	if _, err := b.run.run(ctx, "s6-svc", "-wd", "-T", ms(b.timeout), "-d", dir); err != nil {
+		return err
+	}
+	_, err := b.run.run(ctx, "s6-svc", "-u", dir)
+	return err
+}
+
+// Retire moves a slot out of s6-svscan's sight as .gateway-<p>.del; the
+// next pruning rescan stops its supervisors. A staging leftover is simply
+// deleted (s6 never saw it) and "" returned.
+func (b *Backend) Retire(ctx context.Context, name string) (string, error) {
+	switch {
+	case strings.HasSuffix(name, ".tmp"):
+		root, err := os.OpenRoot(b.scandir)
+		if err != nil {
+			return "", err
+		}
+		defer root.Close()
+		return "", root.RemoveAll(name)
+	case strings.HasSuffix(name, ".del"):
+		return name, nil
+	}
+	retired := "." + name + ".del"
+	if _, err := os.Lstat(b.slotDir(retired)); err == nil {
+		retired = fmt.Sprintf(".%s.%d.del", name, time.Now().UnixNano())
+	}
+	if err := os.Rename(b.slotDir(name), b.slotDir(retired)); err != nil {
+		return "", fmt.Errorf("retire %s: %w", name, err)
+	}
+	return retired, nil
+}
+
+// Rescan runs s6-svscanctl -a (and -n to drop retired slots) once.
+func (b *Backend) Rescan(ctx context.Context, prune bool) error {
+	flag := "-a"
+	if prune {
+		flag = "-an"
+	}
+	_, err := b.run.run(ctx, "s6-svscanctl", flag, b.scandir)
+	var ee *ExecError
+	if errors.As(err, &ee) && ee.Code == 100 {
+		return fmt.Errorf("%w: %w", ErrSvscanDown, err)
+	}
+	return err
+}
+
+// WaitSupervised waits until s6-supervise holds the slot's lock (s6-svok's
+// test): s6-svc sent before that fails.
+func (b *Backend) WaitSupervised(ctx context.Context, slot string) error {
+	lock := filepath.Join(b.slotDir(slot), "supervise", "lock")
+	return b.poll(ctx, "supervised "+slot, func() (bool, error) {
+		held, err := lockHeld(lock)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return held, err
+	})
+}
+
+// Purge waits until no supervisor holds a retired slot (nor its logger),
+// then deletes it.
+func (b *Backend) Purge(ctx context.Context, retired string) error {
+	dir := b.slotDir(retired)
+	err := b.poll(ctx, "supervisor of "+retired+" to exit", func() (bool, error) {
+		for _, l := range []string{filepath.Join(dir, "supervise", "lock"), filepath.Join(dir, "log", "supervise", "lock")} {
+			held, err := lockHeld(l)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false, err
+			}
+			if held {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(b.scandir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return root.RemoveAll(retired)
+}
+
+// poll checks cond until it holds, backing off from 1 ms to 25 ms, bounded
+// by the backend timeout and ctx.
+func (b *Backend) poll(ctx context.Context, what string, cond func() (bool, error)) error {
+	deadline := time.NewTimer(b.timeout)
+	defer deadline.Stop()
+	wait := time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("timed out after %s waiting for %s", b.timeout, what)
+		case <-t.C:
+		}
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		t.Reset(wait)
+		wait = min(wait*2, 25*time.Millisecond)
+	}
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

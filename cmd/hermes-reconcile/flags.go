@@ -1,0 +1,229 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+)
+
+// EnvPrefix starts the environment twin of every flag: --dry-run is
+// HERMES_RECONCILE_DRY_RUN.
+const EnvPrefix = "HERMES_RECONCILE_"
+
+// options is the command line after flags and environment are merged.
+type options struct {
+	cfg       config.Config
+	once      bool
+	dryRun    bool
+	status    bool
+	version   bool
+	verbosity int
+	logFormat string
+	backend   string
+}
+
+// envList is a repeatable K=V flag.
+type envList map[string]string
+
+func (e envList) String() string {
+	keys := make([]string, 0, len(e))
+	for k := range e {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func (e envList) Set(s string) error {
+	// The environment twin holds several K=V separated by newlines.
+	for _, kv := range strings.Split(s, "\n") {
+		if strings.TrimSpace(kv) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("want KEY=VALUE, got %q", kv)
+		}
+		e[k] = v
+	}
+	return nil
+}
+
+type lineList struct{ l *[]string }
+
+func (p lineList) String() string {
+	if p.l == nil {
+		return ""
+	}
+	return strings.Join(*p.l, "\\n")
+}
+
+func (p lineList) Set(s string) error {
+	*p.l = append(*p.l, strings.Split(s, "\n")...)
+	return nil
+}
+
+// parseArgs merges flags, their HERMES_RECONCILE_* twins and the defaults,
+// in that order of precedence. lookupEnv is os.LookupEnv in production: a
+// twin set to "" counts (--user "" means never drop privileges).
+func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) (options, error) {
+	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
+	o := options{cfg: config.Default()}
+	c := &o.cfg
+	c.Render.Env = map[string]string{}
+	fs := flag.NewFlagSet("hermes-reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { usage(fs, stderr) }
+
+	fs.BoolVar(&o.once, "once", false, "run one pass and exit (for cont-init.d at boot)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and exit; writes nothing (implies --once)")
+	fs.StringVar(&c.Home, "home", "", "HERMES_HOME (default $HERMES_HOME, else /opt/data)")
+	fs.StringVar(&c.Scandir, "scandir", c.Scandir, "s6 scandir of the gateway slots (also $S6_PROFILE_GATEWAY_SCANDIR)")
+	fs.StringVar(&c.S6Bindir, "s6-bindir", c.S6Bindir, "directory searched for s6 programs before PATH")
+	fs.StringVar(&o.backend, "backend", "auto", "service backend: auto or s6")
+	fs.StringVar(&c.Output, "output", c.Output, "output format: text or json (NDJSON)")
+	fs.BoolVar(&c.DetailedExitcode, "detailed-exitcode", false, "exit 2 when changes were needed (dry-run: drift present)")
+	fs.BoolVar(&c.Strict, "strict", false, "diagnostics (bad profiles) make the pass fail")
+	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 actions and errors, 1 pass detail, 2 more")
+	fs.StringVar(&o.logFormat, "log-format", "", "log format: json (default) or console (default on a terminal)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+
+	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "how long to wait for another reconciler's lock")
+	fs.DurationVar(&c.SuperviseTimeout, "timeout", c.SuperviseTimeout, "bound on each wait for s6 (supervised, down, supervisor gone)")
+	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c); warn when a plan needs more")
+
+	r := &c.Render
+	fs.StringVar(&r.Shebang, "shebang", r.Shebang, "first line of run, finish and log/run")
+	fs.StringVar(&r.HomeDir, "home-dir", r.HomeDir, "HOME and working directory of the gateway")
+	fs.StringVar(&r.DefaultHermesHome, "log-hermes-home", r.DefaultHermesHome, "HERMES_HOME log/run falls back to when unset at run time")
+	fs.Var(lineList{&r.Prelude}, "prelude", "a line run before the gateway starts (repeatable)")
+	fs.StringVar(&r.User, "user", r.User, "account the gateway drops to when started as root; empty: never drop")
+	fs.StringVar(&r.GatewayCommand, "gateway-command", r.GatewayCommand, "the Hermes program")
+	fs.StringVar(&r.LogScript, "log-script", r.LogScript, "s6-log logging script before the log directory")
+	fs.Var(envList(r.Env), "env", "KEY=VALUE exported to every gateway (repeatable)")
+
+	w := &c.Watch
+	fs.IntVar(&w.NotifyFD, "notify-fd", w.NotifyFD, "write a newline to this fd after the first complete pass (s6 notification-fd)")
+	fs.DurationVar(&w.Quiet, "quiet", w.Quiet, "watch: quiet period after events before a pass")
+	fs.DurationVar(&w.MaxDelay, "max-delay", w.MaxDelay, "watch: longest wait after the first event of a burst")
+	fs.DurationVar(&w.Resync, "resync", w.Resync, "watch: mean period of full passes without events (jittered)")
+	fs.DurationVar(&w.BackoffMax, "backoff-max", w.BackoffMax, "watch: longest backoff after failures")
+
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			usage(fs, stdout)
+			return o, flag.ErrHelp
+		}
+	}
+	// "status" may come before or after the flags.
+	if len(args) > 0 && args[0] == "status" {
+		o.status = true
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "status" && !o.status {
+		o.status = true
+		if err := fs.Parse(rest[1:]); err != nil {
+			return o, err
+		}
+		rest = fs.Args()
+	}
+	if len(rest) > 0 {
+		return o, fmt.Errorf("unexpected argument %q (the only command is status)", rest[0])
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if _, twin := lookupEnv(EnvPrefix + "HOME"); !set["home"] && !twin {
+		c.Home = getenv("HERMES_HOME")
+	}
+	if c.Home == "" {
+		c.Home = "/opt/data"
+	}
+	if _, twin := lookupEnv(EnvPrefix + "SCANDIR"); !set["scandir"] && !twin {
+		if v := getenv("S6_PROFILE_GATEWAY_SCANDIR"); v != "" {
+			c.Scandir = v
+		}
+	}
+	if c.Output != config.OutputText && c.Output != config.OutputJSON {
+		return o, fmt.Errorf("--output must be text or json, got %q", c.Output)
+	}
+	if o.logFormat != "" && o.logFormat != "json" && o.logFormat != "console" {
+		return o, fmt.Errorf("--log-format must be json or console, got %q", o.logFormat)
+	}
+	if o.backend != "auto" && o.backend != "s6" {
+		return o, fmt.Errorf("--backend must be auto or s6, got %q", o.backend)
+	}
+	if o.dryRun {
+		o.once = true
+	}
+	c.Home = absPath(c.Home)
+	c.Scandir = absPath(c.Scandir)
+	return o, nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `hermes-reconcile keeps the s6 gateway slots of a Hermes container in step
+with the profiles on disk.
+
+Usage:
+  hermes-reconcile [flags]            watch mode: a long-running control loop (an s6 longrun)
+  hermes-reconcile --once [flags]     one pass, then exit (cont-init.d at boot)
+  hermes-reconcile --dry-run [flags]  print the plan; write nothing
+  hermes-reconcile status [flags]     every profile and slot: intent, want, actual, pid, uptime
+
+Flags (each also read from HERMES_RECONCILE_<NAME>, e.g. --dry-run from
+HERMES_RECONCILE_DRY_RUN=true; a flag given on the command line wins):
+`)
+	out := fs.Output()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	fmt.Fprint(w, `
+Exit codes:
+  0  success (with --detailed-exitcode: nothing needed changing)
+  1  error: a pass could not run, or an action failed, or (with --strict) a diagnostic
+  2  with --detailed-exitcode: changes were needed (dry-run: drift present)
+
+Watch mode: events on the profiles and the scandir only trigger a full pass,
+after a quiet period (--quiet, at most --max-delay after the first event).
+A full pass also runs every --resync (jittered by up to 10%), on an event
+queue overflow, and on SIGHUP. A profile whose actions fail is retried with
+exponential backoff (1s doubling to --backoff-max) without delaying the
+others; when the whole pass fails (scandir missing, s6-svscan down) the loop
+backs off the same way and logs once per change of state. SIGTERM/SIGINT
+finish the pass in flight and exit 0, leaving every gateway as it is.
+`)
+}

@@ -1,0 +1,166 @@
+// Command hermes-reconcile keeps the s6 gateway slots of a Hermes container
+// in step with the profiles on disk. See --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
+	o, err := parseArgs(args, lookupEnv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hermes-reconcile: %v\n", err)
+		return exitError
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "hermes-reconcile %s\n", Version)
+		return exitOK
+	}
+	log, sync := newLogger(o, stderr, getenv)
+	defer sync()
+	ctx = logr.NewContext(ctx, log)
+
+	rd, err := desired.NewRenderer(o.cfg.Render)
+	if err != nil {
+		fmt.Fprintf(stderr, "hermes-reconcile: render settings: %v\n", err)
+		return exitError
+	}
+	be := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
+		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID})
+	src := reconcile.Sources{Home: o.cfg.Home, Scandir: o.cfg.Scandir, Status: be,
+		Load: desired.Options{Renderer: rd, MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}}
+	p := &printer{out: stdout, errw: stderr, json: o.cfg.Output == config.OutputJSON,
+		color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
+
+	switch {
+	case o.status:
+		return runStatus(src, p)
+	case o.dryRun:
+		return runOnce(ctx, o, src, be, p, true)
+	case o.once:
+		return runOnce(ctx, o, src, be, p, false)
+	}
+	return runWatch(ctx, o, src, be)
+}
+
+// runOnce is one pass: --once at boot, or --dry-run, which plans only and
+// never takes the lock (taking it would write to the scandir).
+func runOnce(ctx context.Context, o options, src reconcile.Sources, be *s6.Backend, p *printer, dryRun bool) int {
+	mode := "once"
+	if dryRun {
+		mode = "dry-run"
+	}
+	p.version(mode, "s6")
+	var out reconcile.Outcome
+	if dryRun {
+		out = reconcile.Observe(src)
+	} else {
+		if _, err := os.Stat(src.Scandir); err != nil {
+			return p.fail(fmt.Errorf("scandir %s: %w", src.Scandir, err))
+		}
+		lock, err := s6.AcquireLock(ctx, src.Scandir, fmt.Sprintf("pid %d (hermes-reconcile --once)", os.Getpid()), o.cfg.LockTimeout)
+		if err != nil {
+			return p.fail(err)
+		}
+		out = reconcile.RunPass(ctx, src, be, nil)
+		lock.Unlock()
+	}
+	diags := out.Desired.Diagnostics
+	if out.Err == nil {
+		if n := reconcile.Supervisors(out.Actual, out.Plan); n > o.cfg.MaxServices {
+			diags = append(diags, desired.Diagnostic{Severity: desired.Warning, Path: src.Scandir,
+				Message: fmt.Sprintf("the scandir would need %d supervisors, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, o.cfg.MaxServices, n)})
+		}
+	}
+	p.diagnostics(diags)
+	p.plan(out.Plan)
+	if !dryRun {
+		p.results(out.Results)
+	}
+	p.summary(out.Plan, out.Results, len(diags), out.Err)
+	switch {
+	case out.Err != nil, reconcile.Failed(out.Results) > 0:
+		return exitError
+	case o.cfg.Strict && len(diags) > 0:
+		return exitError
+	case o.cfg.DetailedExitcode && len(out.Plan) > 0:
+		return exitChanges
+	}
+	return exitOK
+}
+
+func (p *printer) fail(err error) int {
+	p.summary(nil, nil, 0, err)
+	return exitError
+}
+
+func newLogger(o options, stderr io.Writer, getenv func(string) string) (logr.Logger, func()) {
+	format := o.logFormat
+	if format == "" {
+		format = "json"
+		if isTerminal(stderr) {
+			format = "console"
+		}
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey = "ts"
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		if getenv("NO_COLOR") == "" && isTerminal(stderr) {
+			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	ws := zapcore.AddSync(stderr)
+	core := zapcore.NewCore(enc, zapcore.Lock(ws), zap.NewAtomicLevelAt(zapcore.Level(-o.verbosity)))
+	zl := zap.New(core)
+	return zapr.NewLogger(zl), func() { _ = zl.Sync() }
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "0.1.0-dev"
+
+// SchemaVersion is the NDJSON schema; it changes only incompatibly.
+const SchemaVersion = 1
+
+// printer writes plans, results and diagnostics as text or NDJSON.
+type printer struct {
+	out, errw io.Writer
+	json      bool
+	color     bool
+}
+
+type jsonChange struct {
+	Action     string   `json:"action"`
+	Slot       string   `json:"slot"`
+	Profile    string   `json:"profile,omitempty"`
+	Reason     string   `json:"reason"`
+	Files      []string `json:"files,omitempty"`
+	Want       string   `json:"want,omitempty"`
+	Restart    bool     `json:"restart,omitempty"`
+	RestartLog bool     `json:"restart_log,omitempty"`
+	Folded     []string `json:"folded,omitempty"`
+}
+
+func changeOf(a reconcile.Action) jsonChange {
+	c := jsonChange{Action: a.Kind.String(), Slot: a.Slot, Profile: a.Profile, Reason: a.Reason,
+		Files: a.Files, Restart: a.Restart, RestartLog: a.RestartLog, Folded: a.Folded}
+	if a.Kind == reconcile.Create {
+		c.Want = wantWord(a.WantUp)
+	}
+	return c
+}
+
+func wantWord(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+func (p *printer) emit(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own plain structs are marshalled
+	}
+	p.out.Write(append(b, '\n'))
+}
+
+func (p *printer) version(mode, backend string) {
+	if p.json {
+		p.emit(map[string]any{"type": "version", "schema": SchemaVersion, "version": Version, "mode": mode, "backend": backend})
+	}
+}
+
+func (p *printer) diagnostics(ds []desired.Diagnostic) {
+	for _, d := range ds {
+		if p.json {
+			p.emit(map[string]any{"type": "diagnostic", "severity": d.Severity.String(), "profile": d.Profile,
+				"path": d.Path, "line": d.Line, "message": d.Message, "summary": d.String()})
+			continue
+		}
+		word := "Warning"
+		if d.Severity == desired.Error {
+			word = "Error"
+		}
+		fmt.Fprintf(p.errw, "%s: %s\n", word, d)
+	}
+}
+
+// symbols are terraform's: + create, ~ change, - destroy; > and < for run state.
+var symbols = map[reconcile.Kind]string{
+	reconcile.Create: "+", reconcile.Update: "~", reconcile.Adopt: "~",
+	reconcile.Start: ">", reconcile.Stop: "<", reconcile.Remove: "-", reconcile.Clean: "-",
+}
+
+var colors = map[string]string{"+": "\x1b[32m", "~": "\x1b[33m", "-": "\x1b[31m", ">": "\x1b[32m", "<": "\x1b[33m"}
+
+// planLine is one action, e.g. "+ gateway-a  create (down)  profile_added".
+func planLine(a reconcile.Action) string {
+	what := a.Kind.String()
+	switch a.Kind {
+	case reconcile.Create:
+		what += " (" + wantWord(a.WantUp) + ")"
+	case reconcile.Update, reconcile.Adopt:
+		if len(a.Files) > 0 {
+			what += " " + strings.Join(a.Files, ", ")
+		}
+		if a.Restart {
+			what += " (restart)"
+		}
+	}
+	line := fmt.Sprintf("%s %s  %s  %s", symbols[a.Kind], a.Slot, what, a.Reason)
+	if len(a.Folded) > 0 {
+		line += " (serves " + strings.Join(a.Folded, ", ") + ")"
+	}
+	return line
+}
+
+func (p *printer) plan(plan []reconcile.Action) {
+	for _, a := range plan {
+		if p.json {
+			p.emit(map[string]any{"type": "planned_change", "change": changeOf(a)})
+			continue
+		}
+		line := planLine(a)
+		if p.color {
+			line = colors[symbols[a.Kind]] + line + "\x1b[0m"
+		}
+		fmt.Fprintln(p.out, line)
+	}
+	if p.json {
+		return
+	}
+	if len(plan) == 0 {
+		fmt.Fprintln(p.out, "No changes. Services match the profiles.")
+		return
+	}
+	c := count(plan)
+	fmt.Fprintf(p.out, "Plan: %d to create, %d to update, %d to remove, %d to start, %d to stop.\n",
+		c[reconcile.Create], c[reconcile.Update]+c[reconcile.Adopt], c[reconcile.Remove]+c[reconcile.Clean],
+		c[reconcile.Start], c[reconcile.Stop])
+}
+
+func (p *printer) results(results []reconcile.Result) {
+	failed := 0
+	for _, r := range results {
+		if p.json {
+			ev := map[string]any{"type": "applied_change", "change": changeOf(r.Action), "result": "ok",
+				"duration_ms": float64(r.Duration.Microseconds()) / 1000}
+			if r.Err != nil {
+				ev["result"], ev["error"] = "failed", r.Err.Error()
+			}
+			p.emit(ev)
+			continue
+		}
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(p.out, "! %s  %s  failed: %v\n", r.Action.Slot, r.Action.Kind, r.Err)
+		}
+	}
+	if !p.json && len(results) > 0 {
+		fmt.Fprintf(p.out, "Apply: %d done, %d failed.\n", len(results)-failed, failed)
+	}
+}
+
+func (p *printer) summary(plan []reconcile.Action, results []reconcile.Result, diags int, err error) {
+	if !p.json {
+		if err != nil {
+			fmt.Fprintf(p.errw, "Error: %v\n", err)
+		}
+		return
+	}
+	c := count(plan)
+	ev := map[string]any{"type": "change_summary", "changes": len(plan),
+		"create": c[reconcile.Create], "update": c[reconcile.Update], "adopt": c[reconcile.Adopt],
+		"remove": c[reconcile.Remove], "clean": c[reconcile.Clean], "start": c[reconcile.Start], "stop": c[reconcile.Stop],
+		"applied": len(results) - reconcile.Failed(results), "failed": reconcile.Failed(results), "diagnostics": diags}
+	if err != nil {
+		ev["error"] = err.Error()
+	}
+	p.emit(ev)
+}
+
+func count(plan []reconcile.Action) map[reconcile.Kind]int {
+	c := map[reconcile.Kind]int{}
+	for _, a := range plan {
+		c[a.Kind]++
+	}
+	return c
+}

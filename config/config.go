@@ -1,0 +1,134 @@
+// Package config holds the reconciler's own settings: where to look, how to
+// talk to s6, and how to render a slot. cmd/ fills one Config from flags and
+// HERMES_RECONCILE_* variables once and passes it down; nothing here reads
+// the environment on its own.
+package config
+
+import (
+	"time"
+)
+
+// Output formats for plans, results and status.
+const (
+	OutputText = "text"
+	OutputJSON = "json"
+)
+
+// Config is everything the reconciler needs to know about its installation.
+type Config struct {
+	// Home is HERMES_HOME: the profile root or a named profile under it.
+	// Default: --home, else HERMES_HOME, else /opt/data (s6) or ~/.hermes (host).
+	Home string
+	// Scandir is the directory s6-svscan watches.
+	// Default /run/service (HERMES_RECONCILE_SCANDIR, S6_PROFILE_GATEWAY_SCANDIR).
+	Scandir string
+	// S6Bindir is searched first for s6 programs, then PATH.
+	// Default /command (HERMES_RECONCILE_S6_BINDIR).
+	S6Bindir string
+	// Output is "text" or "json" (HERMES_RECONCILE_OUTPUT). Default text.
+	Output string
+	// DetailedExitcode makes a pass that needed changes exit 2
+	// (HERMES_RECONCILE_DETAILED_EXITCODE). Default false.
+	DetailedExitcode bool
+	// Strict makes diagnostics fail the pass (HERMES_RECONCILE_STRICT). Default false.
+	Strict bool
+	// LockTimeout bounds the wait for the single-writer lock
+	// (HERMES_RECONCILE_LOCK_TIMEOUT). Default 30s.
+	LockTimeout time.Duration
+	// SuperviseTimeout bounds each wait on s6: a new slot becoming supervised,
+	// a gateway going down, a removed supervisor exiting
+	// (HERMES_RECONCILE_SUPERVISE_TIMEOUT). Default 10s.
+	SuperviseTimeout time.Duration
+	// MaxServices is the s6-svscan service limit the plan is checked against
+	// (HERMES_RECONCILE_MAX_SERVICES). Default 1000, s6-svscan's own default.
+	MaxServices int
+
+	// Render shapes the files of every slot.
+	Render Render
+	// Watch tunes the long-running mode.
+	Watch Watch
+}
+
+// Render holds the installation-specific parts of a slot. With the defaults
+// the files are byte for byte what Hermes's own S6ServiceManager writes.
+type Render struct {
+	// Shebang is the first line of run, finish and log/run.
+	// Default "#!/command/with-contenv sh" (HERMES_RECONCILE_SHEBANG).
+	Shebang string
+	// HomeDir is exported as HOME and is the working directory of the gateway.
+	// Default /opt/data (HERMES_RECONCILE_HOME_DIR).
+	HomeDir string
+	// DefaultHermesHome is log/run's fallback when HERMES_HOME is unset at run
+	// time. Default /opt/data (HERMES_RECONCILE_LOG_HERMES_HOME).
+	DefaultHermesHome string
+	// Prelude lines go right after "cd HomeDir", e.g. ". /opt/hermes/.venv/bin/activate".
+	// Default none (HERMES_RECONCILE_PRELUDE, lines separated by newlines).
+	Prelude []string
+	// User is the account the gateway and logger drop to when started as
+	// root. Empty means never drop. Default hermes (HERMES_RECONCILE_USER).
+	User string
+	// GatewayCommand is the program run as "<cmd> [-p name] gateway run --replace".
+	// Default hermes (HERMES_RECONCILE_GATEWAY_COMMAND).
+	GatewayCommand string
+	// LogScript is s6-log's logging script before the directory.
+	// Default "1 n10 s1000000 T" (HERMES_RECONCILE_LOG_SCRIPT).
+	LogScript string
+	// Env is exported to every gateway, sorted by key, values single-quoted.
+	// Default none (HERMES_RECONCILE_ENV, K=V lines).
+	Env map[string]string
+	// ServiceUID and ServiceGID own the supervise skeleton when the reconciler
+	// runs as root. -1 means look up User, else 10000.
+	ServiceUID, ServiceGID int
+}
+
+// Watch tunes the control loop.
+type Watch struct {
+	// Quiet is how long events must stop before a pass (default 100ms).
+	Quiet time.Duration
+	// MaxDelay caps the wait after the first event of a burst (default 1s).
+	MaxDelay time.Duration
+	// Resync is the mean period of full passes without events (default 5m,
+	// jittered by up to 10%).
+	Resync time.Duration
+	// NotifyFD, when >= 0, gets a newline after the first complete pass.
+	NotifyFD int
+	// BackoffMin and BackoffMax bound the per-profile and whole-pass backoff
+	// (default 1s and 5m).
+	BackoffMin, BackoffMax time.Duration
+}
+
+// Default returns the settings of a Hermes container.
+func Default() Config {
+	return Config{
+		Home:             "",
+		Scandir:          "/run/service",
+		S6Bindir:         "/command",
+		Output:           OutputText,
+		LockTimeout:      30 * time.Second,
+		SuperviseTimeout: 10 * time.Second,
+		MaxServices:      1000,
+		Render:           DefaultRender(),
+		Watch: Watch{
+			Quiet:      100 * time.Millisecond,
+			MaxDelay:   time.Second,
+			Resync:     5 * time.Minute,
+			NotifyFD:   -1,
+			BackoffMin: time.Second,
+			BackoffMax: 5 * time.Minute,
+		},
+	}
+}
+
+// DefaultRender returns the rendering Hermes's S6ServiceManager uses.
+func DefaultRender() Render {
+	return Render{
+		Shebang:           "#!/command/with-contenv sh",
+		HomeDir:           "/opt/data",
+		DefaultHermesHome: "/opt/data",
+		User:              "hermes",
+		GatewayCommand:    "hermes",
+		LogScript:         "1 n10 s1000000 T",
+		ServiceUID:        -1,
+		ServiceGID:        -1,
+	}
+}

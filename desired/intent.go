@@ -1,0 +1,158 @@
+package desired
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// Intent is what a profile says about its gateway.
+type Intent uint8
+
+const (
+	// IntentNone: no state file, or nothing readable in it.
+	IntentNone Intent = iota
+	// IntentRunning: the gateway should run.
+	IntentRunning
+	// IntentStopped: the gateway should not run.
+	IntentStopped
+)
+
+func (i Intent) String() string {
+	switch i {
+	case IntentRunning:
+		return "running"
+	case IntentStopped:
+		return "stopped"
+	}
+	return "none"
+}
+
+// StateFile is the per-profile intent file Hermes writes.
+const StateFile = "gateway_state.json"
+
+// maxInputSize caps every file the reconciler parses; larger is refused.
+const maxInputSize = 1 << 20
+
+// IntentRecord is what gateway_state.json said.
+type IntentRecord struct {
+	Intent Intent
+	// Explicit is true when desired_state decided: the operator's word, which
+	// the reconciler enforces on every pass.
+	Explicit bool
+	// Raw is the value read (desired_state, else gateway_state), for status.
+	Raw string
+}
+
+// ParseIntent reads the bytes of a gateway_state.json. A non-nil error is a
+// corrupt file; the record is then IntentNone. line is 1-based, 0 if unknown.
+func ParseIntent(data []byte) (rec IntentRecord, line int, err error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return IntentRecord{}, lineOf(data, syn.Offset), fmt.Errorf("invalid JSON: %w", err)
+		}
+		return IntentRecord{}, 0, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if doc == nil {
+		return IntentRecord{}, 1, errors.New("invalid JSON: expected an object")
+	}
+	if raw, ok := doc["desired_state"]; ok {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return IntentRecord{}, lineOfKey(data, "desired_state"), fmt.Errorf("desired_state must be a string, got %s", raw)
+		}
+		switch s {
+		case "running":
+			return IntentRecord{Intent: IntentRunning, Explicit: true, Raw: s}, 0, nil
+		case "stopped":
+			return IntentRecord{Intent: IntentStopped, Explicit: true, Raw: s}, 0, nil
+		}
+		return IntentRecord{}, lineOfKey(data, "desired_state"), fmt.Errorf("desired_state must be \"running\" or \"stopped\", got %q", s)
+	}
+	raw, ok := doc["gateway_state"]
+	if !ok {
+		return IntentRecord{}, 0, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return IntentRecord{}, lineOfKey(data, "gateway_state"), fmt.Errorf("gateway_state must be a string, got %s", raw)
+	}
+	switch s {
+	// draining and degraded are a running gateway in a passing state (#42675).
+	case "running", "draining", "degraded":
+		return IntentRecord{Intent: IntentRunning, Raw: s}, 0, nil
+	}
+	return IntentRecord{Intent: IntentStopped, Raw: s}, 0, nil
+}
+
+// readIntent reads dir/gateway_state.json. A missing file is no intent and no
+// diagnostic; anything unreadable or corrupt is a Warning diagnostic.
+func readIntent(dir, profile string) (IntentRecord, *Diagnostic) {
+	path := dir + string(os.PathSeparator) + StateFile
+	data, err := readCapped(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return IntentRecord{}, nil
+	}
+	if err != nil {
+		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Message: err.Error() + "; treated as no intent"}
+	}
+	rec, line, err := ParseIntent(data)
+	if err != nil {
+		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Line: line, Message: err.Error() + "; treated as no intent"}
+	}
+	return rec, nil
+}
+
+// readCapped reads a regular file of at most maxInputSize bytes, without
+// following a symlink at the last component.
+func readCapped(path string) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > maxInputSize {
+		return nil, fmt.Errorf("file is %d bytes, over the %d byte limit", fi.Size(), maxInputSize)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The file may grow between Lstat and Read: cap the read too.
+	data, err := io.ReadAll(io.LimitReader(f, maxInputSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxInputSize {
+		return nil, fmt.Errorf("file is over the %d byte limit", maxInputSize)
+	}
+	return data, nil
+}
+
+func lineOf(data []byte, offset int64) int {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	return bytes.Count(data[:offset], []byte("\n")) + 1
+}
+
+func lineOfKey(data []byte, key string) int {
+	i := bytes.Index(data, []byte(`"`+key+`"`))
+	if i < 0 {
+		return 0
+	}
+	return lineOf(data, int64(i))
+}

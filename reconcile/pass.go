@@ -1,0 +1,70 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hermes-reconcile/hermes-reconcile/actual"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+)
+
+// Sources say where a pass reads its two states from.
+type Sources struct {
+	Home    string
+	Scandir string
+	Load    desired.Options
+	Status  actual.StatusReader
+}
+
+// Outcome is everything one pass saw, decided and did.
+type Outcome struct {
+	Desired desired.State
+	Actual  actual.State
+	Plan    []Action
+	Results []Result
+	// Err is a failure of the whole pass (nothing could be read, or nothing
+	// could be applied); per-slot failures are in Results.
+	Err error
+}
+
+// Observe reads both states and plans, changing nothing.
+func Observe(src Sources) Outcome {
+	var o Outcome
+	o.Desired, o.Err = desired.Load(src.Home, src.Load)
+	if o.Err != nil {
+		return o
+	}
+	o.Actual, o.Err = actual.Read(src.Scandir, src.Status)
+	if o.Err != nil {
+		return o
+	}
+	o.Plan = Plan(o.Desired, o.Actual)
+	return o
+}
+
+// RunPass observes, plans and, unless the plan is empty, applies it. skip
+// drops actions on the given slots (the watch loop's backoff).
+func RunPass(ctx context.Context, src Sources, b Backend, skip func(Action) bool) Outcome {
+	o := Observe(src)
+	if o.Err != nil {
+		return o
+	}
+	if skip != nil {
+		kept := o.Plan[:0:0]
+		for _, a := range o.Plan {
+			if !skip(a) {
+				kept = append(kept, a)
+			}
+		}
+		o.Plan = kept
+	}
+	if len(o.Plan) == 0 {
+		return o
+	}
+	if err := b.Probe(); err != nil {
+		o.Err = fmt.Errorf("nothing applied: %w", err)
+		return o
+	}
+	o.Results = Apply(ctx, b, o.Plan)
+	return o
+}
