@@ -55,6 +55,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	defer sync()
 	ctx = logr.NewContext(ctx, log)
 
+	p := &printer{out: stdout, errw: stderr, json: o.cfg.Output == config.OutputJSON,
+		color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
+	kind, err := detectBackend(o)
+	if err != nil {
+		return p.fail(err)
+	}
+	if kind != "s6" {
+		return runHost(ctx, o, kind, p)
+	}
+
 	rd, err := desired.NewRenderer(o.cfg.Render)
 	if err != nil {
 		fmt.Fprintf(stderr, "hermes-reconcile: render settings: %v\n", err)
@@ -64,8 +74,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID})
 	src := reconcile.Sources{Home: o.cfg.Home, Scandir: o.cfg.Scandir, Status: be,
 		Load: desired.Options{Renderer: rd, MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}}
-	p := &printer{out: stdout, errw: stderr, json: o.cfg.Output == config.OutputJSON,
-		color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
 
 	switch {
 	case o.status:
