@@ -28,9 +28,9 @@ type Backend interface {
 	// Retire moves a slot, or one of our leftovers, out of s6-svscan's sight
 	// and returns its new name.
 	Retire(ctx context.Context, name string) (string, error)
-	// Rescan asks s6-svscan once to pick up new slots and, with prune, to
-	// drop the retired ones.
-	Rescan(ctx context.Context, prune bool) error
+	// Rescan asks s6-svscan once to pick up new slots and drop the
+	// supervisors of retired or vanished ones.
+	Rescan(ctx context.Context) error
 	// WaitSupervised waits, bounded, until a slot's supervisor listens.
 	WaitSupervised(ctx context.Context, slot string) error
 	// Purge waits, bounded, until a retired slot has no supervisor, then
@@ -86,7 +86,7 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 	}
 
 	retired := map[int]string{}
-	prune, rescan := false, false
+	rescan := false
 	// Down first: removals and stops, so a port two profiles share is free
 	// before anything starts.
 	for i, a := range plan {
@@ -102,14 +102,14 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 				retired[i] = name
 				return err
 			})
-			prune = true
+			rescan = true
 		case Clean:
 			step(i, func() error {
 				name, err := b.Retire(ctx, a.Slot)
 				retired[i] = name
 				return err
 			})
-			prune = prune || strings.HasSuffix(a.Slot, ".del")
+			rescan = rescan || strings.HasSuffix(a.Slot, ".del")
 		}
 	}
 	for i, a := range plan {
@@ -124,8 +124,8 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 		}
 		rescan = rescan || a.Kind == Create || a.Register
 	}
-	if rescan || prune {
-		if err := b.Rescan(ctx, prune); err != nil {
+	if rescan {
+		if err := b.Rescan(ctx); err != nil {
 			// Without a rescan nothing new is supervised and nothing retired
 			// goes away: every action that needed it failed.
 			for i, a := range plan {

@@ -331,13 +331,11 @@ func (b *Backend) Retire(ctx context.Context, name string) (string, error) {
 	return retired, nil
 }
 
-// Rescan runs s6-svscanctl -a (and -n to drop retired slots) once.
-func (b *Backend) Rescan(ctx context.Context, prune bool) error {
-	flag := "-a"
-	if prune {
-		flag = "-an"
-	}
-	_, err := b.run.run(ctx, "s6-svscanctl", flag, b.scandir)
+// Rescan runs s6-svscanctl -an once: -a picks up new slots, -n stops the
+// supervisors of slots that are gone (retired by us, or deleted by hand and
+// now being recreated under a new inode).
+func (b *Backend) Rescan(ctx context.Context) error {
+	_, err := b.run.run(ctx, "s6-svscanctl", "-an", b.scandir)
 	var ee *ExecError
 	if errors.As(err, &ee) && ee.Code == 100 {
 		return fmt.Errorf("%w: %w", ErrSvscanDown, err)

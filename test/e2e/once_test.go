@@ -1,0 +1,370 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+var _ = Describe("--once", func() {
+	var w *world
+	BeforeEach(func() { w = newWorld("home") })
+
+	It("creates exactly the slots of the valid profiles, in their intended state", func() {
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+
+		By("agreeing with each intent in s6-svstat")
+		for profile, up := range map[string]bool{"default": true, "alpha": true, "beta": false, "gamma": false} {
+			Eventually(func() (svstat, error) {
+				st, err := w.status(profile)
+				st.PID = 0
+				return st, err
+			}).Should(Equal(svstat{Up: up, WantUp: up}), profile)
+		}
+		Expect(filepath.Join(w.slot("beta"), "down")).To(BeAnExistingFile())
+		Expect(filepath.Join(w.slot("gamma"), "down")).To(BeAnExistingFile())
+		Expect(filepath.Join(w.slot("alpha"), "down")).NotTo(BeAnExistingFile())
+
+		By("naming each bad entry, with the line for YAML")
+		errText := string(s.Err.Contents())
+		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "broken", "config.yaml") + ":2: "))
+		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "Upper") + ": invalid profile name"))
+		Expect(errText).To(ContainSubstring("profiles/default/ skipped"))
+		Expect(errText).NotTo(ContainSubstring("epsilon"))
+		Expect(errText).NotTo(ContainSubstring("staging"))
+
+		By("rendering the stand-in gateway command into run")
+		run := readFile(filepath.Join(w.slot("alpha"), "run"))
+		Expect(run).To(HaveSuffix(" -p alpha gateway run --replace\n"))
+		Expect(readFile(filepath.Join(w.slot("default"), "run"))).NotTo(ContainSubstring("-p default"))
+
+		By("doing nothing the second time")
+		s = w.reconcile("--once", "--detailed-exitcode")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`No changes\. Services match the profiles\.`))
+	})
+
+	It("writes the appendix bytes with default settings", func() {
+		// Default rendering execs /command/with-contenv, which Debian lacks:
+		// those gateways fail to start, which does not matter to the bytes.
+		env := []string{}
+		for _, e := range w.env {
+			if !strings.HasPrefix(e, "HERMES_RECONCILE_") || strings.HasPrefix(e, "HERMES_RECONCILE_SCANDIR=") {
+				env = append(env, e)
+			}
+		}
+		w.env = env
+		writeFile(filepath.Join(w.home, "profiles", "coder", "SOUL.md"), "coder\n")
+		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+
+		slot := w.slot("coder")
+		Expect(readFile(filepath.Join(slot, "type"))).To(Equal("longrun\n"))
+		Expect(readFile(filepath.Join(slot, "run"))).To(Equal(appendixRun))
+		Expect(readFile(filepath.Join(slot, "finish"))).To(Equal(appendixFinish))
+		Expect(readFile(filepath.Join(slot, "log", "run"))).To(Equal(appendixLogRun))
+		Expect(readFile(filepath.Join(slot, "down"))).To(Equal(""))
+		for _, f := range []string{"run", "finish", "log/run"} {
+			fi, err := os.Stat(filepath.Join(slot, f))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o755)), f)
+		}
+		Expect(readFile(filepath.Join(w.slot("default"), "run"))).To(Equal(
+			strings.ReplaceAll(appendixRun, "hermes -p coder gateway", "hermes gateway")))
+	})
+})
+
+// The DESIGN appendix, byte for byte, for profile coder.
+const appendixRun = `#!/command/with-contenv sh
+# shellcheck shell=sh
+set -e
+export HOME=/opt/data
+cd /opt/data
+export HERMES_S6_SUPERVISED_CHILD=1
+export HERMES_SUPERVISED_CHILD=1
+[ "$(id -u)" = 0 ] || exec hermes -p coder gateway run --replace
+exec s6-setuidgid hermes hermes -p coder gateway run --replace
+`
+
+const appendixFinish = `#!/command/with-contenv sh
+# shellcheck shell=sh
+# $1 = exit code from the run script.
+# Exit 78 (EX_CONFIG) = fatal config error — don't restart.
+# Exit 0 (clean stop) = intentional stop — don't restart.
+if [ "$1" = "78" ]; then
+  exit 125
+fi
+if [ "$1" = "0" ]; then
+  exit 125
+fi
+exit 0
+`
+
+const appendixLogRun = `#!/command/with-contenv sh
+# shellcheck shell=sh
+: "${HERMES_HOME:=/opt/data}"
+log_dir="$HERMES_HOME/logs/gateways/coder"
+if [ "$(id -u)" = 0 ]; then
+  s6-setuidgid hermes mkdir -p "$log_dir"
+  s6-setuidgid hermes rm -f "$log_dir/lock"
+else
+  mkdir -p "$log_dir"
+  rm -f "$log_dir/lock"
+fi
+[ "$(id -u)" = 0 ] || exec s6-log 1 n10 s1000000 T "$log_dir"
+exec s6-setuidgid hermes s6-log 1 n10 s1000000 T "$log_dir"
+`
+
+var _ = Describe("drift", func() {
+	var w *world
+	BeforeEach(func() {
+		w = newWorld("home")
+		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+	})
+
+	It("removes the slot of a deleted profile and its supervisors", func() {
+		Expect(w.supervisorsOf("gateway-alpha")).To(HaveLen(2))
+		Expect(os.RemoveAll(w.profileDir("alpha"))).To(Succeed())
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`- gateway-alpha  remove  profile_removed`))
+		Expect(w.slots()).NotTo(ContainElement("gateway-alpha"))
+		Expect(w.supervisorsOf("gateway-alpha")).To(BeEmpty())
+		entries, _ := os.ReadDir(w.scandir)
+		for _, e := range entries {
+			Expect(e.Name()).NotTo(HavePrefix(".gateway-alpha"))
+		}
+	})
+
+	It("removes the slot of a tombstoned profile", func() {
+		writeFile(filepath.Join(w.home, "profiles", ".deleted", "alpha"), "deleted\n")
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`- gateway-alpha  remove  profile_tombstoned`))
+		Expect(w.slots()).NotTo(ContainElement("gateway-alpha"))
+		Expect(w.supervisorsOf("gateway-alpha")).To(BeEmpty())
+	})
+
+	It("starts and stops gateways when desired_state flips", func() {
+		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		writeAtomic(filepath.Join(w.profileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`< gateway-alpha  stop  intent_stopped`))
+		Expect(s.Out).To(gbytes.Say(`> gateway-beta  start  intent_running`))
+		st, err := w.status("alpha")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st).To(Equal(svstat{Up: false, WantUp: false, PID: -1}))
+		w.upPID("beta")
+		Expect(filepath.Join(w.slot("alpha"), "down")).To(BeAnExistingFile())
+		Expect(filepath.Join(w.slot("beta"), "down")).NotTo(BeAnExistingFile())
+	})
+
+	It("puts back a hand-edited run and restarts the gateway, but not for finish", func() {
+		pid := w.upPID("alpha")
+		finish := filepath.Join(w.slot("alpha"), "finish")
+		want := readFile(finish)
+		writeFile(finish, "#!/bin/sh\nexit 0\n")
+		Expect(os.Chmod(finish, 0o755)).To(Succeed())
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`~ gateway-alpha  update finish  spec_changed`))
+		Expect(readFile(finish)).To(Equal(want))
+		Expect(w.upPID("alpha")).To(Equal(pid), "a finish change needs no restart")
+
+		run := filepath.Join(w.slot("alpha"), "run")
+		want = readFile(run)
+		writeFile(run, "#!/bin/sh\nexec sleep 1000\n")
+		Expect(os.Chmod(run, 0o755)).To(Succeed())
+		s = w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`~ gateway-alpha  update run \(restart\)  spec_changed`))
+		Expect(readFile(run)).To(Equal(want))
+		Eventually(func() int { return w.upPID("alpha") }).ShouldNot(Equal(pid))
+	})
+
+	It("recreates a hand-deleted slot", func() {
+		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`\+ gateway-gamma  create \(down\)  profile_added`))
+		st, err := w.status("gamma")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.WantUp).To(BeFalse())
+		Expect(w.supervisorsOf("gateway-gamma")).To(HaveLen(2), "the old supervisor is gone, the new one runs")
+	})
+
+	It("leaves a foreign service alone and cleans our stale staging dir", func() {
+		foreign := filepath.Join(w.scandir, "cron")
+		writeFile(filepath.Join(foreign, "run"), "#!/bin/sh\nexec sleep 1000\n")
+		writeFile(filepath.Join(w.scandir, ".gateway-x.tmp", "run"), "half\n")
+		before := treeHash(foreign)
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`- \.gateway-x\.tmp  clean  stale_staging`))
+		Expect(filepath.Join(w.scandir, ".gateway-x.tmp")).NotTo(BeADirectory())
+		Expect(treeHash(foreign)).To(Equal(before))
+	})
+
+	It("adopts a slot made by hand with the same bytes without a restart", func() {
+		// Build gateway-zeta the way Hermes does, from the bytes of a slot
+		// the reconciler wrote, with no hash in data/.
+		writeFile(filepath.Join(w.profileDir("zeta"), "SOUL.md"), "zeta\n")
+		writeFile(filepath.Join(w.profileDir("zeta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		tmp := filepath.Join(w.scandir, ".gateway-zeta.tmp")
+		for _, f := range []string{"type", "run", "finish", "log/run"} {
+			data := strings.ReplaceAll(readFile(filepath.Join(w.slot("alpha"), f)), "alpha", "zeta")
+			writeFile(filepath.Join(tmp, f), data)
+			Expect(os.Chmod(filepath.Join(tmp, f), 0o755)).To(Succeed())
+		}
+		Expect(os.Rename(tmp, w.slot("zeta"))).To(Succeed())
+		Expect(exec.Command("s6-svscanctl", "-a", w.scandir).Run()).To(Succeed())
+		pid := w.upPID("zeta")
+
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`~ gateway-zeta  adopt  adopted`))
+		Expect(filepath.Join(w.slot("zeta"), "data", "hermes-reconcile.hash")).To(BeAnExistingFile())
+		Consistently(func() int { return w.upPID("zeta") }).Should(Equal(pid))
+		Expect(w.reconcile("--once", "--detailed-exitcode")).To(gexec.Exit(0))
+	})
+
+	It("leaves a running slot untouched when its config.yaml breaks, while others converge", func() {
+		pid := w.upPID("alpha")
+		before := treeHash(w.slot("alpha"))
+		writeFile(filepath.Join(w.profileDir("alpha"), "config.yaml"), "gateway: {multiplex_profiles: [\n")
+		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
+		writeAtomic(filepath.Join(w.profileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
+
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Err).To(gbytes.Say(regexpQuote(filepath.Join(w.profileDir("alpha"), "config.yaml")) + `:1: `))
+		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("gateway-alpha"))
+		Expect(w.slots()).To(ContainElement("gateway-gamma"))
+		w.upPID("beta")
+		Consistently(func() int { return w.upPID("alpha") }).Should(Equal(pid))
+		Expect(treeHash(w.slot("alpha"))).To(Equal(before))
+
+		By("failing the pass only with --strict")
+		Expect(w.reconcile("--once", "--strict")).To(gexec.Exit(1))
+	})
+})
+
+var _ = Describe("multiplex topology", func() {
+	It("keeps named slots down and runs default for every running intent", func() {
+		w := newWorld("home")
+		writeFile(filepath.Join(w.home, "config.yaml"), "multiplex_profiles: true\n")
+		writeAtomic(filepath.Join(w.home, "gateway_state.json"), `{"desired_state":"stopped"}`)
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`\+ gateway-default  create \(up\)  profile_added \(serves alpha\)`))
+		Expect(s.Out).To(gbytes.Say(`\+ gateway-alpha  create \(down\)  profile_added`))
+		w.upPID("default")
+		for _, p := range []string{"alpha", "beta", "gamma"} {
+			st, err := w.status(p)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(st.WantUp).To(BeFalse(), p)
+		}
+
+		By("stopping named gateways started by hand")
+		Expect(exec.Command("s6-svc", "-u", w.slot("gamma")).Run()).To(Succeed())
+		w.upPID("gamma")
+		s = w.reconcile("--once")
+		Expect(s.Out).To(gbytes.Say(`< gateway-gamma  stop  multiplex`))
+
+		By("stopping default when no intent runs any more")
+		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		s = w.reconcile("--once")
+		Expect(s.Out).To(gbytes.Say(`< gateway-default  stop  intent_stopped`))
+	})
+})
+
+var _ = Describe("--dry-run", func() {
+	It("prints the plan, reports drift in its exit code and writes nothing", func() {
+		w := newWorld("home")
+		before := treeHash(w.scandir)
+		homeBefore := treeHash(w.home)
+		s := w.reconcile("--dry-run", "--detailed-exitcode")
+		Expect(s).To(gexec.Exit(2))
+		Expect(s.Out).To(gbytes.Say(`\+ gateway-default  create \(up\)  profile_added`))
+		Expect(s.Out).To(gbytes.Say(`Plan: 4 to create, 0 to update, 0 to remove, 0 to start, 0 to stop\.`))
+		Expect(treeHash(w.scandir)).To(Equal(before))
+		Expect(treeHash(w.home)).To(Equal(homeBefore))
+		Expect(w.reconcile("--dry-run")).To(gexec.Exit(0))
+
+		By("emitting NDJSON with the documented types")
+		s = w.reconcile("--dry-run", "--output", "json")
+		Expect(s).To(gexec.Exit(0))
+		types := []string{}
+		sc := bufio.NewScanner(strings.NewReader(string(s.Out.Contents())))
+		for sc.Scan() {
+			var ev map[string]any
+			Expect(json.Unmarshal(sc.Bytes(), &ev)).To(Succeed(), sc.Text())
+			types = append(types, ev["type"].(string))
+			switch ev["type"] {
+			case "version":
+				Expect(ev["schema"]).To(Equal(1.0))
+			case "planned_change":
+				ch := ev["change"].(map[string]any)
+				Expect(ch["action"]).To(BeAssignableToTypeOf(""))
+				Expect(ch["slot"]).To(HavePrefix("gateway-"))
+				Expect(ch["reason"]).To(Equal("profile_added"))
+				Expect(ch["want"]).To(BeElementOf("up", "down"))
+			case "diagnostic":
+				Expect(ev["line"]).To(BeAssignableToTypeOf(0.0))
+				Expect(ev["path"]).To(BeAssignableToTypeOf(""))
+				Expect(ev["severity"]).To(BeElementOf("error", "warning"))
+			case "change_summary":
+				Expect(ev["create"]).To(Equal(4.0))
+			}
+		}
+		Expect(types[0]).To(Equal("version"))
+		Expect(types[len(types)-1]).To(Equal("change_summary"))
+		Expect(types).To(ContainElements("diagnostic", "planned_change"))
+		Expect(treeHash(w.scandir)).To(Equal(before))
+	})
+})
+
+var _ = Describe("status", func() {
+	It("shows every profile and slot with intent, want, actual state and pid", func() {
+		w := newWorld("home")
+		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+		pid := w.upPID("alpha")
+		s := w.reconcile("status")
+		Expect(s).To(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say(`PROFILE\s+SLOT\s+INTENT\s+WANT\s+ACTUAL\s+PID\s+UPTIME\s+LAST EXIT\s+NOTE`))
+		Expect(s.Out).To(gbytes.Say(`default\s+gateway-default\s+running\s+up\s+up\s+\d+`))
+		Expect(s.Out).To(gbytes.Say(`alpha\s+gateway-alpha\s+running\s+up\s+up\s+` + itoa(pid)))
+		Expect(s.Out).To(gbytes.Say(`beta\s+gateway-beta\s+stopped\s+down\s+down\s+-`))
+		Expect(s.Out).To(gbytes.Say(`broken\s+gateway-broken\s+\?\s+-\s+missing`))
+		Expect(s.Out).To(gbytes.Say(`gamma\s+gateway-gamma\s+-\s+down\s+down`))
+
+		s = w.reconcile("status", "--output", "json")
+		Expect(s).To(gexec.Exit(0))
+		rows := map[string]map[string]any{}
+		sc := bufio.NewScanner(strings.NewReader(string(s.Out.Contents())))
+		for sc.Scan() {
+			var ev map[string]any
+			Expect(json.Unmarshal(sc.Bytes(), &ev)).To(Succeed())
+			if ev["type"] == "status" {
+				rows[ev["profile"].(string)] = ev
+			}
+		}
+		Expect(rows).To(HaveKey("alpha"))
+		Expect(rows["alpha"]).To(HaveKeyWithValue("pid", float64(pid)))
+		Expect(rows["alpha"]).To(HaveKeyWithValue("actual", "up"))
+		Expect(rows["alpha"]).To(HaveKeyWithValue("intent", "running"))
+		Expect(rows["beta"]).To(HaveKeyWithValue("want", "down"))
+		Expect(rows).To(HaveLen(5))
+	})
+})
