@@ -176,4 +176,3 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 	}
 	return results
 }
-
