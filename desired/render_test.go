@@ -1,0 +1,232 @@
+package desired_test
+
+import (
+	"io/fs"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+)
+
+// The DESIGN.md appendix, byte for byte: what Hermes's S6ServiceManager writes.
+const (
+	appendixType = "longrun\n"
+
+	appendixRunCoder = `#!/command/with-contenv sh
+# shellcheck shell=sh
+set -e
+export HOME=/opt/data
+cd /opt/data
+export HERMES_S6_SUPERVISED_CHILD=1
+export HERMES_SUPERVISED_CHILD=1
+[ "$(id -u)" = 0 ] || exec hermes -p coder gateway run --replace
+exec s6-setuidgid hermes hermes -p coder gateway run --replace
+`
+
+	appendixRunDefault = `#!/command/with-contenv sh
+# shellcheck shell=sh
+set -e
+export HOME=/opt/data
+cd /opt/data
+export HERMES_S6_SUPERVISED_CHILD=1
+export HERMES_SUPERVISED_CHILD=1
+[ "$(id -u)" = 0 ] || exec hermes gateway run --replace
+exec s6-setuidgid hermes hermes gateway run --replace
+`
+
+	appendixFinish = `#!/command/with-contenv sh
+# shellcheck shell=sh
+# $1 = exit code from the run script.
+# Exit 78 (EX_CONFIG) = fatal config error — don't restart.
+# Exit 0 (clean stop) = intentional stop — don't restart.
+if [ "$1" = "78" ]; then
+  exit 125
+fi
+if [ "$1" = "0" ]; then
+  exit 125
+fi
+exit 0
+`
+
+	appendixLogRunCoder = `#!/command/with-contenv sh
+# shellcheck shell=sh
+: "${HERMES_HOME:=/opt/data}"
+log_dir="$HERMES_HOME/logs/gateways/coder"
+if [ "$(id -u)" = 0 ]; then
+  s6-setuidgid hermes mkdir -p "$log_dir"
+  s6-setuidgid hermes rm -f "$log_dir/lock"
+else
+  mkdir -p "$log_dir"
+  rm -f "$log_dir/lock"
+fi
+[ "$(id -u)" = 0 ] || exec s6-log 1 n10 s1000000 T "$log_dir"
+exec s6-setuidgid hermes s6-log 1 n10 s1000000 T "$log_dir"
+`
+)
+
+func mustRenderer(r config.Render) *desired.Renderer {
+	GinkgoHelper()
+	rd, err := desired.NewRenderer(r)
+	Expect(err).NotTo(HaveOccurred())
+	return rd
+}
+
+// fileOf returns the rendered file at path, failing when it is absent.
+func fileOf(spec desired.Spec, path string) desired.File {
+	GinkgoHelper()
+	for _, f := range spec.Files {
+		if f.Path == path {
+			return f
+		}
+	}
+	Fail("no rendered file " + path)
+	return desired.File{}
+}
+
+func withEnv(env map[string]string) config.Render {
+	r := config.DefaultRender()
+	r.Env = env
+	return r
+}
+
+var _ = Describe("Render", func() {
+	var rd *desired.Renderer
+	BeforeEach(func() { rd = mustRenderer(config.DefaultRender()) })
+
+	Context("with the default settings", func() {
+		It("renders coder exactly as the appendix", func() {
+			spec := rd.Render("coder")
+			Expect(string(fileOf(spec, desired.FileType).Data)).To(Equal(appendixType))
+			Expect(string(fileOf(spec, desired.FileRun).Data)).To(Equal(appendixRunCoder))
+			Expect(string(fileOf(spec, desired.FileFinish).Data)).To(Equal(appendixFinish))
+			Expect(string(fileOf(spec, desired.FileLogRun).Data)).To(Equal(appendixLogRunCoder))
+		})
+
+		It("renders default without -p default, and its logs under gateways/default", func() {
+			spec := rd.Render(desired.DefaultProfile)
+			Expect(string(fileOf(spec, desired.FileType).Data)).To(Equal(appendixType))
+			Expect(string(fileOf(spec, desired.FileRun).Data)).To(Equal(appendixRunDefault))
+			Expect(string(fileOf(spec, desired.FileFinish).Data)).To(Equal(appendixFinish))
+			Expect(string(fileOf(spec, desired.FileLogRun).Data)).To(Equal(
+				strings.ReplaceAll(appendixLogRunCoder, "/gateways/coder", "/gateways/default")))
+			Expect(string(fileOf(spec, desired.FileRun).Data)).NotTo(ContainSubstring("-p default"))
+		})
+
+		It("writes the files in a fixed order with the appendix modes", func() {
+			spec := rd.Render("coder")
+			var got []string
+			modes := map[string]fs.FileMode{}
+			for _, f := range spec.Files {
+				got = append(got, f.Path)
+				modes[f.Path] = f.Mode
+			}
+			Expect(got).To(Equal([]string{desired.FileType, desired.FileRun, desired.FileFinish, desired.FileLogRun}))
+			Expect(modes[desired.FileRun]).To(Equal(fs.FileMode(0o755)))
+			Expect(modes[desired.FileFinish]).To(Equal(fs.FileMode(0o755)))
+			Expect(modes[desired.FileLogRun]).To(Equal(fs.FileMode(0o755)))
+			Expect(modes[desired.FileType] & 0o111).To(BeZero())
+		})
+
+		It("never bakes the log directory in: HERMES_HOME is expanded at run time", func() {
+			for _, p := range []string{"coder", desired.DefaultProfile, "my-profile"} {
+				logRun := string(fileOf(rd.Render(p), desired.FileLogRun).Data)
+				Expect(logRun).NotTo(ContainSubstring("/opt/data/logs/gateways/" + p))
+				Expect(logRun).To(ContainSubstring(`"$HERMES_HOME/logs/gateways/` + p + `"`))
+			}
+		})
+
+		It("is deterministic, and the hash tells profiles apart", func() {
+			a, b := rd.Render("coder"), mustRenderer(config.DefaultRender()).Render("coder")
+			Expect(a).To(Equal(b))
+			Expect(a.Hash).To(Equal(desired.HashFiles(a.Files)))
+			Expect(a.Hash).NotTo(Equal(rd.Render("writer").Hash))
+		})
+	})
+
+	It("puts extra env lines, sorted and shell-quoted, right before HERMES_S6_SUPERVISED_CHILD", func() {
+		rd := mustRenderer(withEnv(map[string]string{
+			"QUOTED": "a'b",
+			"FOO":    "bar baz",
+			"PLAIN":  "value",
+			"EMPTY":  "",
+			"SUBST":  "$(reboot) `id`",
+		}))
+		run := string(fileOf(rd.Render("coder"), desired.FileRun).Data)
+		Expect(run).To(Equal(strings.Replace(appendixRunCoder,
+			"export HERMES_S6_SUPERVISED_CHILD=1\n",
+			"export EMPTY=''\n"+
+				"export FOO='bar baz'\n"+
+				"export PLAIN=value\n"+
+				"export QUOTED='a'\"'\"'b'\n"+
+				"export SUBST='$(reboot) `id`'\n"+
+				"export HERMES_S6_SUPERVISED_CHILD=1\n", 1)))
+	})
+
+	It("lets every installation-specific part be a setting", func() {
+		r := config.DefaultRender()
+		r.Shebang = "#!/bin/sh"
+		r.HomeDir = "/home/h"
+		r.DefaultHermesHome = "/srv/hermes"
+		r.Prelude = []string{". /opt/hermes/.venv/bin/activate"}
+		r.User = ""
+		r.GatewayCommand = "/usr/local/bin/fake-gateway"
+		r.LogScript = "1 n3 s100000"
+		spec := mustRenderer(r).Render("coder")
+		Expect(string(fileOf(spec, desired.FileRun).Data)).To(Equal(`#!/bin/sh
+# shellcheck shell=sh
+set -e
+export HOME=/home/h
+cd /home/h
+. /opt/hermes/.venv/bin/activate
+export HERMES_S6_SUPERVISED_CHILD=1
+export HERMES_SUPERVISED_CHILD=1
+exec /usr/local/bin/fake-gateway -p coder gateway run --replace
+`))
+		Expect(string(fileOf(spec, desired.FileLogRun).Data)).To(Equal(`#!/bin/sh
+# shellcheck shell=sh
+: "${HERMES_HOME:=/srv/hermes}"
+log_dir="$HERMES_HOME/logs/gateways/coder"
+mkdir -p "$log_dir"
+rm -f "$log_dir/lock"
+exec s6-log 1 n3 s100000 "$log_dir"
+`))
+		Expect(string(fileOf(spec, desired.FileFinish).Data)).To(HavePrefix("#!/bin/sh\n# shellcheck"))
+	})
+
+	It("quotes a home dir that needs it", func() {
+		r := config.DefaultRender()
+		r.HomeDir = "/data/my home"
+		run := string(fileOf(mustRenderer(r).Render("coder"), desired.FileRun).Data)
+		Expect(run).To(ContainSubstring("export HOME='/data/my home'\ncd '/data/my home'\n"))
+	})
+
+	DescribeTable("refuses settings that would not survive as one shell line",
+		func(mutate func(*config.Render), msg string) {
+			r := config.DefaultRender()
+			mutate(&r)
+			_, err := desired.NewRenderer(r)
+			Expect(err).To(MatchError(ContainSubstring(msg)))
+		},
+		Entry("an env key with a dash", func(r *config.Render) { r.Env = map[string]string{"BAD-KEY": "x"} }, "env key"),
+		Entry("an env key with a leading digit", func(r *config.Render) { r.Env = map[string]string{"1X": "x"} }, "env key"),
+		Entry("an empty env key", func(r *config.Render) { r.Env = map[string]string{"": "x"} }, "env key"),
+		Entry("an env key with a space", func(r *config.Render) { r.Env = map[string]string{"A B": "x"} }, "env key"),
+		Entry("an env key with =", func(r *config.Render) { r.Env = map[string]string{"A=B": "x"} }, "env key"),
+		Entry("an env value with a newline", func(r *config.Render) { r.Env = map[string]string{"TOKEN": "a\nreboot"} }, "newline or NUL"),
+		Entry("an env value with a carriage return", func(r *config.Render) { r.Env = map[string]string{"TOKEN": "a\rb"} }, "newline or NUL"),
+		Entry("an env value with NUL", func(r *config.Render) { r.Env = map[string]string{"TOKEN": "a\x00b"} }, "newline or NUL"),
+		Entry("a shebang without #!", func(r *config.Render) { r.Shebang = "/bin/sh" }, "shebang"),
+		Entry("an empty gateway command", func(r *config.Render) { r.GatewayCommand = "" }, "gateway command"),
+		Entry("a two-line gateway command", func(r *config.Render) { r.GatewayCommand = "hermes\nreboot" }, "gateway command"),
+		Entry("a two-line prelude entry", func(r *config.Render) { r.Prelude = []string{"true\nreboot"} }, "one line"),
+		Entry("a user that needs quoting", func(r *config.Render) { r.User = "her mes" }, "plain account name"),
+	)
+
+	It("accepts the env keys the rule allows", func() {
+		_, err := desired.NewRenderer(withEnv(map[string]string{"_x": "1", "A_1": "2", "lower": "3"}))
+		Expect(err).NotTo(HaveOccurred())
+	})
+})
