@@ -27,7 +27,10 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.Msg }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLineRE    = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	parserErrorRE = regexp.MustCompile(`^did not find expected (key|node content|'-' indicator|',' or '\]'|',' or '\}'|<document start>)$`)
+)
 
 // ParseConfig reads the keys of config.yaml that bear on the gateway:
 // multiplex_profiles at the top level or under gateway: (top level wins).
@@ -143,6 +146,11 @@ func yamlError(err error) error {
 	}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if parserErrorRE.MatchString(m[2]) {
+			// yaml.v3 reports these parser errors with a 0-based line
+			// (scanner errors are 1-based); editors count from 1.
+			line++
+		}
 		return &ConfigError{Line: line, Msg: m[2]}
 	}
 	return &ConfigError{Msg: strings.TrimPrefix(msg, "yaml: ")}

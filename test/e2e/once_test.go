@@ -37,7 +37,7 @@ var _ = Describe("--once", func() {
 
 		By("naming each bad entry, with the line for YAML")
 		errText := string(s.Err.Contents())
-		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "broken", "config.yaml") + ":2: "))
+		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "broken", "config.yaml") + ":3: "))
 		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "Upper") + ": invalid profile name"))
 		Expect(errText).To(ContainSubstring("profiles/default/ skipped"))
 		Expect(errText).NotTo(ContainSubstring("epsilon"))
@@ -248,7 +248,7 @@ var _ = Describe("drift", func() {
 
 		s := w.reconcile("--once")
 		Expect(s).To(gexec.Exit(0))
-		Expect(s.Err).To(gbytes.Say(regexpQuote(filepath.Join(w.profileDir("alpha"), "config.yaml")) + `:1: `))
+		Expect(s.Err).To(gbytes.Say(regexpQuote(filepath.Join(w.profileDir("alpha"), "config.yaml")) + `:2: `))
 		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("gateway-alpha"))
 		Expect(w.slots()).To(ContainElement("gateway-gamma"))
 		w.upPID("beta")

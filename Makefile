@@ -1,0 +1,44 @@
+# hermes-reconcile: build, test, demo. `make test` installs what the tests
+# need (Debian packages) and runs everything CI runs.
+GO       ?= go
+BIN      := bin/hermes-reconcile
+PKGS     := s6 execline shellcheck systemd
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export GINKGO_NO_COLOR := TRUE
+
+.PHONY: all build test unit lint deps demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hermes-reconcile
+
+# deps installs the real supervisor (s6), shellcheck for the deploy scripts
+# and systemd-analyze for unit verification, when any is missing.
+deps:
+	@if ! command -v s6-svscan >/dev/null || ! command -v shellcheck >/dev/null || ! command -v systemd-analyze >/dev/null; then \
+		echo "installing $(PKGS) with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(PKGS); \
+	fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	shellcheck -s sh test/fake-gateway test/demo.sh $$(find deploy -type f -name run -o -type f -path '*cont-init.d*' 2>/dev/null)
+
+test: deps lint
+	$(GO) test -count=1 ./...
+
+demo: deps build
+	sh test/demo.sh $(BIN)
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/
+
+clean:
+	rm -rf bin
