@@ -1,0 +1,101 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// ExecError is a failed call of a manager's program: it names the program,
+// its arguments, its exit code (-1 when it did not exit by itself) and what
+// it said on stderr.
+type ExecError struct {
+	Prog   string
+	Args   []string
+	Code   int
+	Stderr string
+	// TimedOut is set when the call was killed at its deadline.
+	TimedOut bool
+	Err      error
+}
+
+func (e *ExecError) Error() string {
+	cmd := strings.TrimSpace(e.Prog + " " + strings.Join(e.Args, " "))
+	if e.TimedOut {
+		return fmt.Sprintf("%s: no answer in time, killed (%v)", cmd, e.Err)
+	}
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if e.Code < 0 {
+		return fmt.Sprintf("%s: %s", cmd, msg)
+	}
+	return fmt.Sprintf("%s: exit %d: %s", cmd, e.Code, msg)
+}
+
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// ExitCode returns the exit code of err's *ExecError, or -1.
+func ExitCode(err error) int {
+	var ee *ExecError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return -1
+}
+
+// Runner runs one manager program (systemctl, launchctl, schtasks). Every
+// call has a deadline: a program that hangs (a user bus that never answers)
+// is killed, and its error says so.
+type Runner struct {
+	// Prog is the program, looked up in PATH at each call unless absolute.
+	Prog string
+	// Timeout bounds each call unless the call gives its own. Default 30s.
+	Timeout time.Duration
+	// Env, when non-nil, is the program's whole environment.
+	Env []string
+}
+
+// DefaultTimeout bounds a manager call when nothing else is set.
+const DefaultTimeout = 30 * time.Second
+
+// Run calls the program with args, bounded by timeout (Runner.Timeout when
+// 0). It returns the exit code, stdout and stderr; err is an *ExecError
+// when the program could not run, timed out or exited non-zero.
+func (r Runner) Run(ctx context.Context, timeout time.Duration, args ...string) (code int, stdout, stderr string, err error) {
+	if timeout <= 0 {
+		timeout = r.Timeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.Prog, args...)
+	cmd.Env = r.Env
+	// A killed program's children may hold the pipes open: stop waiting for
+	// them shortly after the kill.
+	cmd.WaitDelay = time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	stdout, stderr = out.String(), errb.String()
+	if runErr == nil {
+		return 0, stdout, stderr, nil
+	}
+	code = -1
+	var ee *exec.ExitError
+	if errors.As(runErr, &ee) {
+		code = ee.ExitCode()
+	}
+	e := &ExecError{Prog: r.Prog, Args: args, Code: code, Stderr: stderr, Err: runErr}
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		e.TimedOut, e.Code, e.Err = true, -1, fmt.Errorf("after %v", timeout)
+	}
+	return e.Code, stdout, stderr, e
+}
