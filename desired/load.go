@@ -177,11 +177,15 @@ func newService(rd *Renderer, p profileInput) Service {
 // run: in multiplex topology one root gateway runs them all.
 func foldInto(def *Service, named []profileInput) {
 	for _, p := range named {
+		if p.intent.Intent != IntentRunning {
+			continue
+		}
+		def.Folded = append(def.Folded, p.name)
+		// An explicit running intent folded in is the operator's word for
+		// the root gateway. An explicit stop of a named profile is not: it
+		// must not stop a root gateway whose own intent is legacy.
 		if p.intent.Explicit {
 			def.Enforce = true
-		}
-		if p.intent.Intent == IntentRunning {
-			def.Folded = append(def.Folded, p.name)
 		}
 	}
 	if len(def.Folded) > 0 && !def.WantUp {

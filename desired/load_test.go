@@ -341,6 +341,14 @@ var _ = Describe("Load", func() {
 			Expect(svcLines(load())[0]).To(Equal("gateway-default down intent_stopped enforced"))
 		})
 
+		It("does not enforce a legacy default because a named profile was explicitly stopped", func() {
+			h.write("config.yaml", "multiplex_profiles: true\n")
+			h.write("gateway_state.json", `{"gateway_state":"starting"}`)
+			h.write("profiles/alpha/gateway_state.json", stopped)
+			h.write("profiles/beta/gateway_state.json", legacyStopped)
+			Expect(svcLines(load())[0]).To(Equal("gateway-default down intent_stopped"))
+		})
+
 		It("does not enforce default when only legacy intents fold into it", func() {
 			h.write("config.yaml", "multiplex_profiles: true\n")
 			Expect(os.Remove(h.path("profiles/alpha/gateway_state.json"))).To(Succeed())

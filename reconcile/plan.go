@@ -148,7 +148,9 @@ func appendSlotActions(plan []Action, svc *desired.Service, slot *actual.Slot) [
 		runChanged, logChanged := contains(changed, desired.FileRun), contains(changed, desired.FileLogRun)
 		plan = append(plan, Action{Kind: Update, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonSpecChanged,
 			Files: changed, Spec: svc.Spec,
-			Restart:    runChanged && slot.Status.Up && !stopping && !starting,
+			// A start does not restart a gateway that is already up (a
+			// stray down file), so the restart must happen here.
+			Restart:    runChanged && slot.Status.Up && !stopping,
 			RestartLog: logChanged && slot.Status.Supervised})
 	case register:
 		// In sync, but s6-svscan has not picked it up (made while it was

@@ -150,6 +150,11 @@ var planEntries = []TableEntry{
 	row("start: a down file left on an enforced running slot is removed",
 		want(svcs(explicitUp("a"))), have(slot("a", true, downFile(true))),
 		"start gateway-a intent_running"),
+	row("restart: run changed on an up slot with a stray down file, started as well",
+		want(svcs(explicitUp("a"))), have(slot("a", true, downFile(true), edited("run"))),
+		plan(
+			"update gateway-a [run] restart spec_changed",
+			"start gateway-a intent_running")),
 	row("stop: a missing down file on an enforced stopped slot is put back",
 		want(svcs(explicitDown("a"))), have(slot("a", false, downFile(false))),
 		"stop gateway-a intent_stopped"),
