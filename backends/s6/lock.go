@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/hermes-reconcile/hermes-reconcile/actual"
 )
 
 // LockFile is the single-writer lock in the scandir: --once at boot and the
@@ -32,6 +35,9 @@ func (l *Lock) Unlock() error { return l.f.Close() }
 func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration) (*Lock, error) {
 	path := filepath.Join(scandir, LockFile)
 	f, err := openNoFollow(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", actual.ErrScandirMissing, scandir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}

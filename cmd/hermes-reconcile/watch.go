@@ -4,12 +4,58 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
+// runWatch is the long-running mode, an s6 longrun. It exits 0 on SIGTERM
+// or SIGINT after the pass in flight, leaving every gateway as it is.
 func runWatch(ctx context.Context, o options, src reconcile.Sources, be *s6.Backend) int {
-	fmt.Fprintln(os.Stderr, "hermes-reconcile: watch mode is not built yet; use --once")
-	return exitError
+	log := logr.FromContextOrDiscard(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	who := fmt.Sprintf("pid %d (hermes-reconcile watch)", os.Getpid())
+	w := o.cfg.Watch
+	err := reconcile.Watch(ctx, src, be, reconcile.WatchOptions{
+		Quiet: w.Quiet, MaxDelay: w.MaxDelay, Resync: w.Resync,
+		BackoffMin: w.BackoffMin, BackoffMax: w.BackoffMax,
+		Trigger: hup,
+		Lock: func(ctx context.Context) (func(), error) {
+			l, err := s6.AcquireLock(ctx, src.Scandir, who, o.cfg.LockTimeout)
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = l.Unlock() }, nil
+		},
+		Ready: func() { notifyReady(log, w.NotifyFD) },
+	})
+	if err != nil {
+		log.Error(err, "watch stopped")
+		return exitError
+	}
+	return exitOK
+}
+
+// notifyReady tells s6 the service is ready: a newline on the
+// notification-fd, which is then closed, as s6-supervise expects.
+func notifyReady(log logr.Logger, fd int) {
+	if fd < 0 {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "notification-fd")
+	if f == nil {
+		log.Info("notification fd is not open", "fd", fd)
+		return
+	}
+	if _, err := f.Write([]byte("\n")); err != nil {
+		log.Error(err, "cannot signal readiness", "fd", fd)
+	}
+	_ = f.Close()
 }

@@ -1,0 +1,370 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+)
+
+// WatchOptions tune the control loop. Zero durations take the defaults of
+// config.Default.
+type WatchOptions struct {
+	// Quiet is how long events must stop before a pass runs.
+	Quiet time.Duration
+	// MaxDelay bounds the wait from the first event of a burst to its pass.
+	MaxDelay time.Duration
+	// Resync is the mean period of passes without events, jittered by 10%.
+	Resync time.Duration
+	// BackoffMin and BackoffMax bound the per-profile and whole-pass backoff.
+	BackoffMin, BackoffMax time.Duration
+	// Lock takes the single-writer lock for one pass.
+	Lock func(ctx context.Context) (unlock func(), err error)
+	// Ready is called once, after the first pass that ran to completion.
+	Ready func()
+	// Trigger runs a pass at once when it receives (SIGHUP).
+	Trigger <-chan os.Signal
+	// OnPass, if set, sees every outcome (tests count passes with it).
+	OnPass func(Outcome)
+}
+
+// degradedResync is the pass period when inotify cannot watch everything.
+const degradedResync = 10 * time.Second
+
+// Watch runs level-triggered passes until ctx is done: events only trigger,
+// every pass reads the whole state. On cancellation the pass in flight
+// finishes and Watch returns nil; gateways are left as they are.
+func Watch(ctx context.Context, src Sources, b Backend, opt WatchOptions) error {
+	w := &watchLoop{src: src, b: b, opt: opt, log: logr.FromContextOrDiscard(ctx),
+		backoff: map[string]backoffState{}, watched: map[string]bool{}}
+	w.defaults()
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		w.log.Error(err, "cannot watch the filesystem; falling back to periodic passes", "period", degradedResync.String())
+		w.degraded = true
+	} else {
+		w.fw = fw
+		defer fw.Close()
+	}
+	return w.run(ctx)
+}
+
+type backoffState struct {
+	delay     time.Duration
+	notBefore time.Time
+}
+
+type watchLoop struct {
+	src Sources
+	b   Backend
+	opt WatchOptions
+	log logr.Logger
+	fw  *fsnotify.Watcher
+
+	watched  map[string]bool
+	degraded bool // some watch could not be added: rely on periodic passes
+
+	passes  int
+	ready   bool
+	backoff map[string]backoffState // per slot
+	// passDelay is the whole-pass backoff; lastErr the failure last logged.
+	passDelay time.Duration
+	lastErr   string
+	// diags are the diagnostics already logged: each is said once.
+	diags map[string]bool
+}
+
+func (w *watchLoop) defaults() {
+	if w.opt.Quiet <= 0 {
+		w.opt.Quiet = 100 * time.Millisecond
+	}
+	if w.opt.MaxDelay <= 0 {
+		w.opt.MaxDelay = time.Second
+	}
+	if w.opt.Resync <= 0 {
+		w.opt.Resync = 5 * time.Minute
+	}
+	if w.opt.BackoffMin <= 0 {
+		w.opt.BackoffMin = time.Second
+	}
+	if w.opt.BackoffMax <= 0 {
+		w.opt.BackoffMax = 5 * time.Minute
+	}
+}
+
+func (w *watchLoop) run(ctx context.Context) error {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w.fw != nil {
+		events, errs = w.fw.Events, w.fw.Errors
+	}
+	debounce := stoppedTimer()
+	retry := stoppedTimer()
+	resync := time.NewTimer(0) // the first pass runs at once
+	defer debounce.Stop()
+	defer retry.Stop()
+	defer resync.Stop()
+	var burstStart time.Time
+
+	for {
+		select {
+		case <-ctx.Done():
+			w.log.Info("stopping; gateways left as they are")
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("filesystem watcher closed")
+			}
+			if !w.relevant(ev) {
+				continue
+			}
+			w.log.V(2).Info("event", "name", ev.Name, "op", ev.Op.String())
+			now := time.Now()
+			if burstStart.IsZero() {
+				burstStart = now
+			}
+			// Re-arm the quiet period, but never past MaxDelay from the
+			// burst's first event.
+			wait := min(w.opt.Quiet, w.opt.MaxDelay-now.Sub(burstStart))
+			debounce.Reset(max(wait, 0))
+			continue
+		case err, ok := <-errs:
+			if !ok {
+				return errors.New("filesystem watcher closed")
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				w.log.Info("event queue overflowed; running a full pass")
+			} else {
+				w.log.Error(err, "filesystem watcher error; running a full pass")
+			}
+		case <-w.opt.Trigger:
+			w.log.Info("SIGHUP: running a pass")
+		case <-debounce.C:
+		case <-retry.C:
+		case <-resync.C:
+		}
+		burstStart = time.Time{}
+		debounce.Stop()
+		w.pass(ctx)
+		resync.Reset(w.resyncDelay())
+		if d, ok := w.nextRetry(); ok {
+			retry.Reset(d)
+		} else {
+			retry.Stop()
+		}
+	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func (w *watchLoop) resyncDelay() time.Duration {
+	if w.degraded {
+		return degradedResync
+	}
+	jitter := time.Duration(rand.Int64N(int64(w.opt.Resync)/10 + 1))
+	return w.opt.Resync - w.opt.Resync/20 + jitter
+}
+
+// nextRetry is when the earliest backoff expires: a failed pass, or a
+// profile whose actions failed.
+func (w *watchLoop) nextRetry() (time.Duration, bool) {
+	if w.passDelay > 0 {
+		return w.passDelay, true
+	}
+	var first time.Time
+	for _, st := range w.backoff {
+		if first.IsZero() || st.notBefore.Before(first) {
+			first = st.notBefore
+		}
+	}
+	if first.IsZero() {
+		return 0, false
+	}
+	return max(time.Until(first), time.Millisecond), true
+}
+
+// pass runs one full pass. It is not cancelled with ctx: a pass in flight
+// finishes, so no slot is left half-applied on SIGTERM.
+func (w *watchLoop) pass(ctx context.Context) {
+	w.passes++
+	log := w.log.WithValues("pass", w.passes)
+	pctx := logr.NewContext(context.WithoutCancel(ctx), log)
+	w.syncWatches(log)
+	start := time.Now()
+
+	var out Outcome
+	unlock, err := w.opt.Lock(pctx)
+	if err != nil {
+		out.Err = fmt.Errorf("lock: %w", err)
+	} else {
+		now := time.Now()
+		out = RunPass(pctx, w.src, w.b, func(a Action) bool {
+			st, ok := w.backoff[a.Slot]
+			return ok && now.Before(st.notBefore)
+		})
+		unlock()
+	}
+	w.account(log, out)
+	if w.opt.OnPass != nil {
+		w.opt.OnPass(out)
+	}
+	w.logDiagnostics(log, out)
+	log.V(1).Info("pass done", "actions", len(out.Plan), "failed", Failed(out.Results),
+		"diagnostics", len(out.Desired.Diagnostics), "duration_ms", time.Since(start).Milliseconds(),
+		"goroutines", runtime.NumGoroutine())
+	if out.Err == nil && !w.ready {
+		w.ready = true
+		log.Info("first pass complete; ready")
+		if w.opt.Ready != nil {
+			w.opt.Ready()
+		}
+	}
+}
+
+// logDiagnostics says each new diagnostic once, not on every pass, and
+// forgets the ones that went away so they are said again if they return.
+func (w *watchLoop) logDiagnostics(log logr.Logger, out Outcome) {
+	if out.Err != nil {
+		return
+	}
+	seen := make(map[string]bool, len(out.Desired.Diagnostics))
+	for _, d := range out.Desired.Diagnostics {
+		s := d.String()
+		seen[s] = true
+		if !w.diags[s] {
+			log.Info("profile diagnostic", "severity", d.Severity.String(), "profile", d.Profile, "diagnostic", s)
+		}
+	}
+	w.diags = seen
+}
+
+// account updates the backoffs from a pass, and logs a whole-pass failure
+// once per change of state rather than once per retry.
+func (w *watchLoop) account(log logr.Logger, out Outcome) {
+	if out.Err != nil {
+		w.passDelay = nextDelay(w.passDelay, w.opt.BackoffMin, w.opt.BackoffMax)
+		if msg := out.Err.Error(); msg != w.lastErr {
+			log.Error(out.Err, "pass failed; backing off", "retry_in", w.passDelay.String())
+			w.lastErr = msg
+		}
+		return
+	}
+	if w.lastErr != "" {
+		log.Info("pass recovered")
+		w.lastErr = ""
+	}
+	w.passDelay = 0
+	now := time.Now()
+	for _, r := range out.Results {
+		slot := r.Action.Slot
+		if r.Err == nil {
+			delete(w.backoff, slot)
+			continue
+		}
+		st := w.backoff[slot]
+		st.delay = nextDelay(st.delay, w.opt.BackoffMin, w.opt.BackoffMax)
+		st.notBefore = now.Add(st.delay)
+		w.backoff[slot] = st
+		log.Info("slot backing off", "slot", slot, "retry_in", st.delay.String())
+	}
+}
+
+func nextDelay(d, lo, hi time.Duration) time.Duration {
+	if d <= 0 {
+		return lo
+	}
+	return min(d*2, hi)
+}
+
+// syncWatches watches the profile root, profiles/, profiles/.deleted/, every
+// profile dir and the scandir, adding each before its content is read by
+// the pass that follows (so nothing written after the read is missed).
+// inotify drops the watch of a removed dir itself; we forget it here.
+func (w *watchLoop) syncWatches(log logr.Logger) {
+	if w.fw == nil {
+		return
+	}
+	root := desired.Root(w.src.Home)
+	pdir := filepath.Join(root, "profiles")
+	want := map[string]bool{root: true, pdir: true, filepath.Join(pdir, ".deleted"): true, w.src.Scandir: true}
+	if entries, err := os.ReadDir(pdir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				want[filepath.Join(pdir, e.Name())] = true
+			}
+		}
+	}
+	for dir := range w.watched {
+		if !want[dir] {
+			_ = w.fw.Remove(dir) // already gone from inotify if the dir was removed
+			delete(w.watched, dir)
+		}
+	}
+	degraded := false
+	for dir := range want {
+		if w.watched[dir] {
+			continue
+		}
+		err := w.fw.Add(dir)
+		switch {
+		case err == nil:
+			w.watched[dir] = true
+		case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
+			degraded = true
+		}
+	}
+	if degraded != w.degraded {
+		if degraded {
+			log.Info("inotify watch limit reached (fs.inotify.max_user_watches); falling back to periodic passes", "period", degradedResync.String())
+		} else {
+			log.Info("all directories watched again")
+		}
+		w.degraded = degraded
+	}
+}
+
+// relevant filters events to the names that can change a plan: profile
+// entries, tombstones, the files a profile is read from, and our slots. The
+// rest (a gateway's pid and log files, our own lock) would only wake us.
+func (w *watchLoop) relevant(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	dir, base := filepath.Dir(ev.Name), filepath.Base(ev.Name)
+	root := desired.Root(w.src.Home)
+	pdir := filepath.Join(root, "profiles")
+	switch {
+	case dir == w.src.Scandir:
+		return strings.HasPrefix(base, desired.SlotPrefix) || strings.HasPrefix(base, "."+desired.SlotPrefix)
+	case dir == pdir, dir == filepath.Join(pdir, ".deleted"):
+		return true
+	case dir == root:
+		return base == "profiles" || profileFile(base)
+	case filepath.Dir(dir) == pdir:
+		return profileFile(base)
+	}
+	return false
+}
+
+func profileFile(base string) bool {
+	switch base {
+	case "SOUL.md", desired.ConfigFile, desired.StateFile:
+		return true
+	}
+	return false
+}

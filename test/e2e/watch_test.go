@@ -1,0 +1,293 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+)
+
+// watcher is a hermes-reconcile in watch mode, logging JSON at -v 1.
+type watcher struct {
+	*gexec.Session
+}
+
+func (w *world) watch(args ...string) watcher {
+	s := w.start(append([]string{"-v", "1", "--backoff-max", "2s"}, args...)...)
+	DeferCleanup(func() {
+		s.Signal(syscall.SIGTERM)
+		Eventually(s, 30*time.Second).Should(gexec.Exit())
+	})
+	wt := watcher{s}
+	Eventually(wt.passes).Should(BeNumerically(">=", 1), "first pass")
+	return wt
+}
+
+// logLines are the JSON log lines with the given message.
+func (wt watcher) logLines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range bytes.Split(wt.Err.Contents(), []byte("\n")) {
+		var ev map[string]any
+		if json.Unmarshal(line, &ev) == nil && ev["msg"] == msg {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (wt watcher) passes() int { return len(wt.logLines("pass done")) }
+
+// lastPass is the last "pass done" line.
+func (wt watcher) lastPass() map[string]any {
+	l := wt.logLines("pass done")
+	if len(l) == 0 {
+		return nil
+	}
+	return l[len(l)-1]
+}
+
+// createProfile does what `hermes profile create` does: build a hidden
+// staging dir, then publish it with one rename.
+func (w *world) createProfile(name, state string) {
+	staging := filepath.Join(w.home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
+	writeFile(filepath.Join(staging, "SOUL.md"), "You are "+name+".\n")
+	if state != "" {
+		writeFile(filepath.Join(staging, "gateway_state.json"), state)
+	}
+	Expect(os.Rename(staging, w.profileDir(name))).To(Succeed())
+}
+
+func (w *world) supervised(profile string) bool {
+	return exec.Command("s6-svok", w.slot(profile)).Run() == nil
+}
+
+var _ = Describe("watch mode", func() {
+	var w *world
+	BeforeEach(func() { w = newWorld("home") })
+
+	It("follows profiles as Hermes creates, stops and deletes them, and repairs slots", func() {
+		wt := w.watch()
+		Eventually(w.slots).Should(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+
+		By("supervising a profile published by staging dir and rename")
+		w.createProfile("delta", `{"desired_state":"running"}`)
+		Eventually(func() bool { return w.supervised("delta") }).Should(BeTrue())
+		w.upPID("delta")
+
+		By("downing a gateway whose intent is written stopped by temp and rename")
+		writeAtomic(filepath.Join(w.profileDir("delta"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		Eventually(func() (svstat, error) { return w.status("delta") }).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
+
+		By("removing the slot of a profile removed with rm -rf")
+		Expect(os.RemoveAll(w.profileDir("beta"))).To(Succeed())
+		Eventually(w.slots).ShouldNot(ContainElement("gateway-beta"))
+		Eventually(func() []string { return w.supervisorsOf("gateway-beta") }).Should(BeEmpty())
+
+		By("bringing back a hand-deleted slot")
+		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
+		Eventually(func() bool { return w.supervised("gamma") }).Should(BeTrue())
+		Eventually(func() []string { return w.supervisorsOf("gateway-gamma") }).Should(HaveLen(2))
+		Expect(wt.ExitCode()).To(Equal(-1), "still running")
+	})
+
+	It("does not stop a gateway started by hand when the intent is only legacy", func() {
+		writeFile(filepath.Join(w.profileDir("legacy"), "SOUL.md"), "legacy\n")
+		writeFile(filepath.Join(w.profileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting"}`)
+		wt := w.watch()
+		Eventually(func() bool { return w.supervised("legacy") }).Should(BeTrue())
+		st, err := w.status("legacy")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.WantUp).To(BeFalse(), "created down: starting is not running")
+
+		Expect(exec.Command("s6-svc", "-u", w.slot("legacy")).Run()).To(Succeed())
+		pid := w.upPID("legacy")
+		// The gateway rewrites its state as it starts: a pass must run and
+		// leave it alone.
+		before := wt.passes()
+		writeAtomic(filepath.Join(w.profileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting","updated_at":"2026-11-26T00:00:00Z"}`)
+		Eventually(wt.passes).Should(BeNumerically(">", before))
+		Consistently(func() int { return w.upPID("legacy") }).Should(Equal(pid))
+	})
+
+	It("runs a handful of passes for a burst of 200 profile creations, and converges", func() {
+		wt := w.watch()
+		Eventually(w.slots).Should(HaveLen(4))
+		before := wt.passes()
+		for i := range 200 {
+			w.createProfile(fmt.Sprintf("burst-%03d", i), `{"desired_state":"stopped"}`)
+		}
+		Eventually(w.slots, 60*time.Second).Should(HaveLen(204))
+		Eventually(func() bool { return w.supervised("burst-199") }).Should(BeTrue())
+		// Let the loop settle: no events, so no more passes.
+		Eventually(func() any { return wt.lastPass()["actions"] }, 30*time.Second).Should(Equal(0.0))
+		passes := wt.passes() - before
+		Expect(passes).To(BeNumerically("<=", 20), "passes for 200 creations")
+		GinkgoWriter.Printf("200 creations took %d passes\n", passes)
+	})
+
+	It("keeps running while s6-svscan is down, backs off, and converges when it returns", func() {
+		wt := w.watch()
+		Eventually(w.slots).Should(HaveLen(4))
+		w.stopSvscan()
+		w.createProfile("late", `{"desired_state":"running"}`)
+		Eventually(func() int { return len(wt.logLines("pass failed; backing off")) }).Should(BeNumerically(">=", 1))
+		// Retries are not logged again while the failure stays the same.
+		Consistently(func() int { return len(wt.logLines("pass failed; backing off")) }, 3*time.Second).Should(Equal(1))
+		Expect(wt.ExitCode()).To(Equal(-1), "the watcher keeps running")
+
+		w.startSvscan()
+		Eventually(func() bool { return w.supervised("late") }, 30*time.Second).Should(BeTrue())
+		w.upPID("late")
+		w.upPID("alpha")
+		Eventually(func() int { return len(wt.logLines("pass recovered")) }).Should(Equal(1))
+	})
+
+	It("exits 0 on SIGTERM and leaves every gateway up", func() {
+		wt := w.watch()
+		pid := w.upPID("alpha")
+		wt.Signal(syscall.SIGTERM)
+		Eventually(wt, 30*time.Second).Should(gexec.Exit(0))
+		Consistently(func() int { return w.upPID("alpha") }).Should(Equal(pid))
+		w.upPID("default")
+	})
+})
+
+var _ = Describe("deploy/s6-overlay", func() {
+	It("runs the reconciler as an s6 service: ready after the first pass, stopped cleanly", func() {
+		w := newWorld("home")
+		// A second scandir supervises the reconciler itself, from the
+		// deploy files, with with-contenv (s6-overlay's) replaced by sh.
+		svc := filepath.Join(GinkgoT().TempDir(), "services")
+		dir := filepath.Join(svc, "hermes-reconcile")
+		src := filepath.Join(repoRoot(), "deploy", "s6-overlay", "etc", "s6-overlay", "s6-rc.d", "hermes-reconcile")
+		for _, f := range []string{"run", "notification-fd", "type"} {
+			data := strings.Replace(readFile(filepath.Join(src, f)), "#!/command/with-contenv sh", "#!/bin/sh", 1)
+			writeFile(filepath.Join(dir, f), data)
+		}
+		Expect(os.Chmod(filepath.Join(dir, "run"), 0o755)).To(Succeed())
+		writeFile(filepath.Join(dir, "down"), "")
+
+		cmd := exec.Command("s6-svscan", svc)
+		cmd.Env = append(append([]string{}, w.env...), "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"))
+		cmd.Env = renameBinary(cmd.Env)
+		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		Expect(cmd.Start()).To(Succeed())
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		DeferCleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			Eventually(done, 10*time.Second).Should(BeClosed())
+		})
+		Eventually(func() error { return exec.Command("s6-svok", dir).Run() }).Should(Succeed())
+
+		Expect(exec.Command("s6-svc", "-u", dir).Run()).To(Succeed())
+		out, err := exec.Command("s6-svwait", "-U", "-t", "30000", dir).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		// Ready means the first pass is done: the slots are there.
+		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		pid := w.upPID("alpha")
+
+		out, err = exec.Command("s6-svc", "-wd", "-T", "30000", "-d", dir).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		st, err := exec.Command("s6-svstat", "-o", "up,exitcode", dir).Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Fields(string(st))).To(Equal([]string{"false", "0"}), "exit 0 on SIGTERM")
+		Expect(w.upPID("alpha")).To(Equal(pid))
+		w.upPID("default")
+	})
+})
+
+// renameBinary makes the built binary reachable as hermes-reconcile, the
+// name the deploy scripts call.
+func renameBinary(env []string) []string {
+	link := filepath.Join(filepath.Dir(binary), "hermes-reconcile")
+	if _, err := os.Lstat(link); err != nil {
+		Expect(os.Symlink(binary, link)).To(Succeed())
+	}
+	return env
+}
+
+var _ = Describe("churn", Label("churn"), func() {
+	It("ends with the scandir matching the profiles, no leaked supervisors, goroutines or fds", func() {
+		w := newWorld("home")
+		wt := w.watch("--quiet", "50ms")
+		Eventually(w.slots).Should(HaveLen(4))
+		pid := wt.Command.Process.Pid
+		fdsBefore := countFDs(pid)
+		goroutinesBefore := wt.lastPass()["goroutines"].(float64)
+
+		rng := rand.New(rand.NewPCG(1, 2))
+		deadline := time.Now().Add(churnDuration())
+		ops := 0
+		for time.Now().Before(deadline) {
+			name := "churn-" + strconv.Itoa(rng.IntN(50))
+			dir := w.profileDir(name)
+			_, err := os.Stat(dir)
+			switch {
+			case os.IsNotExist(err):
+				w.createProfile(name, `{"desired_state":"running"}`)
+			case rng.IntN(3) == 0:
+				Expect(os.RemoveAll(dir)).To(Succeed())
+			default:
+				state := []string{"running", "stopped"}[rng.IntN(2)]
+				writeAtomic(filepath.Join(dir, "gateway_state.json"), `{"desired_state":"`+state+`"}`)
+			}
+			ops++
+			// Pace the churn like people and scripts do, not like a loop.
+			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		}
+		GinkgoWriter.Printf("churn: %d operations\n", ops)
+
+		Eventually(func() []string { return w.slots() }, 30*time.Second).Should(ConsistOf(w.expectedSlots()))
+		Eventually(func() int { return len(w.supervisors()) }, 30*time.Second).Should(Equal(2 * len(w.slots())))
+		Eventually(func() any { return wt.lastPass()["actions"] }, 30*time.Second).Should(Equal(0.0))
+		for _, s := range w.slots() {
+			p := strings.TrimPrefix(s, "gateway-")
+			data, err := os.ReadFile(filepath.Join(w.profileDir(p), "gateway_state.json"))
+			if err != nil || !bytes.Contains(data, []byte("desired_state")) {
+				continue
+			}
+			up := bytes.Contains(data, []byte(`"running"`))
+			Eventually(func() (bool, error) { st, err := w.status(p); return st.WantUp, err }).Should(Equal(up), p)
+		}
+		Expect(countFDs(pid)).To(BeNumerically("<=", fdsBefore), "fds of the reconciler")
+		Expect(wt.lastPass()["goroutines"].(float64)).To(BeNumerically("<=", goroutinesBefore), "goroutines of the reconciler")
+	})
+})
+
+func churnDuration() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("CHURN_DURATION")); err == nil {
+		return d
+	}
+	return 60 * time.Second
+}
+
+// expectedSlots are the slots the current profiles call for.
+func (w *world) expectedSlots() []string {
+	want := []string{"gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"}
+	entries, _ := os.ReadDir(filepath.Join(w.home, "profiles"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "churn-") {
+			want = append(want, "gateway-"+e.Name())
+		}
+	}
+	return want
+}
+
+func countFDs(pid int) int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	Expect(err).NotTo(HaveOccurred())
+	return len(entries)
+}
