@@ -169,9 +169,9 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 		l := log.WithValues("profile", a.Profile, "slot", a.Slot, "action", a.Kind.String(), "reason", a.Reason,
 			"duration_ms", float64(r.Duration.Microseconds())/1000)
 		if r.Err != nil {
-			l.Error(r.Err, "action failed")
+			l.Error(r.Err, "action failed", "result", "failed")
 		} else {
-			l.Info("action done")
+			l.Info("action done", "result", "ok")
 		}
 	}
 	return results

@@ -54,6 +54,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	log, sync := newLogger(o, stderr, getenv)
 	defer sync()
 	ctx = logr.NewContext(ctx, log)
+	if o.once || o.status {
+		// A one-shot run is pass 1, so its lines read like the longrun's.
+		ctx = logr.NewContext(ctx, log.WithValues("pass", 1))
+	}
 
 	p := &printer{out: stdout, errw: stderr, json: o.cfg.Output == config.OutputJSON,
 		color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
