@@ -244,7 +244,12 @@ func (b *Backend) replaceFile(root *os.Root, name string, data []byte, mode fs.F
 }
 
 func (b *Backend) writeHash(root *os.Root, slot, hash string) error {
-	if err := root.Mkdir(slot+"/data", 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	switch err := root.Mkdir(slot+"/data", 0o755); {
+	case err == nil:
+		if err := b.chown(root, slot+"/data"); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
 		return err
 	}
 	return b.replaceFile(root, path.Join(slot, actual.HashFile), []byte(hash+"\n"), 0o644)
