@@ -198,3 +198,22 @@ func (d Desired) Service(s Settings) Service {
 	return Service{Profile: d.Profile, Home: d.Home, Command: GatewayArgs(s.GatewayCommand, d.Profile),
 		Env: s.Env, RestartSec: s.RestartSec}
 }
+
+// Word is the run state for status tables, in the s6 vocabulary where the
+// manager's state means the same (up, down, missing) and the manager's own
+// word where it does not (activating, deactivating, failed, reloading,
+// waiting, queued…).
+func (o Observed) Word() string {
+	if !o.Installed {
+		return "missing"
+	}
+	switch o.State {
+	case "active", "running", "Running":
+		return "up"
+	case "inactive", "not loaded", "Ready":
+		return "down"
+	case "":
+		return "unknown"
+	}
+	return strings.ToLower(o.State)
+}

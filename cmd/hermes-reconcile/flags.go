@@ -25,6 +25,12 @@ type options struct {
 	verbosity int
 	logFormat string
 	backend   string
+	// system, restartSec: host backends (host.go).
+	system     bool
+	restartSec int
+	// scandirGiven: --scandir or a scandir variable was set (auto picks s6);
+	// homeDefault: no HERMES_HOME was given (a host then uses ~/.hermes).
+	scandirGiven, homeDefault bool
 }
 
 // envList is a repeatable K=V flag.
@@ -82,10 +88,12 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 
 	fs.BoolVar(&o.once, "once", false, "run one pass and exit (for cont-init.d at boot)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and exit; writes nothing (implies --once)")
-	fs.StringVar(&c.Home, "home", "", "HERMES_HOME (default $HERMES_HOME, else /opt/data)")
+	fs.StringVar(&c.Home, "home", "", "HERMES_HOME (default $HERMES_HOME, else /opt/data, or ~/.hermes with a host backend)")
 	fs.StringVar(&c.Scandir, "scandir", c.Scandir, "s6 scandir of the gateway slots (also $S6_PROFILE_GATEWAY_SCANDIR)")
 	fs.StringVar(&c.S6Bindir, "s6-bindir", c.S6Bindir, "directory searched for s6 programs before PATH")
-	fs.StringVar(&o.backend, "backend", "auto", "service backend: auto or s6")
+	fs.StringVar(&o.backend, "backend", "auto", "service backend: auto, s6, systemd, launchd or windows")
+	fs.BoolVar(&o.system, "system", false, "systemd: a system unit in /etc/systemd/system run as --user (needs root); default a user unit")
+	fs.IntVar(&o.restartSec, "restart-sec", 5, "host backends: seconds before an exited gateway restarts (RestartSec, ThrottleInterval)")
 	fs.StringVar(&c.Output, "output", c.Output, "output format: text or json (NDJSON)")
 	fs.BoolVar(&c.DetailedExitcode, "detailed-exitcode", false, "exit 2 when changes were needed (dry-run: drift present)")
 	fs.BoolVar(&c.Strict, "strict", false, "diagnostics (bad profiles) make the pass fail")
@@ -163,11 +171,13 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 		c.Home = getenv("HERMES_HOME")
 	}
 	if c.Home == "" {
-		c.Home = "/opt/data"
+		c.Home, o.homeDefault = "/opt/data", true
 	}
-	if _, twin := lookupEnv(EnvPrefix + "SCANDIR"); !set["scandir"] && !twin {
+	_, twin := lookupEnv(EnvPrefix + "SCANDIR")
+	o.scandirGiven = set["scandir"] || twin
+	if !set["scandir"] && !twin {
 		if v := getenv("S6_PROFILE_GATEWAY_SCANDIR"); v != "" {
-			c.Scandir = v
+			c.Scandir, o.scandirGiven = v, true
 		}
 	}
 	if c.Output != config.OutputText && c.Output != config.OutputJSON {
@@ -176,8 +186,10 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 	if o.logFormat != "" && o.logFormat != "json" && o.logFormat != "console" {
 		return o, fmt.Errorf("--log-format must be json or console, got %q", o.logFormat)
 	}
-	if o.backend != "auto" && o.backend != "s6" {
-		return o, fmt.Errorf("--backend must be auto or s6, got %q", o.backend)
+	switch o.backend {
+	case "auto", "s6", "systemd", "launchd", "windows":
+	default:
+		return o, fmt.Errorf("--backend must be auto, s6, systemd, launchd or windows, got %q", o.backend)
 	}
 	if o.dryRun {
 		o.once = true
