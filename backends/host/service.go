@@ -14,10 +14,6 @@ import (
 // Description is the service description Hermes gives its gateway units.
 const Description = "Hermes Agent Gateway - Messaging Platform Integration"
 
-// ErrUnsupported is returned by a verb a backend cannot carry out where it
-// runs. It is errors.ErrUnsupported, so callers may test for either.
-var ErrUnsupported = errors.ErrUnsupported
-
 // Service is the gateway service of the active profile as it should be
 // installed. Backends render it; nothing in it is backend-specific.
 type Service struct {
