@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e runs the hermes-reconcile binary against a real s6-svscan on a
 // temporary scandir, with a HERMES_HOME copied from test/fixtures.
 package e2e
