@@ -14,6 +14,9 @@ type Sources struct {
 	Scandir string
 	Load    desired.Options
 	Status  actual.StatusReader
+	// MaxServices is s6-svscan's limit (-c); a plan needing more
+	// supervisors gets a warning. 0: no check.
+	MaxServices int
 }
 
 // Outcome is everything one pass saw, decided and did.
@@ -39,6 +42,10 @@ func Observe(src Sources) Outcome {
 		return o
 	}
 	o.Plan = Plan(o.Desired, o.Actual)
+	if n := Supervisors(o.Actual, o.Plan); src.MaxServices > 0 && n > src.MaxServices {
+		o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Path: src.Scandir,
+			Message: fmt.Sprintf("the scandir would need %d supervisors, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, src.MaxServices, n)})
+	}
 	return o
 }
 

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	be := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
 		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID})
-	src := reconcile.Sources{Home: o.cfg.Home, Scandir: o.cfg.Scandir, Status: be,
+	src := reconcile.Sources{Home: o.cfg.Home, Scandir: o.cfg.Scandir, Status: be, MaxServices: o.cfg.MaxServices,
 		Load: desired.Options{Renderer: rd, MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}}
 
 	switch {
@@ -113,12 +113,6 @@ func runOnce(ctx context.Context, o options, src reconcile.Sources, be *s6.Backe
 		lock.Unlock()
 	}
 	diags := out.Desired.Diagnostics
-	if out.Err == nil {
-		if n := reconcile.Supervisors(out.Actual, out.Plan); n > o.cfg.MaxServices {
-			diags = append(diags, desired.Diagnostic{Severity: desired.Warning, Path: src.Scandir,
-				Message: fmt.Sprintf("the scandir would need %d supervisors, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, o.cfg.MaxServices, n)})
-		}
-	}
 	p.diagnostics(diags)
 	p.plan(out.Plan)
 	if !dryRun {
