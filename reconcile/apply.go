@@ -136,14 +136,45 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 			}
 		}
 	}
+	for i := range plan {
+		if name := retired[i]; name != "" {
+			step(i, func() error { return b.Purge(ctx, name) })
+		}
+	}
+	// Wait until every slot the rescan registered is supervised: a backend
+	// that can wait for them all at once gets one call, so the pass waits
+	// one bound for the set, not one per slot.
+	type waitAller interface {
+		WaitSupervisedAll(ctx context.Context, slots []string) []error
+	}
+	var waits []int
 	waited := map[string]bool{}
 	for i, a := range plan {
 		if (a.Kind == Create || a.Register) && !waited[a.Slot] {
 			waited[a.Slot] = true
-			step(i, func() error { return b.WaitSupervised(ctx, a.Slot) })
+			if results[i].Err == nil && !failed[a.Slot] {
+				waits = append(waits, i)
+			}
 		}
-		if name := retired[i]; name != "" {
-			step(i, func() error { return b.Purge(ctx, name) })
+	}
+	if wa, ok := b.(waitAller); ok && len(waits) > 0 {
+		slots := make([]string, len(waits))
+		for k, i := range waits {
+			slots[k] = plan[i].Slot
+		}
+		start := time.Now()
+		errs := wa.WaitSupervisedAll(ctx, slots)
+		d := time.Since(start)
+		for k, i := range waits {
+			results[i].Duration += d
+			if errs[k] != nil {
+				results[i].Err = errs[k]
+				failed[plan[i].Slot] = true
+			}
+		}
+	} else {
+		for _, i := range waits {
+			step(i, func() error { return b.WaitSupervised(ctx, plan[i].Slot) })
 		}
 	}
 	for i, a := range plan {

@@ -351,14 +351,58 @@ func (b *Backend) Rescan(ctx context.Context) error {
 // WaitSupervised waits until s6-supervise holds the slot's lock (s6-svok's
 // test): s6-svc sent before that fails.
 func (b *Backend) WaitSupervised(ctx context.Context, slot string) error {
-	lock := filepath.Join(b.slotDir(slot), "supervise", "lock")
-	return b.poll(ctx, "supervised "+slot, func() (bool, error) {
-		held, err := lockHeld(lock)
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+	return b.WaitSupervisedAll(ctx, []string{slot})[0]
+}
+
+// reconcile.Apply looks for this method; keep its shape.
+var _ interface {
+	WaitSupervisedAll(ctx context.Context, slots []string) []error
+} = (*Backend)(nil)
+
+// WaitSupervisedAll waits for many slots in one poll loop under one bound,
+// so a pass that registered N slots waits about as long as s6 takes for the
+// slowest, and never N bounds one after another when s6-svscan cannot take
+// them all (its -c limit). Each round checks the slots in order and stops
+// at the first one not supervised yet: a round costs one check plus one per
+// slot that came up since. errs[i] is nil once slots[i] is supervised.
+func (b *Backend) WaitSupervisedAll(ctx context.Context, slots []string) []error {
+	errs := make([]error, len(slots))
+	locks := make([]string, len(slots))
+	for i, slot := range slots {
+		locks[i] = filepath.Join(b.slotDir(slot), "supervise", "lock")
+	}
+	next := 0 // slots[:next] are settled: supervised, or failed to check
+	err := b.poll(ctx, "", func() (bool, error) {
+		for ; next < len(slots); next++ {
+			held, err := supervisorHolds(locks[next])
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return false, nil
+			case err != nil:
+				errs[next] = err
+			case !held:
+				return false, nil
+			}
 		}
-		return held, err
+		return true, nil
 	})
+	if err == nil {
+		return errs
+	}
+	// Out of time (or cancelled): say which slots are still not supervised.
+	for i := next; i < len(slots); i++ {
+		held, herr := supervisorHolds(locks[i])
+		switch {
+		case herr == nil && held:
+		case herr != nil && !errors.Is(herr, fs.ErrNotExist):
+			errs[i] = herr
+		case ctx.Err() != nil:
+			errs[i] = ctx.Err()
+		default:
+			errs[i] = fmt.Errorf("timed out after %s waiting for supervised %s", b.timeout, slots[i])
+		}
+	}
+	return errs
 }
 
 // Purge waits until no supervisor holds a retired slot (nor its logger),
@@ -367,7 +411,7 @@ func (b *Backend) Purge(ctx context.Context, retired string) error {
 	dir := b.slotDir(retired)
 	err := b.poll(ctx, "supervisor of "+retired+" to exit", func() (bool, error) {
 		for _, l := range []string{filepath.Join(dir, "supervise", "lock"), filepath.Join(dir, "log", "supervise", "lock")} {
-			held, err := lockHeld(l)
+			held, err := supervisorHolds(l)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return false, err
 			}
@@ -388,12 +432,15 @@ func (b *Backend) Purge(ctx context.Context, retired string) error {
 	return root.RemoveAll(retired)
 }
 
-// poll checks cond until it holds, backing off from 1 ms to 25 ms, bounded
-// by the backend timeout and ctx.
+// poll checks cond until it holds, bounded by the backend timeout and ctx.
+// It checks at once, then every millisecond, spacing the checks out to a
+// sixteenth of the time waited so far (at most 25 ms): what s6 does in a
+// few milliseconds is seen within about one, and a long wait costs few
+// checks.
 func (b *Backend) poll(ctx context.Context, what string, cond func() (bool, error)) error {
 	deadline := time.NewTimer(b.timeout)
 	defer deadline.Stop()
-	wait := time.Millisecond
+	start := time.Now()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -411,8 +458,7 @@ func (b *Backend) poll(ctx context.Context, what string, cond func() (bool, erro
 		if ok {
 			return nil
 		}
-		t.Reset(wait)
-		wait = min(wait*2, 25*time.Millisecond)
+		t.Reset(min(max(time.Since(start)/16, time.Millisecond), 25*time.Millisecond))
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bench measures DESIGN §10 against a real s6-svscan: the no-op
 // pass, cold converge, watch latency and idle watch mode, each next to a
 // floor or baseline measured in the same run. It holds only Benchmark
