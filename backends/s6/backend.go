@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -359,48 +360,69 @@ var _ interface {
 	WaitSupervisedAll(ctx context.Context, slots []string) []error
 } = (*Backend)(nil)
 
-// WaitSupervisedAll waits for many slots in one poll loop under one bound,
-// so a pass that registered N slots waits about as long as s6 takes for the
-// slowest, and never N bounds one after another when s6-svscan cannot take
-// them all (its -c limit). Each round checks the slots in order and stops
-// at the first one not supervised yet: a round costs one check plus one per
-// slot that came up since. errs[i] is nil once slots[i] is supervised.
+// WaitSupervisedAll waits for many slots in one poll loop, so a pass that
+// registered N slots waits about as long as s6 takes for the slowest. The
+// timeout bounds a stall, not the whole set: the wait ends when no slot has
+// come up for that long, as when every slot had its own bound counted from
+// the previous one, but slots s6-svscan will never take (past its -c limit)
+// cost one bound together instead of one each. A round checks the slots in
+// order and stops at the first one not supervised yet, so it costs one check
+// plus one per slot that came up since. errs[i] is nil once slots[i] is
+// supervised.
 func (b *Backend) WaitSupervisedAll(ctx context.Context, slots []string) []error {
 	errs := make([]error, len(slots))
 	locks := make([]string, len(slots))
+	pending := make([]int, len(slots))
 	for i, slot := range slots {
 		locks[i] = filepath.Join(b.slotDir(slot), "supervise", "lock")
+		pending[i] = i
 	}
-	next := 0 // slots[:next] are settled: supervised, or failed to check
-	err := b.poll(ctx, "", func() (bool, error) {
-		for ; next < len(slots); next++ {
-			held, err := supervisorHolds(locks[next])
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				return false, nil
-			case err != nil:
-				errs[next] = err
-			case !held:
-				return false, nil
+	// settled: supervised, or its lock cannot be checked (errs says why).
+	settled := func(i int) bool {
+		held, err := supervisorHolds(locks[i])
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false
+		case err != nil:
+			errs[i] = err
+			return true
+		}
+		return held
+	}
+	stall := time.NewTimer(b.timeout)
+	defer stall.Stop()
+	start := time.Now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for len(pending) > 0 {
+		select {
+		case <-ctx.Done():
+			for _, i := range pending {
+				errs[i] = ctx.Err()
+			}
+			return errs
+		case <-stall.C:
+			// Nothing at the head came up for a whole bound: look at every
+			// pending slot before giving up on them.
+			n := len(pending)
+			pending = slices.DeleteFunc(pending, settled)
+			if len(pending) == n {
+				for _, i := range pending {
+					errs[i] = fmt.Errorf("timed out after %s waiting for supervised %s", b.timeout, slots[i])
+				}
+				return errs
+			}
+			stall.Reset(b.timeout)
+		case <-t.C:
+			n := len(pending)
+			for len(pending) > 0 && settled(pending[0]) {
+				pending = pending[1:]
+			}
+			if len(pending) < n {
+				stall.Reset(b.timeout)
 			}
 		}
-		return true, nil
-	})
-	if err == nil {
-		return errs
-	}
-	// Out of time (or cancelled): say which slots are still not supervised.
-	for i := next; i < len(slots); i++ {
-		held, herr := supervisorHolds(locks[i])
-		switch {
-		case herr == nil && held:
-		case herr != nil && !errors.Is(herr, fs.ErrNotExist):
-			errs[i] = herr
-		case ctx.Err() != nil:
-			errs[i] = ctx.Err()
-		default:
-			errs[i] = fmt.Errorf("timed out after %s waiting for supervised %s", b.timeout, slots[i])
-		}
+		t.Reset(pollInterval(time.Since(start)))
 	}
 	return errs
 }
@@ -433,10 +455,8 @@ func (b *Backend) Purge(ctx context.Context, retired string) error {
 }
 
 // poll checks cond until it holds, bounded by the backend timeout and ctx.
-// It checks at once, then every millisecond, spacing the checks out to a
-// sixteenth of the time waited so far (at most 25 ms): what s6 does in a
-// few milliseconds is seen within about one, and a long wait costs few
-// checks.
+// It checks at once, then as pollInterval says: what s6 does in a few
+// milliseconds is seen within about one, and a long wait costs few checks.
 func (b *Backend) poll(ctx context.Context, what string, cond func() (bool, error)) error {
 	deadline := time.NewTimer(b.timeout)
 	defer deadline.Stop()
@@ -458,8 +478,14 @@ func (b *Backend) poll(ctx context.Context, what string, cond func() (bool, erro
 		if ok {
 			return nil
 		}
-		t.Reset(min(max(time.Since(start)/16, time.Millisecond), 25*time.Millisecond))
+		t.Reset(pollInterval(time.Since(start)))
 	}
+}
+
+// pollInterval is the pause between checks after waiting for waited: a
+// millisecond, then a sixteenth of the time waited, at most 25 ms.
+func pollInterval(waited time.Duration) time.Duration {
+	return min(max(waited/16, time.Millisecond), 25*time.Millisecond)
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -333,12 +334,19 @@ func slotDirs(scandir string, n int) []string {
 }
 
 // checkWanted fails unless every slot is supervised and wanted down, as
-// its stopped intent says.
+// its stopped intent says. s6-supervise takes its lock a moment before it
+// first writes supervise/status, so each slot gets a bounded wait.
 func (w *world) checkWanted(tb testing.TB, n int) {
 	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for _, d := range slotDirs(w.scandir, n) {
-		st, err := w.be.ReadStatus(d)
-		if err != nil || !st.Supervised || st.WantUp || st.Up {
+		var st actual.Status
+		var err error
+		ok := poll(time.Until(deadline), time.Millisecond, func() bool {
+			st, err = w.be.ReadStatus(d)
+			return err == nil && st.Supervised && !st.WantUp && !st.Up
+		})
+		if !ok {
 			tb.Fatalf("%s: not in its wanted state (supervised, down): %+v %v", d, st, err)
 		}
 	}
