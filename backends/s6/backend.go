@@ -122,14 +122,14 @@ func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, fil
 
 func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp bool) error {
 	tmp := "." + slot + ".tmp"
-	if err := root.RemoveAll(tmp); err != nil {
+	if err := mutated(root.RemoveAll(tmp)); err != nil {
 		return fmt.Errorf("remove stale staging %s: %w", tmp, err)
 	}
 	if err := b.mkdir(root, tmp, 0o755); err != nil {
 		return err
 	}
 	fail := func(err error) error {
-		_ = root.RemoveAll(tmp)
+		_ = mutated(root.RemoveAll(tmp))
 		return err
 	}
 	if err := b.mkdir(root, tmp+"/log", 0o755); err != nil {
@@ -156,7 +156,7 @@ func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp 
 			return fail(err)
 		}
 	}
-	if err := root.Rename(tmp, slot); err != nil {
+	if err := mutated(root.Rename(tmp, slot)); err != nil {
 		return fail(fmt.Errorf("publish %s: %w", slot, err))
 	}
 	return nil
@@ -183,11 +183,11 @@ func (b *Backend) seedSkeleton(root *os.Root, dir string) error {
 		return err
 	}
 	defer sup.Close()
-	if err := mkfifoIn(sup, filepath.Join(b.scandir, dir, "supervise"), "control", 0o660); err != nil {
+	if err := mutated(mkfifoIn(sup, filepath.Join(b.scandir, dir, "supervise"), "control", 0o660)); err != nil {
 		return fmt.Errorf("mkfifo %s/supervise/control: %w", dir, err)
 	}
 	// mkfifo's mode went through the umask.
-	if err := root.Chmod(dir+"/supervise/control", 0o660); err != nil {
+	if err := mutated(root.Chmod(dir+"/supervise/control", 0o660)); err != nil {
 		return err
 	}
 	return b.chown(root, dir+"/supervise/control")
@@ -195,10 +195,10 @@ func (b *Backend) seedSkeleton(root *os.Root, dir string) error {
 
 // mkdir makes a directory with exactly mode (umask aside) and our owner.
 func (b *Backend) mkdir(root *os.Root, name string, mode fs.FileMode) error {
-	if err := root.Mkdir(name, mode.Perm()); err != nil {
+	if err := mutated(root.Mkdir(name, mode.Perm())); err != nil {
 		return err
 	}
-	if err := root.Chmod(name, mode); err != nil {
+	if err := mutated(root.Chmod(name, mode)); err != nil {
 		return err
 	}
 	return b.chown(root, name)
@@ -208,15 +208,15 @@ func (b *Backend) mkdir(root *os.Root, name string, mode fs.FileMode) error {
 // including a symlink.
 func (b *Backend) createFile(root *os.Root, name string, data []byte, mode fs.FileMode) error {
 	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode.Perm())
-	if err != nil {
+	if mutated(err) != nil {
 		return err
 	}
 	_, werr := f.Write(data)
 	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	if err := mutated(errors.Join(werr, cerr)); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := root.Chmod(name, mode.Perm()); err != nil {
+	if err := mutated(root.Chmod(name, mode.Perm())); err != nil {
 		return err
 	}
 	return b.chown(root, name)
@@ -226,26 +226,26 @@ func (b *Backend) createFile(root *os.Root, name string, data []byte, mode fs.Fi
 func (b *Backend) replaceFile(root *os.Root, name string, data []byte, mode fs.FileMode) error {
 	dir, base := path.Split(name)
 	if dir != "" {
-		if err := root.MkdirAll(strings.TrimSuffix(dir, "/"), 0o755); err != nil {
+		if err := mutated(root.MkdirAll(strings.TrimSuffix(dir, "/"), 0o755)); err != nil {
 			return err
 		}
 	}
 	tmp := dir + "." + base + ".hermes-reconcile.tmp"
-	if err := root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := mutated(root.Remove(tmp)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	if err := b.createFile(root, tmp, data, mode); err != nil {
 		return err
 	}
-	if err := root.Rename(tmp, name); err != nil {
-		_ = root.Remove(tmp)
+	if err := mutated(root.Rename(tmp, name)); err != nil {
+		_ = mutated(root.Remove(tmp))
 		return fmt.Errorf("replace %s: %w", name, err)
 	}
 	return nil
 }
 
 func (b *Backend) writeHash(root *os.Root, slot, hash string) error {
-	switch err := root.Mkdir(slot+"/data", 0o755); {
+	switch err := mutated(root.Mkdir(slot+"/data", 0o755)); {
 	case err == nil:
 		if err := b.chown(root, slot+"/data"); err != nil {
 			return err
@@ -262,7 +262,7 @@ func (b *Backend) chown(root *os.Root, name string) error {
 	if b.uid < 0 {
 		return nil
 	}
-	return root.Lchown(name, b.uid, b.gid)
+	return mutated(root.Lchown(name, b.uid, b.gid))
 }
 
 // Control sets the run state: the down marker first (so a restart of
@@ -276,7 +276,7 @@ func (b *Backend) Control(ctx context.Context, slot string, up bool) error {
 	defer root.Close()
 	down := slot + "/" + actual.DownFile
 	if up {
-		if err := root.Remove(down); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := mutated(root.Remove(down)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	} else if _, err := root.Lstat(down); errors.Is(err, fs.ErrNotExist) {
@@ -323,7 +323,7 @@ func (b *Backend) Retire(ctx context.Context, name string) (string, error) {
 			return "", err
 		}
 		defer root.Close()
-		return "", root.RemoveAll(name)
+		return "", mutated(root.RemoveAll(name))
 	case strings.HasSuffix(name, ".del"):
 		return name, nil
 	}
@@ -331,7 +331,7 @@ func (b *Backend) Retire(ctx context.Context, name string) (string, error) {
 	if _, err := os.Lstat(b.slotDir(retired)); err == nil {
 		retired = fmt.Sprintf(".%s.%d.del", name, time.Now().UnixNano())
 	}
-	if err := os.Rename(b.slotDir(name), b.slotDir(retired)); err != nil {
+	if err := mutated(os.Rename(b.slotDir(name), b.slotDir(retired))); err != nil {
 		return "", fmt.Errorf("retire %s: %w", name, err)
 	}
 	return retired, nil
@@ -451,7 +451,7 @@ func (b *Backend) Purge(ctx context.Context, retired string) error {
 		return err
 	}
 	defer root.Close()
-	return root.RemoveAll(retired)
+	return mutated(root.RemoveAll(retired))
 }
 
 // poll checks cond until it holds, bounded by the backend timeout and ctx.
