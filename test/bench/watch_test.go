@@ -25,8 +25,10 @@ type latencyCase struct {
 // its slot is supervised, by the binary in watch mode; p50 and p99 over
 // BENCH_WATCH_EVENTS (default 100) events. Each event alternates with the
 // floor, s6 alone: rename a ready service dir into a second scandir, one
-// s6-svscanctl -a, until s6-svok's test passes. Both floors and the watcher
-// start with `base` slots in place.
+// s6-svscanctl -a, until s6-svok's test passes. Both start with `base`
+// slots in place. With BENCH_BASELINE_BIN set (another build of the binary,
+// e.g. from before a change), a third world runs that one, its events
+// interleaved with the others: a before/after in one run.
 func BenchmarkWatchLatency(b *testing.B) {
 	events := 100
 	if v, err := strconv.Atoi(os.Getenv("BENCH_WATCH_EVENTS")); err == nil && v > 0 {
@@ -41,58 +43,89 @@ func BenchmarkWatchLatency(b *testing.B) {
 	}
 }
 
-func benchLatency(b *testing.B, c latencyCase, events int) {
+// watchedWorld is a world with the binary watching it.
+type watchedWorld struct {
+	*world
+	wt     *watcher
+	merged int // events after which the watcher ran fewer than two passes
+}
+
+func newWatchedWorld(b *testing.B, c latencyCase, bin string) *watchedWorld {
 	w := newWorld(b, c.base)
 	w.converge(b)
+	return &watchedWorld{world: w, wt: startWatcherBin(b, bin, w.home, w.scandir, c.args...)}
+}
 
+// event creates profile name as Hermes does and times it until its slot is
+// supervised.
+func (w *watchedWorld) event(b *testing.B, name string) time.Duration {
+	pdir := filepath.Join(w.home, "profiles", name)
+	staging := filepath.Join(w.home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
+	writeProfile(b, staging, "")
+	before := w.wt.passCount()
+	sdir := filepath.Join(w.scandir, desired.SlotName(name))
+	t := time.Now()
+	must(b, os.Rename(staging, pdir))
+	if !poll(30*time.Second, 500*time.Microsecond, func() bool { return lockHeld(sdir) }) {
+		b.Fatalf("watcher: %s not supervised after 30s", sdir)
+	}
+	d := time.Since(t)
+	// Let the watcher finish: the pass that made the slot, and the one its
+	// own rename into the scandir triggers, so events do not pile up.
+	if !poll(5*time.Second, time.Millisecond, func() bool { return w.wt.passCount() >= before+2 }) {
+		w.merged++
+	}
+	return d
+}
+
+func benchLatency(b *testing.B, c latencyCase, events int) {
 	// The floor's scandir, with the same base slots supervised.
 	fhome := tempDir(b, false)
 	fscan := filepath.Join(tempDir(b, true), "scan")
 	must(b, os.Mkdir(fscan, 0o755))
 	startSvscan(b, fscan, fhome)
+	rd, err := desired.NewRenderer(renderSettings(fhome))
+	must(b, err)
 	for i := range c.base {
-		writeServiceDir(b, fscan, desired.SlotName(profileName(i)), w.rd.Render(profileName(i)))
+		writeServiceDir(b, fscan, desired.SlotName(profileName(i)), rd.Render(profileName(i)))
 	}
 	run(b, "s6-svscanctl", "-a", fscan)
 	waitAllSupervised(b, slotDirs(fscan, c.base)[1:], 5*time.Minute)
-
-	wt := startWatcher(b, w.home, w.scandir, c.args...)
-	floor := make([]time.Duration, 0, events)
-	ours := make([]time.Duration, 0, events)
-	merged := 0
-	for i := range events {
-		// s6 alone.
+	floorEvent := func(i int) time.Duration {
 		name := fmt.Sprintf("f%03d", i)
 		slot := desired.SlotName(name)
-		writeServiceDir(b, fscan, "."+slot+".ready", w.rd.Render(name))
+		writeServiceDir(b, fscan, "."+slot+".ready", rd.Render(name))
 		t := time.Now()
 		must(b, os.Rename(filepath.Join(fscan, "."+slot+".ready"), filepath.Join(fscan, slot)))
 		run(b, "s6-svscanctl", "-a", fscan)
 		if !poll(30*time.Second, 500*time.Microsecond, func() bool { return lockHeld(filepath.Join(fscan, slot)) }) {
 			b.Fatalf("floor: %s not supervised after 30s", slot)
 		}
-		floor = append(floor, time.Since(t))
+		return time.Since(t)
+	}
 
-		// A profile created as Hermes does it, picked up by the watcher.
-		name = fmt.Sprintf("e%03d", i)
-		pdir := filepath.Join(w.home, "profiles", name)
-		staging := filepath.Join(w.home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
-		writeProfile(b, staging, "")
-		before := wt.passCount()
-		sdir := filepath.Join(w.scandir, desired.SlotName(name))
-		t = time.Now()
-		must(b, os.Rename(staging, pdir))
-		if !poll(30*time.Second, 500*time.Microsecond, func() bool { return lockHeld(sdir) }) {
-			b.Fatalf("watcher: %s not supervised after 30s", sdir)
-		}
-		ours = append(ours, time.Since(t))
-		// Let the watcher finish: the pass that made the slot, and the one
-		// its own rename into the scandir triggers, so events do not pile up.
-		if !poll(5*time.Second, time.Millisecond, func() bool { return wt.passCount() >= before+2 }) {
-			merged++
+	ours := newWatchedWorld(b, c, binary(b))
+	var base *watchedWorld
+	if bin := os.Getenv("BENCH_BASELINE_BIN"); bin != "" {
+		base = newWatchedWorld(b, c, bin)
+	}
+	var floor, lat, baseLat []time.Duration
+	for i := range events {
+		// Rotate who goes first, so none always runs right after another.
+		for k := range 3 {
+			switch (i + k) % 3 {
+			case 0:
+				floor = append(floor, floorEvent(i))
+			case 1:
+				lat = append(lat, ours.event(b, fmt.Sprintf("e%03d", i)))
+			case 2:
+				if base != nil {
+					baseLat = append(baseLat, base.event(b, fmt.Sprintf("e%03d", i)))
+				}
+			}
 		}
 	}
-	p50, p99 := percentile(ours, 50), percentile(ours, 99)
+	p50, p99 := percentile(lat, 50), percentile(lat, 99)
 	f50, f99 := percentile(floor, 50), percentile(floor, 99)
 	b.ReportMetric(ms(p50), "p50-ms")
 	b.ReportMetric(ms(p99), "p99-ms")
@@ -100,8 +133,15 @@ func benchLatency(b *testing.B, c latencyCase, events int) {
 	b.ReportMetric(ms(f99), "floor-p99-ms")
 	b.ReportMetric(ms(p50-f50), "p50-over-floor-ms")
 	b.Logf("%s, %d events: watcher p50 %.1f ms p99 %.1f ms (min %.1f, max %.1f); s6 floor p50 %.1f ms p99 %.1f ms (min %.1f, max %.1f); p50 +%.1f ms over the floor; %d events without a second pass",
-		c.name, events, ms(p50), ms(p99), ms(percentile(ours, 0)), ms(percentile(ours, 100)),
-		ms(f50), ms(f99), ms(percentile(floor, 0)), ms(percentile(floor, 100)), ms(p50-f50), merged)
+		c.name, events, ms(p50), ms(p99), ms(percentile(lat, 0)), ms(percentile(lat, 100)),
+		ms(f50), ms(f99), ms(percentile(floor, 0)), ms(percentile(floor, 100)), ms(p50-f50), ours.merged)
+	if base != nil {
+		b50, b99 := percentile(baseLat, 50), percentile(baseLat, 99)
+		b.ReportMetric(ms(b50), "baseline-p50-ms")
+		b.ReportMetric(ms(b99), "baseline-p99-ms")
+		b.Logf("%s, baseline binary %s: p50 %.1f ms p99 %.1f ms (min %.1f, max %.1f); p50 +%.1f ms over the floor",
+			c.name, os.Getenv("BENCH_BASELINE_BIN"), ms(b50), ms(b99), ms(percentile(baseLat, 0)), ms(percentile(baseLat, 100)), ms(b50-f50))
+	}
 }
 
 // BenchmarkIdleWatch is DESIGN §10's idle bar: the binary in watch mode over

@@ -403,11 +403,15 @@ type watcher struct {
 // startWatcher runs the binary in watch mode and waits for its readiness
 // notification (the first complete pass). The cleanup stops it by PID.
 func startWatcher(tb testing.TB, home, scandir string, args ...string) *watcher {
+	return startWatcherBin(tb, binary(tb), home, scandir, args...)
+}
+
+func startWatcherBin(tb testing.TB, bin, home, scandir string, args ...string) *watcher {
 	tb.Helper()
 	pr, pw, err := os.Pipe()
 	must(tb, err)
 	defer pr.Close()
-	cmd := exec.Command(binary(tb), append([]string{"-v", "1", "--notify-fd", "3"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"-v", "1", "--notify-fd", "3"}, args...)...)
 	cmd.Env = binaryEnv(home, scandir)
 	cmd.ExtraFiles = []*os.File{pw}
 	stderr, err := cmd.StderrPipe()
