@@ -6,7 +6,7 @@ PKGS     := s6 execline shellcheck systemd
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export GINKGO_NO_COLOR := TRUE
 
-.PHONY: all build test unit lint deps demo bench clean
+.PHONY: all build test unit lint deps demo bench clean fuzz
 
 all: build
 
@@ -33,6 +33,19 @@ lint:
 
 test: deps lint
 	$(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# fuzz runs every fuzz target of hostile input (config.yaml, gateway_state.json,
+# profile names, rendering) for FUZZTIME each, from the seed corpora in
+# desired/testdata/fuzz; a failure leaves its input there. Longer:
+# make fuzz FUZZTIME=10m.
+FUZZTIME ?= 5s
+FUZZ     := FuzzParseConfig FuzzParseIntent FuzzValidName FuzzRender
+fuzz:
+	@for t in $(FUZZ); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./desired/ || exit 1; \
+	done
 
 demo: deps build
 	sh test/demo.sh $(BIN)
