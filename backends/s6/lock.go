@@ -27,8 +27,12 @@ var ErrLockHeld = errors.New("lock held by another hermes-reconcile")
 type Lock struct{ f *os.File }
 
 // Unlock releases the lock. The file stays: deleting it would race with
-// the next holder.
-func (l *Lock) Unlock() error { return l.f.Close() }
+// the next holder. Our name goes first, so no waiter names a holder that
+// is gone.
+func (l *Lock) Unlock() error {
+	_ = l.f.Truncate(0)
+	return l.f.Close()
+}
 
 // AcquireLock takes the scandir lock, waiting up to timeout. While it waits
 // it says once who holds it; on timeout the error names the holder.
@@ -45,7 +49,7 @@ func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	said := false
+	said, ticked := false, false
 	for {
 		ok, err := tryLock(f)
 		if err != nil {
@@ -60,8 +64,13 @@ func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration
 			return &Lock{f: f}, nil
 		}
 		if !said {
-			logr.FromContextOrDiscard(ctx).Info("waiting for lock", "path", path, "holder", holder(path))
-			said = true
+			// The holder writes its name just after it takes the lock: if
+			// it has not yet, ask again after a tick before saying we do
+			// not know whom we wait for.
+			if h := holder(path); h != unknownHolder || ticked {
+				logr.FromContextOrDiscard(ctx).Info("waiting for lock", "path", path, "holder", h)
+				said = true
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -71,14 +80,17 @@ func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration
 			f.Close()
 			return nil, fmt.Errorf("%w (%s) after %s: %s", ErrLockHeld, holder(path), timeout, path)
 		case <-tick.C:
+			ticked = true
 		}
 	}
 }
 
+const unknownHolder = "unknown holder"
+
 func holder(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil || len(strings.TrimSpace(string(data))) == 0 {
-		return "unknown holder"
+		return unknownHolder
 	}
 	return strings.TrimSpace(string(data))
 }
