@@ -88,7 +88,11 @@ func (b *Backend) Probe() error {
 		return fmt.Errorf("%w: %w", ErrScandirReadOnly, err)
 	}
 	ok, err := fifoListening(filepath.Join(b.scandir, ".s6-svscan", "control"))
-	if err != nil || !ok {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Not "not running": s6-svscan may well run, out of our reach.
+		return fmt.Errorf("cannot reach s6-svscan: %w", err)
+	}
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrSvscanDown, b.scandir)
 	}
 	return nil
@@ -289,11 +293,22 @@ func (b *Backend) Control(ctx context.Context, slot string, up bool) error {
 	if err != nil || !held {
 		return nil // not supervised: the down marker decides when it is
 	}
+	if err := controllable(dir); err != nil {
+		return err
+	}
 	if up {
 		_, err = b.run.run(ctx, "s6-svc", "-u", dir)
 		return err
 	}
 	_, err = b.run.run(ctx, "s6-svc", "-wd", "-T", ms(b.timeout), "-d", dir)
+	return err
+}
+
+// controllable fails at once when we may not write the supervisor's
+// control FIFO: s6-svc -wd would otherwise report it only after waiting
+// out its whole bound, and the rest of the pass with it.
+func controllable(dir string) error {
+	_, err := fifoListening(filepath.Join(dir, "supervise", "control"))
 	return err
 }
 
@@ -304,6 +319,9 @@ func (b *Backend) Restart(ctx context.Context, slot string, logger bool) error {
 	dir := b.slotDir(slot)
 	if logger {
 		dir = filepath.Join(dir, "log")
+	}
+	if err := controllable(dir); err != nil {
+		return err
 	}
 	if _, err := b.run.run(ctx, "s6-svc", "-wd", "-T", ms(b.timeout), "-d", dir); err != nil {
 		return err

@@ -1,0 +1,368 @@
+//go:build linux
+
+package reliability
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+// snapshot is what a fault must leave alone: the scandir's slots (files,
+// modes, owners; not what s6 rewrites, nor our lock's holder text) and the
+// pid of every running gateway.
+type snapshot struct {
+	tree string
+	pids map[string]int
+}
+
+func (w *world) snapshot() snapshot {
+	s := snapshot{tree: w.slotsHash(), pids: map[string]int{}}
+	for _, slot := range w.slots() {
+		p := strings.TrimPrefix(slot, "gateway-")
+		if st := w.state(p); st.Up {
+			s.pids[p] = st.PID
+		}
+	}
+	return s
+}
+
+func (w *world) slotsHash() string {
+	h := ""
+	for _, slot := range w.slots() {
+		h += slot + ":" + treeHash(filepath.Join(w.scandir, slot), true) + "\n"
+	}
+	return h
+}
+
+// expectUnchanged checks the scandir and every gateway are as they were.
+func (w *world) expectUnchanged(before snapshot) {
+	Expect(w.slotsHash()).To(Equal(before.tree), "the slots changed")
+	Expect(w.leftovers()).To(BeEmpty())
+	for p, pid := range before.pids {
+		Expect(w.state(p)).To(Equal(slotState{Supervised: true, Up: true, WantUp: true, PID: pid}), "gateway-%s", p)
+	}
+}
+
+// errorLines are the lines of a text run that report an error.
+func errorLines(s *gexec.Session) []string {
+	var out []string
+	for _, l := range strings.Split(string(s.Out.Contents())+string(s.Err.Contents()), "\n") {
+		if strings.HasPrefix(l, "Error: ") || strings.HasPrefix(l, "! ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// expectOneError checks a run printed exactly one error, matching re.
+func expectOneError(s *gexec.Session, re string) {
+	lines := errorLines(s)
+	Expect(lines).To(HaveLen(1), "one clear error, got:\n%s", strings.Join(lines, "\n"))
+	Expect(lines[0]).To(MatchRegexp(re))
+}
+
+// pending makes the next pass want to change things: a new profile to
+// create and beta's profile gone, so its slot would be removed.
+func (w *world) pending() {
+	w.profile("zeta", "running")
+	Expect(os.RemoveAll(w.profileDir("beta"))).To(Succeed())
+}
+
+// cleanHome is test/fixtures/home without its deliberately broken entries,
+// so that each fault below is the only error of its run.
+func cleanHome() *world {
+	w := newWorld("home")
+	for _, p := range []string{"broken", "Upper", "default"} {
+		Expect(os.RemoveAll(filepath.Join(w.home, "profiles", p))).To(Succeed())
+	}
+	return w
+}
+
+var _ = Describe("faults of the environment", func() {
+	var w *world
+	var before snapshot
+	// settle starts s6-svscan and converges the clean home; as the
+	// account when one is given (it then owns the scandir).
+	settle := func(as *account) {
+		w = cleanHome()
+		w.startSvscan()
+		if as != nil {
+			w.handOver(*as)
+		}
+		w.converge()
+		w.upPID("alpha")
+		w.upPID("default")
+		before = w.snapshot()
+	}
+
+	It("HERMES_HOME missing: one error, no change", func() {
+		settle(nil)
+		w.pending()
+		w.env = append(w.env, "HERMES_HOME="+filepath.Join(w.dir, "nowhere"))
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(1))
+		expectOneError(s, `HERMES_HOME missing: .*nowhere`)
+		w.expectUnchanged(before)
+		record("5.1", "HERMES_HOME missing", 1, "held: exit 1, one error `HERMES_HOME missing: <path>`, no slot changed or stopped")
+	})
+
+	It("HERMES_HOME an empty mount point: a warning, and no slot removed", Label("root"), func() {
+		skipUnlessRoot("mounts a tmpfs")
+		settle(nil)
+		mnt := filepath.Join(w.dir, "volume")
+		Expect(os.Mkdir(mnt, 0o755)).To(Succeed())
+		if !mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt) {
+			Skip("mount -t tmpfs is not permitted here")
+		}
+		DeferCleanup(func() { umount(mnt) })
+		w.env = append(w.env, "HERMES_HOME="+mnt)
+		s := w.reconcile("--once", "--detailed-exitcode")
+		Expect(s).To(gexec.Exit(0), "nothing to do")
+		Expect(s.Out).To(gbytes.Say(`No changes`))
+		Expect(s.Err).To(gbytes.Say(`Warning: .*volume: HERMES_HOME is empty \(not mounted\?\): no slot will be removed`))
+		Expect(errorLines(s)).To(BeEmpty())
+		w.expectUnchanged(before)
+		record("5.2", "HERMES_HOME an empty tmpfs mount point (the volume did not mount), slots in place", 1,
+			"held: exit 0 with `HERMES_HOME is empty (not mounted?): no slot will be removed`; no change")
+	})
+
+	It("profiles/ or a profile unreadable by the unprivileged user: one error, no slot removed", Label("root"), func() {
+		skipUnlessRoot("creates the hermes account")
+		acct := hermesUser()
+		settle(&acct)
+		pdir := filepath.Join(w.home, "profiles")
+		Expect(os.Chmod(pdir, 0)).To(Succeed())
+		DeferCleanup(func() { _ = os.Chmod(pdir, 0o755) })
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0), "a diagnostic, not a failed pass")
+		expectOneError(s, regexp.QuoteMeta(pdir)+`: cannot list profiles: permission denied; no slot will be removed`)
+		w.expectUnchanged(before)
+
+		Expect(os.Chmod(pdir, 0o755)).To(Succeed())
+		alpha := w.profileDir("alpha")
+		Expect(os.Chmod(alpha, 0)).To(Succeed())
+		DeferCleanup(func() { _ = os.Chmod(alpha, 0o755) })
+		s = w.reconcile("--once")
+		Expect(s).To(gexec.Exit(0))
+		expectOneError(s, regexp.QuoteMeta(alpha)+`: cannot read profile: permission denied; its slot is left as it is`)
+		w.expectUnchanged(before)
+		record("5.3", "`profiles/`, then one profile dir, chmod 000 with the reconciler running as the unprivileged user", 2,
+			"held: one error diagnostic naming the dir (`cannot list profiles` / `cannot read profile`); no slot removed or stopped")
+	})
+
+	It("scandir missing: one error, nothing created", func() {
+		settle(nil)
+		missing := filepath.Join(w.dir, "no-scandir")
+		s := w.reconcile("--once", "--scandir", missing)
+		Expect(s).To(gexec.Exit(1))
+		expectOneError(s, `scandir .*no-scandir.*no such file or directory`)
+		_, err := os.Lstat(missing)
+		Expect(errors.Is(err, fs.ErrNotExist)).To(BeTrue(), "not created")
+		w.expectUnchanged(before)
+		record("5.4", "scandir missing", 1, "held: exit 1, one error naming the scandir; nothing created")
+	})
+
+	It("scandir read-only (a read-only bind mount): one error, no change", Label("root"), func() {
+		skipUnlessRoot("bind-mounts the scandir read-only")
+		settle(nil)
+		ro := filepath.Join(w.dir, "scan-ro")
+		Expect(os.Mkdir(ro, 0o755)).To(Succeed())
+		if !mount("--bind", w.scandir, ro) {
+			Skip("mount --bind is not permitted here")
+		}
+		DeferCleanup(func() { umount(ro) })
+		Expect(mount("-o", "remount,bind,ro", ro)).To(BeTrue())
+		w.pending()
+		s := w.reconcile("--once", "--scandir", ro)
+		Expect(s).To(gexec.Exit(1))
+		expectOneError(s, `read-only file system`)
+		w.expectUnchanged(before)
+		record("5.5", "scandir read-only (a read-only bind mount of it), with a creation and a removal pending", 1,
+			"held: exit 1, one error (`read-only file system`); nothing created, removed or stopped")
+	})
+
+	It("s6-svscan not running: one error, no change", func() {
+		settle(nil)
+		w.stopSvscan()
+		before.pids = nil // s6-svscan took its gateways with it
+		before.tree = w.slotsHash()
+		w.pending()
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(1))
+		expectOneError(s, `nothing applied: s6-svscan is not running on the scandir`)
+		w.expectUnchanged(before)
+		record("5.6", "s6-svscan not running, with a creation and a removal pending", 1,
+			"held: exit 1, one error `nothing applied: s6-svscan is not running on the scandir`; no slot written or removed")
+	})
+
+	It("supervise control not writable by the unprivileged user: one error, the gateway left up", Label("root"), func() {
+		skipUnlessRoot("creates the hermes account and gives a FIFO to root")
+		acct := hermesUser()
+		settle(&acct)
+		control := filepath.Join(w.slot("alpha"), "supervise", "control")
+		Expect(os.Lchown(control, 0, 0)).To(Succeed())
+		Expect(os.Chmod(control, 0o600)).To(Succeed())
+		writeFile(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		start := time.Now()
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(1))
+		expectOneError(s, `gateway-alpha  stop  failed: .*supervise/control: permission denied`)
+		// At once, not after s6-svc -wd's whole bound (10 s): in watch mode
+		// every other slot of the pass would wait that long on each retry.
+		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+		before.tree = w.slotsHash() // the down marker was written before s6-svc failed
+		w.expectUnchanged(before)
+
+		By("with a supervise/ only root can enter (what s6-supervise makes without our skeleton)")
+		sup := filepath.Join(w.slot("alpha"), "supervise")
+		Expect(os.Lchown(sup, 0, 0)).To(Succeed())
+		Expect(os.Chmod(sup, 0o700)).To(Succeed())
+		Expect(os.Remove(filepath.Join(w.slot("alpha"), "down"))).To(Succeed())
+		before.tree = w.slotsHash()
+		s = w.reconcile("--once")
+		Expect(s).To(gexec.Exit(1))
+		// The stop itself fails: it must not pass for done while the
+		// gateway runs.
+		expectOneError(s, `gateway-alpha  stop  failed: .*supervise/lock: permission denied`)
+		before.tree = w.slotsHash() // the down marker again
+		w.expectUnchanged(before)
+		record("5.7", "supervise control FIFO of a running slot owned by root (0600), then its supervise/ root-only (0700); the unprivileged user asks for a stop", 2,
+			"held: exit 1, one error naming the slot and `permission denied`; the gateway stayed up with the same pid, nothing removed")
+	})
+
+	It("s6-svscan's control out of the unprivileged user's reach: one error saying so, not \"not running\"", Label("root"), func() {
+		skipUnlessRoot("creates the hermes account")
+		acct := hermesUser()
+		settle(&acct)
+		// What a cont-init that chowns the FIFO but not .s6-svscan/ (0700
+		// root, as s6-svscan makes it) leaves.
+		Expect(os.Lchown(filepath.Join(w.scandir, ".s6-svscan"), 0, 0)).To(Succeed())
+		w.pending()
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(1))
+		expectOneError(s, `nothing applied: cannot reach s6-svscan: .*\.s6-svscan/control: permission denied`)
+		w.expectUnchanged(before)
+		record("5.10", "s6-svscan's .s6-svscan/ (0700 root) out of the unprivileged user's reach, with a creation and a removal pending", 1,
+			"held: exit 1, one error `nothing applied: cannot reach s6-svscan: … permission denied`; no slot written or removed")
+	})
+
+	It("disk full while staging (a tiny tmpfs as the scandir): per-slot errors, nothing half-built, converges once space is back", Label("root"), func() {
+		skipUnlessRoot("mounts a tmpfs")
+		w = cleanHome()
+		if !mount("-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", w.scandir) {
+			Skip("mount -t tmpfs is not permitted here")
+		}
+		DeferCleanup(func() { umount(w.scandir) })
+		w.startSvscan()
+		w.converge()
+		w.upPID("alpha")
+		before = w.snapshot()
+		filler := filepath.Join(w.scandir, ".filler")
+		fill(filler)
+		for i := range 3 {
+			w.profile(fmt.Sprintf("full%d", i), "running")
+		}
+		s := w.reconcile("--once")
+		Expect(s).To(gexec.Exit(1))
+		lines := errorLines(s)
+		Expect(lines).To(HaveLen(3))
+		for _, l := range lines {
+			Expect(l).To(MatchRegexp(`^! gateway-full\d  create  failed: .*no space left on device`))
+		}
+		Expect(w.slots()).NotTo(ContainElement(HavePrefix("gateway-full")), "no half-built slot published")
+		w.expectUnchanged(before)
+
+		Expect(os.Remove(filler)).To(Succeed())
+		w.converge()
+		for i := range 3 {
+			w.upPID(fmt.Sprintf("full%d", i))
+		}
+		w.inSync()
+		record("5.8", "disk full while staging: the scandir a 2 MiB tmpfs filled up, three profiles added", 1,
+			"held: exit 1, one `no space left on device` error per new slot, no staging dir or slot left behind, running gateways untouched; converged once space was freed")
+	})
+
+	It("inotify limits reached: the watcher says so and falls back to periodic passes", Label("root"), func() {
+		skipUnlessRoot("lowers inotify limits inside a user namespace")
+		type limited struct {
+			w   *world
+			s   *gexec.Session
+			msg string
+		}
+		var runs []limited
+		for _, c := range []struct{ sysctl, msg string }{
+			{"max_inotify_watches", "inotify watch limit reached (fs.inotify.max_user_watches); falling back to periodic passes"},
+			{"max_inotify_instances", "cannot watch the filesystem; falling back to periodic passes"},
+		} {
+			w := cleanHome()
+			w.startSvscan()
+			runs = append(runs, limited{w: w, s: w.watchLimited(c.sysctl), msg: c.msg})
+		}
+		for _, r := range runs {
+			Eventually(r.s.Err).Should(gbytes.Say(regexp.QuoteMeta(r.msg)))
+			Eventually(r.s.Err).Should(gbytes.Say(`"msg":"first pass complete; ready"`))
+			r.w.profile("late", "running")
+		}
+		// No watch sees "late": only the periodic pass (every 10 s) can.
+		for _, r := range runs {
+			Eventually(func() bool { return r.w.state("late").Up }, 25*time.Second).Should(BeTrue())
+			r.s.Signal(syscall.SIGTERM)
+			Eventually(r.s, 30*time.Second).Should(gexec.Exit(0))
+		}
+		record("5.9", "inotify limits reached: the watcher run with max_inotify_watches, then max_inotify_instances, set to 0 in its own user namespace", 2,
+			"held: the watcher logged that it fell back to periodic passes, stayed up, and created a profile's slot on the next periodic pass without any event")
+	})
+})
+
+// fill writes path until the filesystem is full.
+func fill(path string) {
+	f, err := os.Create(path)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			Expect(errors.Is(err, syscall.ENOSPC)).To(BeTrue(), "filling: %v", err)
+			break
+		}
+	}
+	// Small writes take what is left of the last page.
+	for {
+		if _, err := f.Write(buf[:1]); err != nil {
+			break
+		}
+	}
+}
+
+// watchLimited starts a watcher in its own user namespace (uids and gids
+// mapped one to one) with the given inotify limit set to 0 there: the
+// limit is the namespace's own, so nothing else on the machine feels it.
+func (w *world) watchLimited(sysctl string) *gexec.Session {
+	args := []string{"-c", `echo 0 > /proc/sys/user/` + sysctl + ` && exec "$0" "$@"`, binary, "-v", "1"}
+	cmd := w.command(nil)
+	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh"}, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
+	}
+	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		s.Signal(syscall.SIGTERM)
+		Eventually(s, 30*time.Second).Should(gexec.Exit())
+	})
+	return s
+}

@@ -1,0 +1,54 @@
+//go:build linux
+
+// Package reliability tries to break the promises of DESIGN.md §4 and §9:
+// it kills the reconciler mid-apply, races reconcilers, runs it as an
+// unprivileged user, feeds it hostile input and takes its environment away,
+// each time against a real s6-svscan. What it measured is the table of
+// RELIABILITY.md, which the suite checks (report_test.go).
+package reliability
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+)
+
+var binary string
+
+func TestReliability(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "hermes-reconcile reliability")
+}
+
+var _ = SynchronizedBeforeSuite(func() []byte {
+	for _, prog := range []string{"s6-svscan", "s6-svscanctl", "s6-svstat", "s6-svc", "s6-svok", "s6-log"} {
+		_, err := exec.LookPath(prog)
+		Expect(err).NotTo(HaveOccurred(), "%s must be installed (Debian package s6; `make test` installs it)", prog)
+	}
+	// Without -race (test/e2e has it): these specs run the binary hundreds
+	// of times, and what they check is on disk and in s6, not in memory.
+	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile")
+	Expect(err).NotTo(HaveOccurred())
+	// The unprivileged specs run the binary as another user: open up the
+	// build dirs (gexec_artifacts*/g*/).
+	for d := filepath.Dir(path); strings.HasPrefix(filepath.Base(d), "g"); d = filepath.Dir(d) {
+		Expect(os.Chmod(d, 0o755)).To(Succeed())
+	}
+	return []byte(path)
+}, func(path []byte) {
+	binary = string(path)
+	SetDefaultEventuallyTimeout(15 * time.Second)
+	SetDefaultEventuallyPollingInterval(20 * time.Millisecond)
+	SetDefaultConsistentlyDuration(500 * time.Millisecond)
+})
+
+var _ = SynchronizedAfterSuite(func() {}, func() {
+	gexec.CleanupBuildArtifacts()
+})
