@@ -109,12 +109,12 @@ func (s *svscan) stop(tb testing.TB) {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.done:
-		case <-time.After(60 * time.Second):
-			tb.Errorf("s6-svscan %d did not exit within 60s of SIGTERM; killing it", pid)
+		case <-time.After(3 * time.Minute):
+			tb.Errorf("s6-svscan %d did not exit within 3 min of SIGTERM; killing it", pid)
 			_ = s.cmd.Process.Kill()
 			<-s.done
 		}
-		waitFor(tb, "supervisors of s6-svscan to exit", 60*time.Second, func() bool { return !groupAlive(pid) })
+		waitFor(tb, "supervisors of s6-svscan to exit", 3*time.Minute, func() bool { return !groupAlive(pid) })
 	})
 }
 
