@@ -354,6 +354,7 @@ func (w *world) watchLimited(sysctl string) *gexec.Session {
 	cmd := w.command(nil)
 	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh"}, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Pdeathsig:   syscall.SIGTERM,
 		Cloneflags:  syscall.CLONE_NEWUSER,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}},

@@ -122,9 +122,9 @@ func fifoListening(path string) (bool, error) {
 func (w *world) command(args []string, extraEnv ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(append([]string{}, w.env...), extraEnv...)
-	if w.as != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: w.as}
-	}
+	// A watcher must not outlive a test process that died without its
+	// cleanups.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: w.as, Pdeathsig: syscall.SIGTERM}
 	return cmd
 }
 
