@@ -239,6 +239,7 @@ func (b *Backend) replaceFile(root *os.Root, name string, data []byte, mode fs.F
 		return err
 	}
 	if err := b.createFile(root, tmp, data, mode); err != nil {
+		_ = mutated(root.Remove(tmp)) // a short write (disk full) leaves no litter in a live slot
 		return err
 	}
 	if err := mutated(root.Rename(tmp, name)); err != nil {

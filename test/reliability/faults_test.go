@@ -268,6 +268,8 @@ var _ = Describe("faults of the environment", func() {
 		w.startSvscan()
 		w.converge()
 		w.upPID("alpha")
+		// A live slot's file to rewrite, too: gamma's finish, edited by hand.
+		writeFile(filepath.Join(w.slot("gamma"), "finish"), "#!/bin/sh\n# edited by hand\n")
 		before = w.snapshot()
 		filler := filepath.Join(w.scandir, ".filler")
 		fill(filler)
@@ -277,12 +279,13 @@ var _ = Describe("faults of the environment", func() {
 		s := w.reconcile("--once")
 		Expect(s).To(gexec.Exit(1))
 		lines := errorLines(s)
-		Expect(lines).To(HaveLen(3))
-		for _, l := range lines {
+		Expect(lines).To(HaveLen(4))
+		Expect(lines[3]).To(MatchRegexp(`^! gateway-gamma  update  failed: .*no space left on device`))
+		for _, l := range lines[:3] {
 			Expect(l).To(MatchRegexp(`^! gateway-full\d  create  failed: .*no space left on device`))
 		}
 		Expect(w.slots()).NotTo(ContainElement(HavePrefix("gateway-full")), "no half-built slot published")
-		w.expectUnchanged(before)
+		w.expectUnchanged(before) // gamma's finish included: never half written
 
 		Expect(os.Remove(filler)).To(Succeed())
 		w.converge()
@@ -290,8 +293,8 @@ var _ = Describe("faults of the environment", func() {
 			w.upPID(fmt.Sprintf("full%d", i))
 		}
 		w.inSync()
-		record("5.8", "disk full while staging: the scandir a 2 MiB tmpfs filled up, three profiles added", 1,
-			"held: exit 1, one `no space left on device` error per new slot, no staging dir or slot left behind, running gateways untouched; converged once space was freed")
+		record("5.8", "disk full while staging: the scandir a 2 MiB tmpfs filled up, three profiles added and a live slot's finish to rewrite", 1,
+			"held: exit 1, one `no space left on device` error per slot, no staging dir, half-built slot or temp file left behind, the live file and running gateways untouched; converged once space was freed")
 	})
 
 	It("inotify limits reached: the watcher says so and falls back to periodic passes", Label("root"), func() {
