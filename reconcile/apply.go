@@ -38,6 +38,10 @@ type Backend interface {
 	Purge(ctx context.Context, retired string) error
 }
 
+// errSkipped marks an action not tried because an earlier action on the
+// same slot failed: it is not done, and must not be reported as done.
+var errSkipped = errors.New("skipped: an earlier action on this slot failed")
+
 // Result is the outcome of one action.
 type Result struct {
 	Action   Action
@@ -67,7 +71,11 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 	failed := map[string]bool{}
 	step := func(i int, f func() error) {
 		r := &results[i]
-		if r.Err != nil || failed[r.Action.Slot] {
+		if r.Err != nil {
+			return
+		}
+		if failed[r.Action.Slot] {
+			r.Err = errSkipped
 			return
 		}
 		start := time.Now()
