@@ -40,7 +40,9 @@ func (r *recorder) Control(_ context.Context, slot string, up bool) error {
 	}
 	return r.do("down", slot)
 }
-func (r *recorder) Restart(_ context.Context, slot string, _ bool) error { return r.do("restart", slot) }
+func (r *recorder) Restart(_ context.Context, slot string, _ bool) error {
+	return r.do("restart", slot)
+}
 func (r *recorder) Retire(_ context.Context, name string) (string, error) {
 	return "." + name + ".del", r.do("retire", name)
 }
