@@ -160,7 +160,11 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 	for i, a := range plan {
 		if (a.Kind == Create || a.Register) && !waited[a.Slot] {
 			waited[a.Slot] = true
-			if results[i].Err == nil && !failed[a.Slot] {
+			switch { // as step decides, for both paths below
+			case results[i].Err != nil:
+			case failed[a.Slot]:
+				results[i].Err = errSkipped
+			default:
 				waits = append(waits, i)
 			}
 		}
