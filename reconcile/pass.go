@@ -14,8 +14,8 @@ type Sources struct {
 	Scandir string
 	Load    desired.Options
 	Status  actual.StatusReader
-	// MaxServices is s6-svscan's limit (-c); a plan needing more
-	// supervisors gets a warning. 0: no check.
+	// MaxServices is s6-svscan's limit (-c); a plan needing more services
+	// gets a warning. 0: no check.
 	MaxServices int
 }
 
@@ -42,9 +42,9 @@ func Observe(src Sources) Outcome {
 		return o
 	}
 	o.Plan = Plan(o.Desired, o.Actual)
-	if n := Supervisors(o.Actual, o.Plan); src.MaxServices > 0 && n > src.MaxServices {
+	if n := Services(o.Actual, o.Plan); src.MaxServices > 0 && n > src.MaxServices {
 		o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Path: src.Scandir,
-			Message: fmt.Sprintf("the scandir would need %d supervisors, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, src.MaxServices, n)})
+			Message: fmt.Sprintf("the scandir would hold %d services, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, src.MaxServices, n)})
 	}
 	return o
 }

@@ -212,16 +212,18 @@ func sortPlan(plan []Action) {
 	})
 }
 
-// Supervisors is how many s6-supervise processes the scandir needs once the
-// plan is applied: two per slot (gateway and logger), one per other service.
-func Supervisors(a actual.State, plan []Action) int {
-	n := a.Others + 2*len(a.Slots)
+// Services is how many services the scandir holds once the plan is
+// applied, as s6-svscan counts them against its -c limit: a slot with its
+// logger is one service (checked with s6 2.11: -c 3 took three slots and
+// their three loggers).
+func Services(a actual.State, plan []Action) int {
+	n := a.Others + len(a.Slots)
 	for _, x := range plan {
 		switch x.Kind {
 		case Create:
-			n += 2
+			n++
 		case Remove:
-			n -= 2
+			n--
 		}
 	}
 	return n

@@ -378,8 +378,8 @@ var _ = Describe("Kind", func() {
 	})
 })
 
-var _ = Describe("Supervisors", func() {
-	It("counts two supervisors per slot after the plan, one per foreign service", func() {
+var _ = Describe("Services", func() {
+	It("counts one service per slot (its logger included) after the plan, one per foreign service", func() {
 		a := have(slot("a", true), slot("c", true))
 		a.Others = 3
 		p := reconcile.Plan(want(svcs(explicitUp("a"), explicitUp("b"), explicitUp("d"))), a)
@@ -387,6 +387,6 @@ var _ = Describe("Supervisors", func() {
 			"remove gateway-c profile_removed",
 			"create gateway-b (up) profile_added",
 			"create gateway-d (up) profile_added")))
-		Expect(reconcile.Supervisors(a, p)).To(Equal(3 + 2*2 + 2*2 - 2))
+		Expect(reconcile.Services(a, p)).To(Equal(3 + 2 + 2 - 1))
 	})
 })

@@ -115,7 +115,7 @@ func (w *watchLoop) run(ctx context.Context) error {
 	defer debounce.Stop()
 	defer retry.Stop()
 	defer resync.Stop()
-	var burstStart time.Time
+	var burstStart, lastPass time.Time
 
 	for {
 		select {
@@ -133,6 +133,14 @@ func (w *watchLoop) run(ctx context.Context) error {
 			now := time.Now()
 			if burstStart.IsZero() {
 				burstStart = now
+				// The first event after a quiet spell runs a pass at once:
+				// a profile published by rename is a single event, and
+				// waiting out the quiet period would only add latency. What
+				// follows (the rest of a burst, our own writes) is debounced.
+				if now.Sub(lastPass) >= w.opt.Quiet {
+					debounce.Reset(0)
+					continue
+				}
 			}
 			// Re-arm the quiet period, but never past MaxDelay from the
 			// burst's first event.
@@ -157,6 +165,7 @@ func (w *watchLoop) run(ctx context.Context) error {
 		burstStart = time.Time{}
 		debounce.Stop()
 		w.pass(ctx)
+		lastPass = time.Now()
 		resync.Reset(w.resyncDelay())
 		if d, ok := w.nextRetry(); ok {
 			retry.Reset(d)
@@ -351,8 +360,12 @@ func (w *watchLoop) relevant(ev fsnotify.Event) bool {
 	switch {
 	case dir == w.src.Scandir:
 		return strings.HasPrefix(base, desired.SlotPrefix) || strings.HasPrefix(base, "."+desired.SlotPrefix)
-	case dir == pdir, dir == filepath.Join(pdir, ".deleted"):
+	case dir == filepath.Join(pdir, ".deleted"):
 		return true
+	case dir == pdir:
+		// A dot entry is a staging dir of `hermes profile create` (its
+		// rename into place is the event that matters) or .deleted itself.
+		return !strings.HasPrefix(base, ".") || base == ".deleted"
 	case dir == root:
 		return base == "profiles" || profileFile(base)
 	case filepath.Dir(dir) == pdir:

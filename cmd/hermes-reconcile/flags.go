@@ -103,7 +103,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "how long to wait for another reconciler's lock")
 	fs.DurationVar(&c.SuperviseTimeout, "timeout", c.SuperviseTimeout, "bound on each wait for s6 (supervised, down, supervisor gone)")
-	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c); warn when a plan needs more")
+	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c; a slot and its logger count once); warn when a plan needs more")
 
 	r := &c.Render
 	fs.StringVar(&r.Shebang, "shebang", r.Shebang, "first line of run, finish and log/run")
@@ -229,8 +229,9 @@ Exit codes:
   1  error: a pass could not run, or an action failed, or (with --strict) a diagnostic
   2  with --detailed-exitcode: changes were needed (dry-run: drift present)
 
-Watch mode: events on the profiles and the scandir only trigger a full pass,
-after a quiet period (--quiet, at most --max-delay after the first event).
+Watch mode: events on the profiles and the scandir only trigger a full pass:
+at once for the first event after a quiet spell, then after a quiet period
+(--quiet, at most --max-delay after the first event of a burst).
 A full pass also runs every --resync (jittered by up to 10%), on an event
 queue overflow, and on SIGHUP. A profile whose actions fail is retried with
 exponential backoff (1s doubling to --backoff-max) without delaying the

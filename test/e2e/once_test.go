@@ -304,10 +304,10 @@ var _ = Describe("--dry-run", func() {
 		Expect(treeHash(w.home)).To(Equal(homeBefore))
 		Expect(w.reconcile("--dry-run")).To(gexec.Exit(0))
 
-		By("warning when the plan needs more supervisors than s6-svscan allows")
-		s = w.reconcile("--dry-run", "--max-services", "7")
+		By("warning when the plan needs more services than s6-svscan allows")
+		s = w.reconcile("--dry-run", "--max-services", "3")
 		Expect(s).To(gexec.Exit(0))
-		Expect(s.Err).To(gbytes.Say(`would need 8 supervisors, over s6-svscan's limit of 7`))
+		Expect(s.Err).To(gbytes.Say(`would hold 4 services, over s6-svscan's limit of 3`))
 
 		By("emitting NDJSON with the documented types")
 		s = w.reconcile("--dry-run", "--output", "json")
