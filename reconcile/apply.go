@@ -31,8 +31,9 @@ type Backend interface {
 	// Rescan asks s6-svscan once to pick up new slots and drop the
 	// supervisors of retired or vanished ones.
 	Rescan(ctx context.Context) error
-	// WaitSupervised waits, bounded, until a slot's supervisor listens.
-	WaitSupervised(ctx context.Context, slot string) error
+	// WaitSupervised waits, bounded, until the supervisor of each slot
+	// listens, all in one wait; the errors line up with slots.
+	WaitSupervised(ctx context.Context, slots []string) []error
 	// Purge waits, bounded, until a retired slot has no supervisor, then
 	// deletes it.
 	Purge(ctx context.Context, retired string) error
@@ -149,18 +150,14 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 			step(i, func() error { return b.Purge(ctx, name) })
 		}
 	}
-	// Wait until every slot the rescan registered is supervised: a backend
-	// that can wait for them all at once gets one call, so the pass waits
-	// one bound for the set, not one per slot.
-	type waitAller interface {
-		WaitSupervisedAll(ctx context.Context, slots []string) []error
-	}
+	// Wait until every slot the rescan registered is supervised, all in one
+	// call: the pass waits one bound for the set, not one per slot.
 	var waits []int
 	waited := map[string]bool{}
 	for i, a := range plan {
 		if (a.Kind == Create || a.Register) && !waited[a.Slot] {
 			waited[a.Slot] = true
-			switch { // as step decides, for both paths below
+			switch { // as step decides
 			case results[i].Err != nil:
 			case failed[a.Slot]:
 				results[i].Err = errSkipped
@@ -169,13 +166,13 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 			}
 		}
 	}
-	if wa, ok := b.(waitAller); ok && len(waits) > 0 {
+	if len(waits) > 0 {
 		slots := make([]string, len(waits))
 		for k, i := range waits {
 			slots[k] = plan[i].Slot
 		}
 		start := time.Now()
-		errs := wa.WaitSupervisedAll(ctx, slots)
+		errs := b.WaitSupervised(ctx, slots)
 		d := time.Since(start)
 		for k, i := range waits {
 			results[i].Duration += d
@@ -183,10 +180,6 @@ func Apply(ctx context.Context, b Backend, plan []Action) []Result {
 				results[i].Err = errs[k]
 				failed[plan[i].Slot] = true
 			}
-		}
-	} else {
-		for _, i := range waits {
-			step(i, func() error { return b.WaitSupervised(ctx, plan[i].Slot) })
 		}
 	}
 	for i, a := range plan {

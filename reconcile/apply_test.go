@@ -47,8 +47,12 @@ func (r *recorder) Retire(_ context.Context, name string) (string, error) {
 	return "." + name + ".del", r.do("retire", name)
 }
 func (r *recorder) Rescan(context.Context) error { return r.do("rescan", "") }
-func (r *recorder) WaitSupervised(_ context.Context, slot string) error {
-	return r.do("wait", slot)
+func (r *recorder) WaitSupervised(_ context.Context, slots []string) []error {
+	errs := make([]error, len(slots))
+	for i, slot := range slots {
+		errs[i] = r.do("wait", slot)
+	}
+	return errs
 }
 func (r *recorder) Purge(_ context.Context, name string) error { return r.do("purge", name) }
 

@@ -368,18 +368,7 @@ func (b *Backend) Rescan(ctx context.Context) error {
 	return err
 }
 
-// WaitSupervised waits until s6-supervise holds the slot's lock (s6-svok's
-// test): s6-svc sent before that fails.
-func (b *Backend) WaitSupervised(ctx context.Context, slot string) error {
-	return b.WaitSupervisedAll(ctx, []string{slot})[0]
-}
-
-// reconcile.Apply looks for this method; keep its shape.
-var _ interface {
-	WaitSupervisedAll(ctx context.Context, slots []string) []error
-} = (*Backend)(nil)
-
-// WaitSupervisedAll waits for many slots in one poll loop, so a pass that
+// WaitSupervised waits for many slots in one poll loop, so a pass that
 // registered N slots waits about as long as s6 takes for the slowest. The
 // timeout bounds a stall, not the whole set: the wait ends when no slot has
 // come up for that long, as when every slot had its own bound counted from
@@ -388,7 +377,7 @@ var _ interface {
 // order and stops at the first one not supervised yet, so it costs one check
 // plus one per slot that came up since. errs[i] is nil once slots[i] is
 // supervised.
-func (b *Backend) WaitSupervisedAll(ctx context.Context, slots []string) []error {
+func (b *Backend) WaitSupervised(ctx context.Context, slots []string) []error {
 	errs := make([]error, len(slots))
 	locks := make([]string, len(slots))
 	pending := make([]int, len(slots))

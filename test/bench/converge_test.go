@@ -73,7 +73,7 @@ func BenchmarkColdConverge(b *testing.B) {
 
 // phased is the s6 backend with a clock on the rescan: what a pass spends
 // before it (reading, planning, writing every slot) is its own work; what
-// follows is s6's, plus the wait's slack. Embedding keeps WaitSupervisedAll.
+// follows is s6's, plus the wait's slack.
 type phased struct {
 	*s6.Backend
 	rescanAt time.Time
