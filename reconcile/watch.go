@@ -115,7 +115,7 @@ func (w *watchLoop) run(ctx context.Context) error {
 	defer debounce.Stop()
 	defer retry.Stop()
 	defer resync.Stop()
-	var burstStart, lastPass time.Time
+	var burstStart time.Time
 
 	for {
 		select {
@@ -133,14 +133,12 @@ func (w *watchLoop) run(ctx context.Context) error {
 			now := time.Now()
 			if burstStart.IsZero() {
 				burstStart = now
-				// The first event after a quiet spell runs a pass at once:
+				// The first event with no pass pending runs a pass at once:
 				// a profile published by rename is a single event, and
 				// waiting out the quiet period would only add latency. What
-				// follows (the rest of a burst, our own writes) is debounced.
-				if now.Sub(lastPass) >= w.opt.Quiet {
-					debounce.Reset(0)
-					continue
-				}
+				// follows (the rest of a burst) is debounced.
+				debounce.Reset(0)
+				continue
 			}
 			// Re-arm the quiet period, but never past MaxDelay from the
 			// burst's first event.
@@ -165,12 +163,38 @@ func (w *watchLoop) run(ctx context.Context) error {
 		burstStart = time.Time{}
 		debounce.Stop()
 		w.pass(ctx)
-		lastPass = time.Now()
+		// What arrived during the pass: the scandir events are our own
+		// writes (staging, rename, removal) and are dropped; profile events
+		// start a debounced burst, so a burst of changes runs a pass per
+		// quiet period, not one per event.
+		if w.drainSelf(events) {
+			burstStart = time.Now()
+			debounce.Reset(w.opt.Quiet)
+		}
 		resync.Reset(w.resyncDelay())
 		if d, ok := w.nextRetry(); ok {
 			retry.Reset(d)
 		} else {
 			retry.Stop()
+		}
+	}
+}
+
+// drainSelf takes the events queued while a pass ran and reports whether
+// any of them, outside the scandir, calls for another pass.
+func (w *watchLoop) drainSelf(events <-chan fsnotify.Event) bool {
+	more := false
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return more
+			}
+			if w.relevant(ev) && filepath.Dir(ev.Name) != w.src.Scandir {
+				more = true
+			}
+		default:
+			return more
 		}
 	}
 }
