@@ -230,8 +230,8 @@ Exit codes:
   2  with --detailed-exitcode: changes were needed (dry-run: drift present)
 
 Watch mode: events on the profiles and the scandir only trigger a full pass:
-at once for the first event after a quiet spell, then after a quiet period
-(--quiet, at most --max-delay after the first event of a burst).
+at once when no pass is pending, then after a quiet period (--quiet, at most
+--max-delay after the first event of a burst).
 A full pass also runs every --resync (jittered by up to 10%), on an event
 queue overflow, and on SIGHUP. A profile whose actions fail is retried with
 exponential backoff (1s doubling to --backoff-max) without delaying the
