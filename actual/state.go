@@ -164,7 +164,7 @@ func readSlot(name, profile, dir string, sr StatusReader) Slot {
 	for _, p := range slotFiles {
 		s.Files = append(s.Files, readFile(dir, p))
 	}
-	if data, err := readSmall(filepath.Join(dir, HashFile), 64); err == nil {
+	if data, err := ReadSmall(filepath.Join(dir, HashFile), 64); err == nil {
 		s.Hash = strings.TrimSpace(string(data))
 	}
 	if _, err := os.Lstat(filepath.Join(dir, DownFile)); err == nil {
@@ -183,7 +183,7 @@ func readFile(dir, rel string) File {
 	if !fi.Mode().IsRegular() {
 		return File{Path: rel, Mode: fi.Mode(), NotRegular: true}
 	}
-	data, err := readSmall(path, fi.Size())
+	data, err := ReadSmall(path, fi.Size())
 	if err != nil {
 		return File{Path: rel, Missing: true}
 	}

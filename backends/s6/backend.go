@@ -387,7 +387,7 @@ func (b *Backend) WaitSupervised(ctx context.Context, slots []string) []error {
 	}
 	// settled: supervised, or its lock cannot be checked (errs says why).
 	settled := func(i int) bool {
-		held, err := supervisorHolds(locks[i])
+		held, err := lockHeld(locks[i])
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return false
@@ -441,7 +441,7 @@ func (b *Backend) Purge(ctx context.Context, retired string) error {
 	dir := b.slotDir(retired)
 	err := b.poll(ctx, "supervisor of "+retired+" to exit", func() (bool, error) {
 		for _, l := range []string{filepath.Join(dir, "supervise", "lock"), filepath.Join(dir, "log", "supervise", "lock")} {
-			held, err := supervisorHolds(l)
+			held, err := lockHeld(l)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return false, err
 			}

@@ -66,14 +66,14 @@ func taiTime(b []byte) time.Time {
 // ReadStatus reads a slot's status without forking: the supervise/lock
 // tells whether s6-supervise runs, supervise/status what it last recorded.
 func (b *Backend) ReadStatus(dir string) (actual.Status, error) {
-	held, err := supervisorHolds(filepath.Join(dir, "supervise", "lock"))
+	held, err := lockHeld(filepath.Join(dir, "supervise", "lock"))
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !held) {
 		return actual.Status{ExitCode: -1, NormallyUp: !exists(filepath.Join(dir, actual.DownFile))}, nil
 	}
 	if err != nil {
 		return actual.Status{ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
-	data, err := readStatusFile(filepath.Join(dir, "supervise", "status"))
+	data, err := actual.ReadSmall(filepath.Join(dir, "supervise", "status"), 64)
 	if err != nil {
 		return actual.Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
