@@ -45,7 +45,9 @@ type Status struct {
 	PermanentFailure bool
 }
 
-// StatusReader reads a slot's supervise status. The s6 backend implements it.
+// StatusReader reads what a slot's supervisor reports. The s6 backend
+// implements it; NormallyUp and PermanentFailure are left to Read, which
+// knows the slot's down file.
 type StatusReader interface {
 	ReadStatus(slotDir string) (Status, error)
 }
@@ -171,6 +173,11 @@ func readSlot(name, profile, dir string, sr StatusReader) Slot {
 		s.HasDown = true
 	}
 	s.Status, s.StatusErr = sr.ReadStatus(dir)
+	st := &s.Status
+	st.NormallyUp = !s.HasDown
+	// finish exits 125 for a clean stop (0) or a config error (78): s6
+	// then wants the service down although it is normally up.
+	st.PermanentFailure = st.Supervised && !st.Up && !st.WantUp && st.NormallyUp && (st.ExitCode == 0 || st.ExitCode == 78)
 	return s
 }
 

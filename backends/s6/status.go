@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -68,7 +67,7 @@ func taiTime(b []byte) time.Time {
 func (b *Backend) ReadStatus(dir string) (actual.Status, error) {
 	held, err := lockHeld(filepath.Join(dir, "supervise", "lock"))
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !held) {
-		return actual.Status{ExitCode: -1, NormallyUp: !exists(filepath.Join(dir, actual.DownFile))}, nil
+		return actual.Status{ExitCode: -1}, nil
 	}
 	if err != nil {
 		return actual.Status{ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
@@ -81,14 +80,5 @@ func (b *Backend) ReadStatus(dir string) (actual.Status, error) {
 	if err != nil {
 		return actual.Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
-	st.NormallyUp = !exists(filepath.Join(dir, actual.DownFile))
-	// finish exits 125 for a clean stop (0) or a config error (78): s6
-	// then wants the service down although it is normally up.
-	st.PermanentFailure = !st.Up && !st.WantUp && st.NormallyUp && (st.ExitCode == 0 || st.ExitCode == 78)
 	return st, nil
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
