@@ -124,44 +124,74 @@ func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, fil
 	return b.writeHash(root, slot, spec.Hash)
 }
 
+// publish builds the slot under a dot name s6-svscan skips, then renames
+// it into place: a rescan sees the whole slot or nothing of it. Every step
+// is relative to an open directory (stageDir).
 func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp bool) error {
+	scan, err := openStageDir(b.scandir, b.uid, b.gid)
+	if err != nil {
+		return err
+	}
+	defer scan.Close()
 	tmp := "." + slot + ".tmp"
-	if err := mutated(root.RemoveAll(tmp)); err != nil {
-		return fmt.Errorf("remove stale staging %s: %w", tmp, err)
+	stage, err := scan.Mkdir(tmp, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		if err := mutated(root.RemoveAll(tmp)); err != nil {
+			return fmt.Errorf("remove stale staging %s: %w", tmp, err)
+		}
+		stage, err = scan.Mkdir(tmp, 0o755)
 	}
-	if err := b.mkdir(root, tmp, 0o755); err != nil {
+	if err != nil {
 		return err
 	}
-	fail := func(err error) error {
+	err = b.fill(stage, spec, wantUp)
+	stage.Close()
+	if err == nil {
+		err = scan.Rename(tmp, slot)
+	}
+	if err != nil {
 		_ = mutated(root.RemoveAll(tmp))
+		return fmt.Errorf("publish %s: %w", slot, err)
+	}
+	return nil
+}
+
+// fill writes a new slot's files into its staging dir.
+func (b *Backend) fill(stage *stageDir, spec desired.Spec, wantUp bool) error {
+	logDir, err := stage.Mkdir("log", 0o755)
+	if err != nil {
 		return err
 	}
-	if err := b.mkdir(root, tmp+"/log", 0o755); err != nil {
-		return fail(err)
-	}
+	defer logDir.Close()
 	for _, f := range spec.Files {
-		if err := b.createFile(root, path.Join(tmp, f.Path), f.Data, f.Mode); err != nil {
-			return fail(err)
+		dir, name := stage, f.Path
+		if rest, ok := strings.CutPrefix(f.Path, "log/"); ok {
+			dir, name = logDir, rest
+		}
+		if strings.Contains(name, "/") {
+			return fmt.Errorf("slot file %s: no such directory in a slot", f.Path)
+		}
+		if err := dir.Create(name, f.Data, f.Mode); err != nil {
+			return err
 		}
 	}
 	if !wantUp {
-		if err := b.createFile(root, tmp+"/"+actual.DownFile, nil, 0o644); err != nil {
-			return fail(err)
+		if err := stage.Create(actual.DownFile, nil, 0o644); err != nil {
+			return err
 		}
 	}
-	if err := b.mkdir(root, tmp+"/data", 0o755); err != nil {
-		return fail(err)
+	data, err := stage.Mkdir("data", 0o755)
+	if err != nil {
+		return err
 	}
-	if err := b.createFile(root, path.Join(tmp, actual.HashFile), []byte(spec.Hash+"\n"), 0o644); err != nil {
-		return fail(err)
+	defer data.Close()
+	if err := data.Create(path.Base(actual.HashFile), []byte(spec.Hash+"\n"), 0o644); err != nil {
+		return err
 	}
-	for _, dir := range []string{tmp, tmp + "/log"} {
-		if err := b.seedSkeleton(root, dir); err != nil {
-			return fail(err)
+	for _, dir := range []*stageDir{stage, logDir} {
+		if err := seedSkeleton(dir); err != nil {
+			return err
 		}
-	}
-	if err := mutated(root.Rename(tmp, slot)); err != nil {
-		return fail(fmt.Errorf("publish %s: %w", slot, err))
 	}
 	return nil
 }
@@ -169,32 +199,24 @@ func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp 
 // seedSkeleton pre-creates what s6-supervise would, owned by the gateway
 // user, so that user can run s6-svc and s6-svstat on its slot. The modes
 // are s6's own.
-func (b *Backend) seedSkeleton(root *os.Root, dir string) error {
-	for _, d := range []struct {
-		name string
-		mode fs.FileMode
-	}{
-		{dir + "/event", 0o3730 | fs.ModeSetgid | fs.ModeSticky},
-		{dir + "/supervise", 0o755},
-		{dir + "/supervise/event", 0o3730 | fs.ModeSetgid | fs.ModeSticky},
-	} {
-		if err := b.mkdir(root, d.name, d.mode); err != nil {
-			return err
-		}
+func seedSkeleton(dir *stageDir) error {
+	const eventMode = 0o730 | fs.ModeSetgid | fs.ModeSticky
+	event, err := dir.Mkdir("event", eventMode)
+	if err != nil {
+		return err
 	}
-	sup, err := root.Open(dir + "/supervise")
+	event.Close()
+	sup, err := dir.Mkdir("supervise", 0o755)
 	if err != nil {
 		return err
 	}
 	defer sup.Close()
-	if err := mutated(mkfifoIn(sup, filepath.Join(b.scandir, dir, "supervise"), "control", 0o660)); err != nil {
-		return fmt.Errorf("mkfifo %s/supervise/control: %w", dir, err)
-	}
-	// mkfifo's mode went through the umask.
-	if err := mutated(root.Chmod(dir+"/supervise/control", 0o660)); err != nil {
+	supEvent, err := sup.Mkdir("event", eventMode)
+	if err != nil {
 		return err
 	}
-	return b.chown(root, dir+"/supervise/control")
+	supEvent.Close()
+	return sup.Mkfifo("control", 0o660)
 }
 
 // mkdir makes a directory with exactly mode (umask aside) and our owner.

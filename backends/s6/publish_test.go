@@ -1,0 +1,168 @@
+//go:build unix
+
+package s6
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+)
+
+func testSpec() desired.Spec {
+	return desired.Spec{
+		Files: []desired.File{
+			{Path: desired.FileType, Mode: 0o644, Data: []byte("longrun\n")},
+			{Path: desired.FileRun, Mode: 0o755, Data: []byte("#!/bin/sh\nexec true\n")},
+			{Path: desired.FileFinish, Mode: 0o755, Data: []byte("#!/bin/sh\n")},
+			{Path: desired.FileLogRun, Mode: 0o755, Data: []byte("#!/bin/sh\nexec s6-log .\n")},
+		},
+		Hash: "abc123",
+	}
+}
+
+// entry is what a published slot holds at one path: what s6-supervise
+// would make itself, with s6's modes, and our files.
+type entry struct {
+	mode fs.FileMode
+	data string // for regular files
+}
+
+func wantTree(wantUp bool) map[string]entry {
+	const event = fs.ModeDir | fs.ModeSetgid | fs.ModeSticky | 0o730
+	t := map[string]entry{
+		".":                          {mode: fs.ModeDir | 0o755},
+		"type":                       {mode: 0o644, data: "longrun\n"},
+		"run":                        {mode: 0o755, data: "#!/bin/sh\nexec true\n"},
+		"finish":                     {mode: 0o755, data: "#!/bin/sh\n"},
+		"data":                       {mode: fs.ModeDir | 0o755},
+		"data/hermes-reconcile.hash": {mode: 0o644, data: "abc123\n"},
+		"log":                        {mode: fs.ModeDir | 0o755},
+		"log/run":                    {mode: 0o755, data: "#!/bin/sh\nexec s6-log .\n"},
+	}
+	for _, dir := range []string{".", "log"} {
+		t[filepath.Join(dir, "event")] = entry{mode: event}
+		t[filepath.Join(dir, "supervise")] = entry{mode: fs.ModeDir | 0o755}
+		t[filepath.Join(dir, "supervise/event")] = entry{mode: event}
+		t[filepath.Join(dir, "supervise/control")] = entry{mode: fs.ModeNamedPipe | 0o660}
+	}
+	if !wantUp {
+		t["down"] = entry{mode: 0o644}
+	}
+	return t
+}
+
+// TestPublish checks a new slot's whole tree: exact modes whatever the
+// umask, every entry owned by the gateway user when we run as root, the
+// staging dir gone, and a stale staging dir from a crash replaced.
+func TestPublish(t *testing.T) {
+	old := syscall.Umask(0o077) // a strict umask must not leak into s6's modes
+	defer syscall.Umask(old)
+	for _, tc := range []struct {
+		name   string
+		wantUp bool
+		stale  bool
+	}{
+		{name: "down", wantUp: false},
+		{name: "up", wantUp: true},
+		{name: "over a stale staging dir", wantUp: false, stale: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scandir := t.TempDir()
+			b := New(Options{Scandir: scandir, UID: 4242, GID: 4343})
+			if tc.stale {
+				half := filepath.Join(scandir, ".gateway-p.tmp", "log")
+				if err := os.MkdirAll(half, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(half, "run"), []byte("half"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Write(context.Background(), "gateway-p", testSpec(), nil, true, tc.wantUp); err != nil {
+				t.Fatal(err)
+			}
+			slot := filepath.Join(scandir, "gateway-p")
+			got := map[string]entry{}
+			err := filepath.WalkDir(slot, func(p string, _ fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(slot, p)
+				fi, err := os.Lstat(p)
+				if err != nil {
+					return err
+				}
+				e := entry{mode: fi.Mode()}
+				if fi.Mode().IsRegular() {
+					data, err := os.ReadFile(p)
+					if err != nil {
+						return err
+					}
+					if len(data) > 0 {
+						e.data = string(data)
+					}
+				}
+				got[rel] = e
+				if euid() == 0 {
+					st := fi.Sys().(*syscall.Stat_t)
+					if st.Uid != 4242 || st.Gid != 4343 {
+						t.Errorf("%s owned by %d:%d, want 4242:4343", rel, st.Uid, st.Gid)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := wantTree(tc.wantUp)
+			for p, w := range want {
+				if g, ok := got[p]; !ok {
+					t.Errorf("%s missing", p)
+				} else if g != w {
+					t.Errorf("%s: got %v %q, want %v %q", p, g.mode, g.data, w.mode, w.data)
+				}
+			}
+			for p := range got {
+				if _, ok := want[p]; !ok {
+					t.Errorf("unexpected %s", p)
+				}
+			}
+			assertOnly(t, scandir, "gateway-p")
+		})
+	}
+}
+
+// TestPublishFailureLeavesNothing: a slot that cannot be built leaves no
+// staging dir behind and nothing under its name.
+func TestPublishFailureLeavesNothing(t *testing.T) {
+	scandir := t.TempDir()
+	b := New(Options{Scandir: scandir, UID: -1, GID: -1})
+	spec := testSpec()
+	spec.Files = append(spec.Files, desired.File{Path: "sub/dir/file", Mode: 0o644})
+	err := b.Write(context.Background(), "gateway-p", spec, nil, true, false)
+	if err == nil || !strings.Contains(err.Error(), "sub/dir/file") {
+		t.Fatalf("got %v, want an error naming sub/dir/file", err)
+	}
+	assertOnly(t, scandir)
+}
+
+func assertOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("%s holds %v, want %v", dir, got, names)
+	}
+}
