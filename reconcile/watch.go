@@ -83,6 +83,11 @@ type watchLoop struct {
 	lastErr   string
 	// diags are the diagnostics already logged: each is said once.
 	diags map[string]bool
+	// left is the scandir as the last pass left it: true for a slot it
+	// left in place, false for one it retired. It tells the pass's own
+	// writes from someone else's (see ownScandirEvent). A slot missing from
+	// it is unknown: every event on it counts.
+	left map[string]bool
 }
 
 func (w *watchLoop) defaults() {
@@ -163,11 +168,10 @@ func (w *watchLoop) run(ctx context.Context) error {
 		burstStart = time.Time{}
 		debounce.Stop()
 		w.pass(ctx)
-		// What arrived during the pass: the scandir events are our own
-		// writes (staging, rename, removal) and are dropped; profile events
-		// start a debounced burst, so a burst of changes runs a pass per
-		// quiet period, not one per event.
-		if w.drainSelf(events) {
+		// What arrived during the pass starts a debounced burst, so a burst
+		// of changes runs a pass per quiet period, not one per event. The
+		// pass's own scandir writes are not among it (see relevant).
+		if w.drainQueued(events) {
 			burstStart = time.Now()
 			debounce.Reset(w.opt.Quiet)
 		}
@@ -180,9 +184,9 @@ func (w *watchLoop) run(ctx context.Context) error {
 	}
 }
 
-// drainSelf takes the events queued while a pass ran and reports whether
-// any of them, outside the scandir, calls for another pass.
-func (w *watchLoop) drainSelf(events <-chan fsnotify.Event) bool {
+// drainQueued takes the events queued while a pass ran and reports whether
+// any of them calls for another pass.
+func (w *watchLoop) drainQueued(events <-chan fsnotify.Event) bool {
 	more := false
 	for {
 		select {
@@ -190,7 +194,7 @@ func (w *watchLoop) drainSelf(events <-chan fsnotify.Event) bool {
 			if !ok {
 				return more
 			}
-			if w.relevant(ev) && filepath.Dir(ev.Name) != w.src.Scandir {
+			if w.relevant(ev) {
 				more = true
 			}
 		default:
@@ -253,6 +257,7 @@ func (w *watchLoop) pass(ctx context.Context) {
 		unlock()
 	}
 	w.account(log, out)
+	w.left = slotsLeft(out)
 	if w.opt.OnPass != nil {
 		w.opt.OnPass(out)
 	}
@@ -383,7 +388,9 @@ func (w *watchLoop) relevant(ev fsnotify.Event) bool {
 	pdir := filepath.Join(root, "profiles")
 	switch {
 	case dir == w.src.Scandir:
-		return strings.HasPrefix(base, desired.SlotPrefix) || strings.HasPrefix(base, "."+desired.SlotPrefix)
+		// Dot names are ours (staging, retired slots, the lock) or
+		// s6-svscan's; a pass cleans up what a crash left of them.
+		return strings.HasPrefix(base, desired.SlotPrefix) && !w.ownScandirEvent(ev, base)
 	case dir == filepath.Join(pdir, ".deleted"):
 		return true
 	case dir == pdir:
@@ -404,4 +411,45 @@ func profileFile(base string) bool {
 		return true
 	}
 	return false
+}
+
+// ownScandirEvent reports whether an event on slot is one the last pass
+// caused itself: a slot appearing that it left in place (the rename that
+// publishes it) or one going that it retired. Anything else is someone
+// else's doing, a slot deleted, moved or made by hand, and calls for a pass.
+// Without this each pass would trigger another, and a profile created
+// during that second pass would wait out a quiet period.
+func (w *watchLoop) ownScandirEvent(ev fsnotify.Event, slot string) bool {
+	present, known := w.left[slot]
+	if !known {
+		return false
+	}
+	appeared := ev.Op == fsnotify.Create
+	went := ev.Op&^(fsnotify.Remove|fsnotify.Rename) == 0
+	return (present && appeared) || (!present && went)
+}
+
+// slotsLeft is what a pass left in the scandir, as far as it knows: the
+// slots it found, plus those it created, minus those it retired. A slot
+// whose action failed is unknown. A failed pass knows nothing.
+func slotsLeft(out Outcome) map[string]bool {
+	if out.Err != nil {
+		return nil
+	}
+	left := make(map[string]bool, len(out.Actual.Slots))
+	for _, s := range out.Actual.Slots {
+		left[s.Name] = true
+	}
+	for _, r := range out.Results {
+		slot := r.Action.Slot
+		switch {
+		case r.Err != nil:
+			delete(left, slot)
+		case r.Action.Kind == Create:
+			left[slot] = true
+		case r.Action.Kind == Remove:
+			left[slot] = false
+		}
+	}
+	return left
 }

@@ -103,6 +103,28 @@ var _ = Describe("watch mode", func() {
 		Expect(wt.ExitCode()).To(Equal(-1), "still running")
 	})
 
+	It("runs one pass per profile created, not woken by its own scandir writes, and still by a hand's", func() {
+		wt := w.watch()
+		Eventually(w.slots).Should(HaveLen(4))
+		// The first pass created four slots; none of that wakes the loop.
+		Consistently(wt.passes, time.Second).Should(Equal(1))
+		for _, name := range []string{"one", "two", "three"} {
+			before := wt.passes()
+			w.createProfile(name, `{"desired_state":"running"}`)
+			Eventually(func() bool { return w.supervised(name) }).Should(BeTrue())
+			Eventually(wt.passes).Should(Equal(before + 1))
+			// The pass staged, renamed and rescanned in the scandir; none of
+			// that may start another pass.
+			Consistently(wt.passes, time.Second).Should(Equal(before + 1))
+		}
+
+		By("bringing back a slot moved out of the scandir by hand")
+		pid := w.upPID("alpha")
+		Expect(os.Rename(w.slot("alpha"), filepath.Join(filepath.Dir(w.scandir), "moved-away"))).To(Succeed())
+		Eventually(func() bool { return w.supervised("alpha") }).Should(BeTrue())
+		Eventually(func() int { return w.upPID("alpha") }).ShouldNot(Equal(pid))
+	})
+
 	It("does not stop a gateway started by hand when the intent is only legacy", func() {
 		writeFile(filepath.Join(w.profileDir("legacy"), "SOUL.md"), "legacy\n")
 		writeFile(filepath.Join(w.profileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting"}`)

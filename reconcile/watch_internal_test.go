@@ -1,0 +1,63 @@
+package reconcile
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/hermes-reconcile/hermes-reconcile/actual"
+)
+
+// TestRelevantScandirEvents: the watch loop must not wake for the writes
+// of its own last pass, and must wake for anyone else's.
+func TestRelevantScandirEvents(t *testing.T) {
+	scandir := "/run/service"
+	out := Outcome{
+		Actual: actual.State{Slots: []actual.Slot{{Name: "gateway-kept"}, {Name: "gateway-gone"}, {Name: "gateway-broken"}}},
+		Results: []Result{
+			{Action: Action{Kind: Create, Slot: "gateway-new"}},
+			{Action: Action{Kind: Remove, Slot: "gateway-gone"}},
+			{Action: Action{Kind: Create, Slot: "gateway-failed"}, Err: errors.New("disk full")},
+			{Action: Action{Kind: Update, Slot: "gateway-broken"}, Err: errors.New("timed out")},
+		},
+	}
+	w := &watchLoop{src: Sources{Home: "/opt/data", Scandir: scandir}, left: slotsLeft(out)}
+	for _, tc := range []struct {
+		name string
+		op   fsnotify.Op
+		want bool
+	}{
+		{"gateway-new", fsnotify.Create, false},       // our publishing rename
+		{"gateway-gone", fsnotify.Rename, false},      // our retirement
+		{"gateway-gone", fsnotify.Remove, false},      //
+		{".gateway-new.tmp", fsnotify.Rename, false},  // our staging dir
+		{".gateway-gone.del", fsnotify.Create, false}, // our retired slot
+		{".s6-svscan", fsnotify.Create, false},        // s6-svscan's
+		{"other-service", fsnotify.Remove, false},     // not ours
+		{"gateway-kept", fsnotify.Remove, true},       // deleted by hand
+		{"gateway-kept", fsnotify.Rename, true},       // moved away by hand
+		{"gateway-new", fsnotify.Remove, true},        // deleted right after we made it
+		{"gateway-gone", fsnotify.Create, true},       // made again by hand
+		{"gateway-unknown", fsnotify.Create, true},    // made by hand
+		{"gateway-failed", fsnotify.Create, true},     // its action failed: unknown
+		{"gateway-broken", fsnotify.Remove, true},     //
+		{"gateway-kept", fsnotify.Create, false},      // the tail of a delete already seen
+		{"gateway-kept", fsnotify.Chmod, false},       // never relevant
+		{"gateway-kept", fsnotify.Create | fsnotify.Remove, true},
+	} {
+		ev := fsnotify.Event{Name: filepath.Join(scandir, tc.name), Op: tc.op}
+		if got := w.relevant(ev); got != tc.want {
+			t.Errorf("%s %s: relevant = %v, want %v", tc.op, tc.name, got, tc.want)
+		}
+	}
+
+	// After a failed pass nothing is known: every slot event counts.
+	w.left = slotsLeft(Outcome{Err: errors.New("lock: busy"), Actual: out.Actual})
+	for _, name := range []string{"gateway-kept", "gateway-new"} {
+		if !w.relevant(fsnotify.Event{Name: filepath.Join(scandir, name), Op: fsnotify.Create}) {
+			t.Errorf("after a failed pass, CREATE %s not relevant", name)
+		}
+	}
+}
