@@ -59,6 +59,18 @@ func (wt watcher) lastPass() map[string]any {
 	return l[len(l)-1]
 }
 
+// askedPass asks for a pass with SIGHUP and returns one that started after
+// it was asked for: the second pass to end from then on (the first may have
+// been in flight already; the second started after the first ended).
+func (wt watcher) askedPass() map[string]any {
+	before := wt.passes()
+	wt.Signal(syscall.SIGHUP)
+	Eventually(wt.passes, 30*time.Second).Should(BeNumerically(">", before))
+	wt.Signal(syscall.SIGHUP)
+	Eventually(wt.passes, 30*time.Second).Should(BeNumerically(">", before+1))
+	return wt.logLines("pass done")[before+1]
+}
+
 // createProfile does what `hermes profile create` does: build a hidden
 // staging dir, then publish it with one rename.
 func (w *world) createProfile(name, state string) {
@@ -153,9 +165,9 @@ var _ = Describe("watch mode", func() {
 		}
 		Eventually(w.slots, 60*time.Second).Should(HaveLen(204))
 		Eventually(func() bool { return w.supervised("burst-199") }).Should(BeTrue())
-		// Let the loop settle: no events, so no more passes.
-		Eventually(func() any { return wt.lastPass()["actions"] }, 30*time.Second).Should(Equal(0.0))
+		// Converged: a pass asked for now finds nothing to do.
 		passes := wt.passes() - before
+		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
 		Expect(passes).To(BeNumerically("<=", 20), "passes for 200 creations")
 		GinkgoWriter.Printf("200 creations took %d passes\n", passes)
 	})
@@ -276,7 +288,7 @@ var _ = Describe("churn", Label("churn"), func() {
 
 		Eventually(func() []string { return w.slots() }, 30*time.Second).Should(ConsistOf(w.expectedSlots()))
 		Eventually(func() int { return len(w.supervisors()) }, 30*time.Second).Should(Equal(2 * len(w.slots())))
-		Eventually(func() any { return wt.lastPass()["actions"] }, 30*time.Second).Should(Equal(0.0))
+		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
 		for _, s := range w.slots() {
 			p := strings.TrimPrefix(s, "gateway-")
 			data, err := os.ReadFile(filepath.Join(w.profileDir(p), "gateway_state.json"))

@@ -57,14 +57,17 @@ var _ = Describe("two reconcilers at once", func() {
 				want = append(want, fmt.Sprintf("gateway-c%02d", i))
 			}
 			Expect(w.slots()).To(ConsistOf(want))
-			// The watcher settles: its last pass found nothing to do.
-			Eventually(func() any {
-				l := logLines(watcher.Err.Contents(), "pass done")
-				if len(l) == 0 {
-					return nil
-				}
-				return l[len(l)-1]["actions"]
-			}, 30*time.Second).Should(Equal(0.0))
+			// The watcher agrees: a pass asked for with SIGHUP now finds
+			// nothing to do. Two asks: the first pass to end may have been
+			// in flight already, the second started after it.
+			passes := func() int { return len(logLines(watcher.Err.Contents(), "pass done")) }
+			Eventually(passes, 30*time.Second).Should(BeNumerically(">=", 1), "first pass")
+			before := passes()
+			watcher.Signal(syscall.SIGHUP)
+			Eventually(passes, 30*time.Second).Should(BeNumerically(">", before))
+			watcher.Signal(syscall.SIGHUP)
+			Eventually(passes, 30*time.Second).Should(BeNumerically(">", before+1))
+			Expect(logLines(watcher.Err.Contents(), "pass done")[before+1]["actions"]).To(Equal(0.0))
 			watcher.Signal(syscall.SIGTERM)
 			Eventually(watcher, 30*time.Second).Should(gexec.Exit(0))
 
