@@ -4,12 +4,15 @@ package s6
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
@@ -164,5 +167,70 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 	}
 	if strings.Join(got, ",") != strings.Join(names, ",") {
 		t.Errorf("%s holds %v, want %v", dir, got, names)
+	}
+}
+
+// TestRescan: a published slot is supervised after one rescan by a real
+// s6-svscan, and a scandir nobody scans is ErrSvscanDown, as s6-svscanctl's
+// exit 100 was.
+func TestRescan(t *testing.T) {
+	if _, err := exec.LookPath("s6-svscan"); err != nil {
+		t.Fatalf("s6-svscan not installed (make deps): %v", err)
+	}
+	scandir := t.TempDir()
+	b := New(Options{Scandir: scandir, UID: -1, GID: -1})
+	if err := b.Rescan(context.Background()); !errors.Is(err, ErrSvscanDown) {
+		t.Fatalf("no s6-svscan: got %v, want ErrSvscanDown", err)
+	}
+
+	svscan := exec.Command("s6-svscan", scandir)
+	svscan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := svscan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = svscan.Wait(); close(exited) }()
+	stop := func() {
+		_ = syscall.Kill(-svscan.Process.Pid, syscall.SIGTERM)
+		<-exited
+	}
+	defer stop()
+	waitFor(t, func() bool {
+		ok, _ := fifoListening(filepath.Join(scandir, ".s6-svscan", "control"))
+		return ok
+	})
+
+	spec := testSpec()
+	spec.Files[1].Data = []byte("#!/bin/sh\nexec sleep 1000\n")
+	if err := b.Write(context.Background(), "gateway-p", spec, nil, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rescan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if errs := b.WaitSupervised(context.Background(), []string{"gateway-p"}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if got := b.Rescans(); got != 1 {
+		t.Errorf("Rescans() = %d, want 1", got)
+	}
+	if got := b.Spawned(); got != 0 {
+		t.Errorf("Spawned() = %d, want 0: the rescan needs no program", got)
+	}
+
+	stop()
+	if err := b.Rescan(context.Background()); !errors.Is(err, ErrSvscanDown) {
+		t.Fatalf("s6-svscan stopped: got %v, want ErrSvscanDown", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met after 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

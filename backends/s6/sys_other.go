@@ -10,9 +10,10 @@ import (
 // s6 runs on Unix only; these let the package build elsewhere and fail
 // clearly if it is ever used there.
 
-func lockHeld(string) (bool, error)         { return false, errors.ErrUnsupported }
-func fifoListening(string) (bool, error)    { return false, errors.ErrUnsupported }
-func writable(string) error                 { return errors.ErrUnsupported }
-func tryLock(*os.File) (bool, error)        { return false, errors.ErrUnsupported }
-func openNoFollow(string) (*os.File, error) { return nil, errors.ErrUnsupported }
-func euid() int                             { return -1 }
+func lockHeld(string) (bool, error)          { return false, errors.ErrUnsupported }
+func fifoListening(string) (bool, error)     { return false, errors.ErrUnsupported }
+func writeFIFO(string, []byte) (bool, error) { return false, errors.ErrUnsupported }
+func writable(string) error                  { return errors.ErrUnsupported }
+func tryLock(*os.File) (bool, error)         { return false, errors.ErrUnsupported }
+func openNoFollow(string) (*os.File, error)  { return nil, errors.ErrUnsupported }
+func euid() int                              { return -1 }

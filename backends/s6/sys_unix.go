@@ -4,6 +4,7 @@ package s6
 
 import (
 	"errors"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,32 @@ func fifoListening(path string) (bool, error) {
 	}
 	unix.Close(fd)
 	return true, nil
+}
+
+// writeFIFO writes data to the FIFO at path without blocking, as s6's
+// s6_svc_write does; listening is false when nobody reads it (ENXIO).
+func writeFIFO(path string, data []byte) (listening bool, err error) {
+	fd, err := openat(unix.AT_FDCWD, path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENXIO) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	for {
+		// At most PIPE_BUF bytes: written whole or not at all.
+		n, err := unix.Write(fd, data)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return true, &os.PathError{Op: "write", Path: path, Err: err}
+		case n < len(data):
+			return true, &os.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+		}
+		return true, nil
+	}
 }
 
 // writable reports whether the directory accepts new entries (EROFS, EACCES).

@@ -39,13 +39,13 @@ func BenchmarkColdConverge(b *testing.B) {
 	for _, n := range []int{100, 500, 1000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			var ours, writes, floor, shell, perSlot []time.Duration
-			rescans := 0
+			rescans, spawned := 0, 0
 			for range rounds {
 				floor = append(floor, convergeFloor(b, n))
-				d, wr, spawned := convergeOurs(b, n)
+				d, wr, r, sp := convergeOurs(b, n)
 				ours = append(ours, d)
 				writes = append(writes, wr)
-				rescans = max(rescans, spawned)
+				rescans, spawned = max(rescans, r), max(spawned, sp)
 				shell = append(shell, convergeShell(b, "batch", n))
 				if n < 1000 || os.Getenv("BENCH_FULL") != "" {
 					perSlot = append(perSlot, convergeShell(b, "per-slot", n))
@@ -60,13 +60,14 @@ func BenchmarkColdConverge(b *testing.B) {
 			if len(perSlot) > 0 {
 				b.ReportMetric(ms(ps), "shellperslot-ms")
 			}
-			b.ReportMetric(float64(rescans), "spawned")
+			b.ReportMetric(float64(rescans), "rescans")
+			b.ReportMetric(float64(spawned), "spawned")
 			perSlotNote := "skipped (BENCH_FULL unset)"
 			if len(perSlot) > 0 {
 				perSlotNote = fmt.Sprintf("%v (x%.2f)", perSlot, float64(ps)/float64(f))
 			}
-			b.Logf("N=%d (+ default), %d round(s): ours %v (before the rescan: %v), s6 floor %v (x%.2f), shell %v (x%.2f), shell per-slot %s; processes spawned by the pass: %d (the s6-svscanctl)",
-				n, rounds, ours, writes, floor, float64(o)/float64(f), shell, float64(s)/float64(f), perSlotNote, rescans)
+			b.Logf("N=%d (+ default), %d round(s): ours %v (before the rescan: %v), s6 floor %v (x%.2f), shell %v (x%.2f), shell per-slot %s; rescans sent by the pass: %d; processes it spawned: %d",
+				n, rounds, ours, writes, floor, float64(o)/float64(f), shell, float64(s)/float64(f), perSlotNote, rescans, spawned)
 		})
 	}
 }
@@ -85,9 +86,9 @@ func (p *phased) Rescan(ctx context.Context) error {
 }
 
 // convergeOurs times one in-process pass that creates every slot, and
-// returns it, the part before the rescan, and the number of programs the
-// backend started.
-func convergeOurs(b *testing.B, n int) (total, write time.Duration, spawned int) {
+// returns it, the part before the rescan, the rescans it sent and the
+// number of programs the backend started.
+func convergeOurs(b *testing.B, n int) (total, write time.Duration, rescans, spawned int) {
 	w := newWorld(b, n)
 	pb := &phased{Backend: w.be}
 	t := time.Now()
@@ -106,9 +107,9 @@ func convergeOurs(b *testing.B, n int) (total, write time.Duration, spawned int)
 		b.Fatalf("plan: %d actions, %d creates, want %d creates", len(out.Plan), creates, n+1)
 	}
 	w.checkWanted(b, n)
-	spawned = w.be.Spawned()
+	rescans, spawned = w.be.Rescans(), w.be.Spawned()
 	w.svscan.stop(b)
-	return total, pb.rescanAt.Sub(t), spawned
+	return total, pb.rescanAt.Sub(t), rescans, spawned
 }
 
 // convergeFloor puts the same N+1 service dirs in place, then times one
