@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 )
@@ -108,35 +107,6 @@ func readIntent(dir, profile string) (IntentRecord, *Diagnostic) {
 		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Line: line, Message: err.Error() + "; treated as no intent"}
 	}
 	return rec, nil
-}
-
-// readCapped reads a regular file of at most maxInputSize bytes, without
-// following a symlink at the last component.
-func readCapped(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	if fi.Size() > maxInputSize {
-		return nil, fmt.Errorf("file is %d bytes, over the %d byte limit", fi.Size(), maxInputSize)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// The file may grow between Lstat and Read: cap the read too.
-	data, err := io.ReadAll(io.LimitReader(f, maxInputSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxInputSize {
-		return nil, fmt.Errorf("file is over the %d byte limit", maxInputSize)
-	}
-	return data, nil
 }
 
 func lineOf(data []byte, offset int64) int {
