@@ -107,17 +107,18 @@ func (b *Backend) slotDir(slot string) string { return filepath.Join(b.scandir, 
 
 // Write publishes a new slot through a dot-named staging dir (s6-svscan
 // skips dot names) renamed into place, or rewrites files of a live slot one
-// by one (write temp, rename). All writes go through an os.Root on the
-// scandir, so a planted symlink can never lead them outside it.
+// by one (write temp, rename). Every write is relative to an open directory
+// and follows no symlink, so a planted one can never lead it outside the
+// scandir.
 func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, files []string, create, wantUp bool) error {
+	if create {
+		return b.publish(slot, spec, wantUp)
+	}
 	root, err := os.OpenRoot(b.scandir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	if create {
-		return b.publish(root, slot, spec, wantUp)
-	}
 	for _, f := range spec.Files {
 		if !containsStr(files, f.Path) {
 			continue
@@ -132,7 +133,7 @@ func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, fil
 // publish builds the slot under a dot name s6-svscan skips, then renames
 // it into place: a rescan sees the whole slot or nothing of it. Every step
 // is relative to an open directory (stageDir).
-func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp bool) error {
+func (b *Backend) publish(slot string, spec desired.Spec, wantUp bool) error {
 	scan, err := openStageDir(b.scandir, b.uid, b.gid)
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp 
 	tmp := "." + slot + ".tmp"
 	stage, err := scan.Mkdir(tmp, 0o755)
 	if errors.Is(err, fs.ErrExist) {
-		if err := mutated(root.RemoveAll(tmp)); err != nil {
+		if err := b.removeAll(tmp); err != nil {
 			return fmt.Errorf("remove stale staging %s: %w", tmp, err)
 		}
 		stage, err = scan.Mkdir(tmp, 0o755)
@@ -155,10 +156,20 @@ func (b *Backend) publish(root *os.Root, slot string, spec desired.Spec, wantUp 
 		err = scan.Rename(tmp, slot)
 	}
 	if err != nil {
-		_ = mutated(root.RemoveAll(tmp))
+		_ = b.removeAll(tmp)
 		return fmt.Errorf("publish %s: %w", slot, err)
 	}
 	return nil
+}
+
+// removeAll deletes name in the scandir, never through a symlink.
+func (b *Backend) removeAll(name string) error {
+	root, err := os.OpenRoot(b.scandir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return mutated(root.RemoveAll(name))
 }
 
 // fill writes a new slot's files into its staging dir.
@@ -364,12 +375,7 @@ func (b *Backend) Restart(ctx context.Context, slot string, logger bool) error {
 func (b *Backend) Retire(ctx context.Context, name string) (string, error) {
 	switch {
 	case strings.HasSuffix(name, ".tmp"):
-		root, err := os.OpenRoot(b.scandir)
-		if err != nil {
-			return "", err
-		}
-		defer root.Close()
-		return "", mutated(root.RemoveAll(name))
+		return "", b.removeAll(name)
 	case strings.HasSuffix(name, ".del"):
 		return name, nil
 	}
@@ -492,12 +498,7 @@ func (b *Backend) Purge(ctx context.Context, retired string) error {
 	if err != nil {
 		return err
 	}
-	root, err := os.OpenRoot(b.scandir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	return mutated(root.RemoveAll(retired))
+	return b.removeAll(retired)
 }
 
 // poll checks cond until it holds, bounded by the backend timeout and ctx.
