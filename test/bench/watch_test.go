@@ -176,6 +176,11 @@ func BenchmarkIdleWatch(b *testing.B) {
 			w.converge(b)
 			wt := startWatcher(b, w.home, w.scandir)
 			pid := wt.cmd.Process.Pid
+			// The first pass logs its line before it notifies readiness, but
+			// the line is read on another pipe: count it before the window.
+			if !poll(10*time.Second, time.Millisecond, func() bool { return wt.passCount() >= 1 }) {
+				b.Fatal("watcher ready, yet no pass logged")
+			}
 			passes := wt.passCount()
 			s0 := readProcStat(b, pid)
 			// The measurement window: nothing to wait for, by design.
