@@ -30,14 +30,22 @@ type Outcome struct {
 	Err error
 }
 
-// Observe reads both states and plans, changing nothing.
+// Observe reads both states and plans, changing nothing. The two reads
+// are independent, so they run side by side: a pass is mostly reading, and
+// every event in watch mode costs one.
 func Observe(src Sources) Outcome {
 	var o Outcome
+	var actualErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.Actual, actualErr = actual.Read(src.Scandir, src.Status)
+	}()
 	o.Desired, o.Err = desired.Load(src.Home, src.Load)
-	if o.Err != nil {
-		return o
+	<-done
+	if o.Err == nil {
+		o.Err = actualErr
 	}
-	o.Actual, o.Err = actual.Read(src.Scandir, src.Status)
 	if o.Err != nil {
 		return o
 	}
