@@ -16,17 +16,9 @@ import (
 // that fail for a regular file), and passes and waits check this per slot.
 // O_NONBLOCK: a FIFO put in the lock's place must not hang the pass.
 func lockHeld(path string) (bool, error) {
-	var fd int
-	for {
-		var err error
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return false, &os.PathError{Op: "open", Path: path, Err: err}
-		}
-		break
+	fd, err := openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	lk := unix.Flock_t{Type: unix.F_WRLCK}
@@ -38,17 +30,7 @@ func lockHeld(path string) (bool, error) {
 
 // fifoListening reports whether something reads the FIFO at path: opening
 // it for writing without blocking fails with ENXIO when nobody does.
-func fifoListening(path string) (bool, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENXIO) {
-		return false, nil
-	}
-	if err != nil {
-		return false, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	unix.Close(fd)
-	return true, nil
-}
+func fifoListening(path string) (bool, error) { return writeFIFO(path, nil) }
 
 // writeFIFO writes data to the FIFO at path without blocking, as s6's
 // s6_svc_write does; listening is false when nobody reads it (ENXIO).
@@ -61,19 +43,21 @@ func writeFIFO(path string, data []byte) (listening bool, err error) {
 		return false, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	for {
-		// At most PIPE_BUF bytes: written whole or not at all.
-		n, err := unix.Write(fd, data)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return true, &os.PathError{Op: "write", Path: path, Err: err}
-		case n < len(data):
-			return true, &os.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
-		}
+	if len(data) == 0 {
 		return true, nil
 	}
+	// At most PIPE_BUF bytes: written whole or not at all.
+	n, err := unix.Write(fd, data)
+	for err == unix.EINTR {
+		n, err = unix.Write(fd, data)
+	}
+	switch {
+	case err != nil:
+		return true, &os.PathError{Op: "write", Path: path, Err: err}
+	case n < len(data):
+		return true, &os.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+	}
+	return true, nil
 }
 
 // writable reports whether the directory accepts new entries (EROFS, EACCES).
