@@ -37,4 +37,3 @@ func readCapped(path string) ([]byte, error) {
 	}
 	return data, nil
 }
-

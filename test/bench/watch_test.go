@@ -54,8 +54,8 @@ func BenchmarkWatchLatency(b *testing.B) {
 // watchedWorld is a world with the binary watching it.
 type watchedWorld struct {
 	*world
-	wt     *watcher
-	extra  int // events followed by a second pass within 100 ms
+	wt    *watcher
+	extra int // events followed by a second pass within 100 ms
 }
 
 func newWatchedWorld(b *testing.B, c latencyCase, bin string) *watchedWorld {
