@@ -5,13 +5,14 @@
 package e2e
 
 import (
-	"os/exec"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 var binary string
@@ -22,10 +23,7 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	for _, prog := range []string{"s6-svscan", "s6-svscanctl", "s6-svstat", "s6-svc", "s6-svok", "s6-log"} {
-		_, err := exec.LookPath(prog)
-		Expect(err).NotTo(HaveOccurred(), "%s must be installed (Debian package s6; `make test` installs it)", prog)
-	}
+	testkit.RequireS6()
 	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-race")
 	Expect(err).NotTo(HaveOccurred())
 	return []byte(path)

@@ -3,17 +3,11 @@
 package reliability
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,14 +19,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // world is one spec's HERMES_HOME, scandir and s6-svscan. Its directory is
 // world-readable so the unprivileged user can reach it.
 type world struct {
 	dir, home, scandir string
-	svscan             *exec.Cmd
-	svscanDone         chan struct{}
+	sv                 *testkit.Svscan
 	// env is what every reconciler run gets: the rendering points the slots
 	// at the stand-in gateway.
 	env []string
@@ -40,12 +34,15 @@ type world struct {
 	as *syscall.Credential
 }
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-func fakeGateway() string { return filepath.Join(repoRoot(), "test", "fake-gateway") }
+var (
+	repoRoot      = testkit.RepoRoot
+	fakeGateway   = testkit.FakeGateway
+	fifoListening = testkit.FIFOListening
+	writeFile     = testkit.WriteFile
+	readFile      = testkit.ReadFile
+	treeHash      = testkit.TreeHash
+	copyTree      = testkit.CopyTree
+)
 
 // newWorld makes a HERMES_HOME (a copy of test/fixtures/<fixture>, or just a
 // root profile when fixture is "") and an empty scandir, without starting
@@ -77,46 +74,11 @@ func newWorld(fixture string) *world {
 	return w
 }
 
-// startSvscan runs s6-svscan (as root) in its own process group; the
-// cleanup stops it by PID (SIGTERM stops every supervisor and service).
-func (w *world) startSvscan() {
-	cmd := exec.Command("s6-svscan", w.scandir)
-	cmd.Env = append(os.Environ(), "HERMES_HOME="+w.home)
-	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-	// Pdeathsig: should this test process die without its cleanups (a
-	// timeout), s6-svscan and its gateways still go.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	Expect(cmd.Start()).To(Succeed())
-	w.svscan = cmd
-	done := make(chan struct{})
-	w.svscanDone = done
-	go func() { _ = cmd.Wait(); close(done) }()
-	Eventually(func() (bool, error) {
-		return fifoListening(filepath.Join(w.scandir, ".s6-svscan", "control"))
-	}).Should(BeTrue(), "s6-svscan listening")
-	DeferCleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		Eventually(done, 10*time.Second).Should(BeClosed())
-	})
-}
+// startSvscan runs s6-svscan (as root) on the scandir until the spec ends.
+func (w *world) startSvscan() { w.sv = testkit.StartSvscan(w.scandir, w.home) }
 
 // stopSvscan stops s6-svscan now (and with it every gateway).
-func (w *world) stopSvscan() {
-	_ = w.svscan.Process.Signal(syscall.SIGTERM)
-	Eventually(w.svscanDone, 10*time.Second).Should(BeClosed())
-}
-
-func fifoListening(path string) (bool, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENOENT) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	unix.Close(fd)
-	return true, nil
-}
+func (w *world) stopSvscan() { w.sv.Stop() }
 
 // command is the reconciler with args, as w.as, with w.env and extra env.
 func (w *world) command(args []string, extraEnv ...string) *exec.Cmd {
@@ -254,107 +216,10 @@ func (w *world) svstat(profile string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// supervisors lists the service directories of s6-svscan's children, as
-// their s6-supervise command lines name them.
-func (w *world) supervisors() []string {
-	pid := w.svscan.Process.Pid
-	var out []string
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		data, _ := os.ReadFile(t)
-		for _, c := range strings.Fields(string(data)) {
-			cmdline, err := os.ReadFile("/proc/" + c + "/cmdline")
-			if err != nil {
-				continue
-			}
-			args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-			if len(args) == 2 && args[0] == "s6-supervise" {
-				out = append(out, args[1])
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+// supervisors lists the slots and loggers s6-svscan supervises.
+func (w *world) supervisors() []string { return w.sv.Supervisors() }
 
-func (w *world) supervisorsOf(slot string) []string {
-	var out []string
-	for _, s := range w.supervisors() {
-		if s == slot || s == slot+"/log" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func writeFile(path, content string) {
-	Expect(os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
-	Expect(os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
-}
-
-func readFile(path string) string {
-	data, err := os.ReadFile(path)
-	Expect(err).NotTo(HaveOccurred())
-	return string(data)
-}
-
-// treeHash hashes names, types, modes, owners, symlink targets and contents
-// of a tree, leaving out what s6 itself rewrites at run time (supervise/,
-// event/, .s6-svscan/) when skipS6 is set.
-func treeHash(root string, skipS6 bool) string {
-	h := sha256.New()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		if skipS6 && d.IsDir() {
-			switch d.Name() {
-			case "supervise", "event", ".s6-svscan":
-				fmt.Fprintf(h, "%s dir(s6)\n", rel)
-				return filepath.SkipDir
-			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := info.Sys().(*syscall.Stat_t)
-		fmt.Fprintf(h, "%s %v %d:%d\n", rel, info.Mode(), st.Uid, st.Gid)
-		switch {
-		case info.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(path)
-			fmt.Fprintf(h, "-> %s\n", target)
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			h.Write(data)
-		}
-		return nil
-	})
-	Expect(err).NotTo(HaveOccurred())
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-}
+func (w *world) supervisorsOf(slot string) []string { return w.sv.SupervisorsOf(slot) }
 
 // chownTree gives a tree to uid:gid without following symlinks.
 func chownTree(root string, uid, gid int) {

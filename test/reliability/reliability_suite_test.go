@@ -9,7 +9,6 @@ package reliability
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +17,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 var binary string
@@ -28,10 +29,7 @@ func TestReliability(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	for _, prog := range []string{"s6-svscan", "s6-svscanctl", "s6-svstat", "s6-svc", "s6-svok", "s6-log"} {
-		_, err := exec.LookPath(prog)
-		Expect(err).NotTo(HaveOccurred(), "%s must be installed (Debian package s6; `make test` installs it)", prog)
-	}
+	testkit.RequireS6()
 	// Without -race (test/e2e has it): these specs run the binary hundreds
 	// of times, and what they check is on disk and in s6, not in memory.
 	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile")

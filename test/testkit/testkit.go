@@ -1,0 +1,199 @@
+//go:build linux
+
+// Package testkit is what the end-to-end and reliability suites share: a
+// real s6-svscan to run specs against, and file-tree helpers. It asserts
+// with Gomega, so it is for Ginkgo specs only.
+package testkit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+)
+
+// S6Programs are the s6 programs the suites run or the binary needs.
+var S6Programs = []string{"s6-svscan", "s6-svscanctl", "s6-svstat", "s6-svc", "s6-svok", "s6-log"}
+
+// RequireS6 fails the suite at once, with the fix, when s6 is missing.
+func RequireS6() {
+	for _, prog := range S6Programs {
+		_, err := exec.LookPath(prog)
+		Expect(err).NotTo(HaveOccurred(), "%s must be installed (Debian package s6; `make test` installs it)", prog)
+	}
+}
+
+// RepoRoot is the checkout this package is in.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FakeGateway is the stand-in for the Hermes gateway program.
+func FakeGateway() string { return filepath.Join(RepoRoot(), "test", "fake-gateway") }
+
+// Svscan is a real s6-svscan on a scandir, in its own process group.
+type Svscan struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartSvscan runs s6-svscan on scandir and waits until it listens on its
+// control FIFO; the spec's cleanup stops it. Pdeathsig: should the test
+// process die without its cleanups (a timeout), s6-svscan and its gateways
+// still go.
+func StartSvscan(scandir, home string) *Svscan {
+	cmd := exec.Command("s6-svscan", scandir)
+	cmd.Env = append(os.Environ(), "HERMES_HOME="+home)
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	Expect(cmd.Start()).To(Succeed())
+	s := &Svscan{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	Eventually(func() (bool, error) {
+		return FIFOListening(filepath.Join(scandir, ".s6-svscan", "control"))
+	}).Should(BeTrue(), "s6-svscan listening")
+	DeferCleanup(s.Stop)
+	return s
+}
+
+// Stop stops s6-svscan (SIGTERM makes it stop every supervisor and
+// service) and waits until it has exited.
+func (s *Svscan) Stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	Eventually(s.done, 10*time.Second).Should(BeClosed())
+}
+
+// Pid is s6-svscan's process id.
+func (s *Svscan) Pid() int { return s.cmd.Process.Pid }
+
+// Supervisors lists the service directories of s6-svscan's children, as
+// their s6-supervise command lines name them (relative to the scandir).
+func (s *Svscan) Supervisors() []string {
+	var out []string
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", s.Pid()))
+	for _, t := range tasks {
+		data, _ := os.ReadFile(t)
+		for _, c := range strings.Fields(string(data)) {
+			cmdline, err := os.ReadFile("/proc/" + c + "/cmdline")
+			if err != nil {
+				continue
+			}
+			args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+			if len(args) == 2 && args[0] == "s6-supervise" {
+				out = append(out, args[1])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SupervisorsOf lists the supervisors of slot and of its logger.
+func (s *Svscan) SupervisorsOf(slot string) []string {
+	var out []string
+	for _, d := range s.Supervisors() {
+		if d == slot || d == slot+"/log" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// FIFOListening reports whether something reads the FIFO at path.
+func FIFOListening(path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unix.Close(fd)
+	return true, nil
+}
+
+// WriteFile writes content to path, making its parent directories.
+func WriteFile(path, content string) {
+	Expect(os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
+	Expect(os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
+}
+
+// ReadFile is the content of path, which must be readable.
+func ReadFile(path string) string {
+	data, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	return string(data)
+}
+
+// CopyTree copies the directories and regular files under src to dst.
+func CopyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+}
+
+// TreeHash hashes names, types, modes, owners, symlink targets and contents
+// of a tree, leaving out what s6 itself rewrites at run time (supervise/,
+// event/, .s6-svscan/) when skipS6 is set.
+func TreeHash(root string, skipS6 bool) string {
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if skipS6 && d.IsDir() {
+			switch d.Name() {
+			case "supervise", "event", ".s6-svscan":
+				fmt.Fprintf(h, "%s dir(s6)\n", rel)
+				return filepath.SkipDir
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		fmt.Fprintf(h, "%s %v %d:%d\n", rel, info.Mode(), st.Uid, st.Gid)
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(path)
+			fmt.Fprintf(h, "-> %s\n", target)
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			h.Write(data)
+		}
+		return nil
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return hex.EncodeToString(h.Sum(nil))
+}
