@@ -95,7 +95,7 @@ func ParseIntent(data []byte) (rec IntentRecord, line int, err error) {
 // diagnostic; anything unreadable or corrupt is a Warning diagnostic.
 func readIntent(dir, profile string) (IntentRecord, *Diagnostic) {
 	path := dir + string(os.PathSeparator) + StateFile
-	data, err := readCapped(path)
+	data, err := ReadInput(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return IntentRecord{}, nil
 	}

@@ -296,7 +296,7 @@ func (st *State) readProfile(name, dir string, typ fs.FileMode, diag func(Diagno
 // the file exists but cannot be used; a missing file is fine.
 func readConfig(dir, profile string, diag func(Diagnostic)) (GatewayConfig, bool) {
 	path := filepath.Join(dir, ConfigFile)
-	data, err := readCapped(path)
+	data, err := ReadInput(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return GatewayConfig{}, true
 	}

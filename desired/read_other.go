@@ -9,9 +9,11 @@ import (
 	"os"
 )
 
-// readCapped reads a regular file of at most maxInputSize bytes, without
-// following a symlink at the last component.
-func readCapped(path string) ([]byte, error) {
+// ReadInput reads a profile's input file (config.yaml, gateway_state.json)
+// the way Load does: a regular file of at most maxInputSize bytes, not
+// through a symlink at the last component. The host backends read the
+// active profile with it too.
+func ReadInput(path string) ([]byte, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, err

@@ -12,9 +12,9 @@ import (
 	"testing"
 )
 
-// TestReadCapped: only a regular file, not through a symlink, of at most
+// TestReadInput: only a regular file, not through a symlink, of at most
 // maxInputSize bytes, is read; everything else is refused without hanging.
-func TestReadCapped(t *testing.T) {
+func TestReadInput(t *testing.T) {
 	dir := t.TempDir()
 	at := func(name string) string { return filepath.Join(dir, name) }
 	write := func(name, data string) {
@@ -56,7 +56,7 @@ func TestReadCapped(t *testing.T) {
 		{name: "plain/below", wantErr: "not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data, err := readCapped(at(tc.name))
+			data, err := ReadInput(at(tc.name))
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error %v", err)

@@ -10,13 +10,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readCapped reads a regular file of at most maxInputSize bytes, without
-// following a symlink at the last component. Bare system calls, checked on
-// the open descriptor: open, fstat, read, close. os.Open would add five
-// calls per file to register it with the runtime poller, and a pass reads
-// two files per profile. O_NONBLOCK: a FIFO in a file's place must not hang
-// the pass; it is refused as not regular, without being read.
-func readCapped(path string) ([]byte, error) {
+// ReadInput reads a profile's input file (config.yaml, gateway_state.json)
+// the way Load does: a regular file of at most maxInputSize bytes, not
+// through a symlink at the last component. The host backends read the
+// active profile with it too.
+//
+// Bare system calls, checked on the open descriptor: open, fstat, read,
+// close. os.Open would add five calls per file to register it with the
+// runtime poller, and a pass reads two files per profile. O_NONBLOCK: a
+// FIFO in a file's place must not hang the pass; it is refused as not
+// regular, without being read.
+func ReadInput(path string) ([]byte, error) {
 	var fd int
 	for {
 		var err error

@@ -3,7 +3,6 @@ package host
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,9 +10,6 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
-
-// maxInput caps every profile file read here, as desired does.
-const maxInput = 1 << 20
 
 // Desired is what the active profile asks of its host service.
 type Desired struct {
@@ -129,7 +125,7 @@ func (d *Desired) named(root string) (gone string, err error) {
 // readConfig checks the profile's config.yaml; a bad one holds the service.
 func (d *Desired) readConfig() bool {
 	path := filepath.Join(d.Home, desired.ConfigFile)
-	data, err := readCapped(path)
+	data, err := desired.ReadInput(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true
 	}
@@ -153,7 +149,7 @@ func (d *Desired) readConfig() bool {
 // intent and a warning.
 func (d *Desired) readIntent() {
 	path := filepath.Join(d.Home, desired.StateFile)
-	data, err := readCapped(path)
+	data, err := desired.ReadInput(path)
 	var line int
 	if err == nil {
 		d.Intent, line, err = desired.ParseIntent(data)
@@ -173,29 +169,4 @@ func (d *Desired) readIntent() {
 	default:
 		d.Reason = "no_intent"
 	}
-}
-
-// readCapped reads a regular file of at most maxInput bytes without
-// following a symlink at the last component.
-func readCapped(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxInput+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxInput {
-		return nil, fmt.Errorf("file is over the %d byte limit", maxInput)
-	}
-	return data, nil
 }
