@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,13 +23,12 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // maxServices is s6-svscan's -c, far above the 1,001 slots of the largest
@@ -38,10 +36,10 @@ import (
 // slots supervised three of them and their three loggers.)
 const maxServices = 5000
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
+var (
+	repoRoot = testkit.RepoRoot
+	lockHeld = testkit.LockHeld
+)
 
 // tempDir is a directory removed when the benchmark ends. Scandirs go on
 // tmpfs when there is one, as /run/service does in a Hermes container;
@@ -163,27 +161,9 @@ func poll(bound, every time.Duration, cond func() bool) bool {
 	return true
 }
 
-// lockHeld is s6-svok's test: s6-supervise holds a lock on supervise/lock.
-func lockHeld(slotDir string) bool {
-	f, err := os.Open(filepath.Join(slotDir, "supervise", "lock"))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	lk := unix.Flock_t{Type: unix.F_WRLCK}
-	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk); err != nil {
-		return false
-	}
-	return lk.Type != unix.F_UNLCK
-}
-
 func fifoListening(path string) bool {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	unix.Close(fd)
-	return true
+	ok, _ := testkit.FIFOListening(path)
+	return ok
 }
 
 // waitAllSupervised waits until every dir has a listening supervisor

@@ -117,17 +117,7 @@ func (w *world) upPID(profile string) int {
 }
 
 // slots lists the gateway-* entries of the scandir.
-func (w *world) slots() []string {
-	entries, err := os.ReadDir(w.scandir)
-	Expect(err).NotTo(HaveOccurred())
-	var out []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "gateway-") {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
+func (w *world) slots() []string { return testkit.Slots(w.scandir) }
 
 // supervisors lists the slots and loggers s6-svscan supervises.
 func (w *world) supervisors() []string { return w.sv.Supervisors() }

@@ -177,7 +177,7 @@ func (w *world) expectWholeSlots() {
 	Eventually(func() []string {
 		var unsupervised []string
 		for _, name := range slots {
-			if !lockHeld(filepath.Join(w.scandir, name, "supervise", "lock")) {
+			if !lockHeld(filepath.Join(w.scandir, name)) {
 				unsupervised = append(unsupervised, name)
 			}
 		}

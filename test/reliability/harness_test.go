@@ -16,7 +16,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
-	"golang.org/x/sys/unix"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
@@ -35,13 +34,13 @@ type world struct {
 }
 
 var (
-	repoRoot      = testkit.RepoRoot
-	fakeGateway   = testkit.FakeGateway
-	fifoListening = testkit.FIFOListening
-	writeFile     = testkit.WriteFile
-	readFile      = testkit.ReadFile
-	treeHash      = testkit.TreeHash
-	copyTree      = testkit.CopyTree
+	repoRoot    = testkit.RepoRoot
+	fakeGateway = testkit.FakeGateway
+	writeFile   = testkit.WriteFile
+	readFile    = testkit.ReadFile
+	treeHash    = testkit.TreeHash
+	copyTree    = testkit.CopyTree
+	lockHeld    = testkit.LockHeld
 )
 
 // newWorld makes a HERMES_HOME (a copy of test/fixtures/<fixture>, or just a
@@ -134,30 +133,10 @@ func (w *world) profile(name, state string) {
 }
 
 // slots lists the gateway-* entries of the scandir, sorted.
-func (w *world) slots() []string {
-	entries, err := os.ReadDir(w.scandir)
-	Expect(err).NotTo(HaveOccurred())
-	var out []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "gateway-") {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
+func (w *world) slots() []string { return testkit.Slots(w.scandir) }
 
 // leftovers lists our dot-named staging and removal dirs.
-func (w *world) leftovers() []string {
-	entries, err := os.ReadDir(w.scandir)
-	Expect(err).NotTo(HaveOccurred())
-	var out []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".gateway-") {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
+func (w *world) leftovers() []string { return testkit.Leftovers(w.scandir) }
 
 // slotState is what s6-supervise last recorded for a slot, read from its
 // supervise/ files without forking.
@@ -171,7 +150,7 @@ func (w *world) state(profile string) slotState {
 }
 
 func readSlotState(dir string) slotState {
-	if !lockHeld(filepath.Join(dir, "supervise", "lock")) {
+	if !lockHeld(dir) {
 		return slotState{}
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "supervise", "status"))
@@ -183,20 +162,6 @@ func readSlotState(dir string) slotState {
 		return slotState{Supervised: true}
 	}
 	return slotState{Supervised: true, Up: st.Up, WantUp: st.WantUp, PID: st.PID}
-}
-
-// lockHeld is s6-svok's test: s6-supervise holds a lock on supervise/lock.
-func lockHeld(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	lk := unix.Flock_t{Type: unix.F_WRLCK}
-	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk); err != nil {
-		return false
-	}
-	return lk.Type != unix.F_UNLCK
 }
 
 // upPID waits until profile's gateway is up and returns its pid.

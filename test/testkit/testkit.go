@@ -113,6 +113,39 @@ func (s *Svscan) SupervisorsOf(slot string) []string {
 	return out
 }
 
+// LockHeld is s6-svok's test: an s6-supervise holds the lock on
+// slotDir/supervise/lock.
+func LockHeld(slotDir string) bool {
+	f, err := os.Open(filepath.Join(slotDir, "supervise", "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_GETLK, &lk); err != nil {
+		return false
+	}
+	return lk.Type != unix.F_UNLCK
+}
+
+// Slots lists the gateway-* entries of scandir, sorted.
+func Slots(scandir string) []string { return entriesWithPrefix(scandir, "gateway-") }
+
+// Leftovers lists the dot-named staging and removal dirs in scandir.
+func Leftovers(scandir string) []string { return entriesWithPrefix(scandir, ".gateway-") }
+
+func entriesWithPrefix(dir, prefix string) []string {
+	entries, err := os.ReadDir(dir)
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // FIFOListening reports whether something reads the FIFO at path.
 func FIFOListening(path string) (bool, error) {
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
