@@ -17,7 +17,6 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/backends/launchd"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/systemd"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/windows"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // detectBackend resolves --backend auto. A scandir given explicitly (flag
@@ -101,11 +100,7 @@ func gatewayProgram(cmd string) string {
 
 // hostOnce is one pass, or with --dry-run only its plan.
 func hostOnce(ctx context.Context, o options, kind string, m host.Manager, home string, s host.Settings, p *printer) int {
-	mode := "once"
-	if o.dryRun {
-		mode = "dry-run"
-	}
-	p.version(mode, kind)
+	p.version(o.modeName(), kind)
 	var out host.Outcome
 	if o.dryRun {
 		out = host.Observe(ctx, m, home, s)
@@ -121,15 +116,7 @@ func hostOnce(ctx context.Context, o options, kind string, m host.Manager, home 
 		}
 	}
 	p.summary(out.Plan, out.Results, len(diags), out.Err)
-	switch {
-	case out.Err != nil, reconcile.Failed(out.Results) > 0:
-		return exitError
-	case o.cfg.Strict && len(diags) > 0:
-		return exitError
-	case o.cfg.DetailedExitcode && len(out.Plan) > 0:
-		return exitChanges
-	}
-	return exitOK
+	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan))
 }
 
 // hostStatus prints the one row of the active profile's service, in the

@@ -82,24 +82,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch {
 	case o.status:
 		return runStatus(src, p)
-	case o.dryRun:
-		return runOnce(ctx, o, src, be, p, true)
-	case o.once:
-		return runOnce(ctx, o, src, be, p, false)
+	case o.once: // --dry-run sets it too
+		return runOnce(ctx, o, src, be, p)
 	}
 	return runWatch(ctx, o, src, be)
 }
 
 // runOnce is one pass: --once at boot, or --dry-run, which plans only and
 // never takes the lock (taking it would write to the scandir).
-func runOnce(ctx context.Context, o options, src reconcile.Sources, be *s6.Backend, p *printer, dryRun bool) int {
-	mode := "once"
-	if dryRun {
-		mode = "dry-run"
-	}
-	p.version(mode, "s6")
+func runOnce(ctx context.Context, o options, src reconcile.Sources, be *s6.Backend, p *printer) int {
+	p.version(o.modeName(), "s6")
 	var out reconcile.Outcome
-	if dryRun {
+	if o.dryRun {
 		out = reconcile.Observe(src)
 	} else {
 		if _, err := os.Stat(src.Scandir); err != nil {
@@ -115,16 +109,29 @@ func runOnce(ctx context.Context, o options, src reconcile.Sources, be *s6.Backe
 	diags := out.Desired.Diagnostics
 	p.diagnostics(diags)
 	p.plan(out.Plan)
-	if !dryRun {
+	if !o.dryRun {
 		p.results(out.Results)
 	}
 	p.summary(out.Plan, out.Results, len(diags), out.Err)
+	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan))
+}
+
+// modeName names a one-shot run in the version line.
+func (o options) modeName() string {
+	if o.dryRun {
+		return "dry-run"
+	}
+	return "once"
+}
+
+// exitCode is the exit status of a one-shot run, s6 or host.
+func (o options) exitCode(err error, results []reconcile.Result, diags, changes int) int {
 	switch {
-	case out.Err != nil, reconcile.Failed(out.Results) > 0:
+	case err != nil, reconcile.Failed(results) > 0:
 		return exitError
-	case o.cfg.Strict && len(diags) > 0:
+	case o.cfg.Strict && diags > 0:
 		return exitError
-	case o.cfg.DetailedExitcode && len(out.Plan) > 0:
+	case o.cfg.DetailedExitcode && changes > 0:
 		return exitChanges
 	}
 	return exitOK
