@@ -3,6 +3,7 @@ package desired
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -72,14 +73,6 @@ func Root(home string) string {
 	return home
 }
 
-// ProfileDir is where a profile lives under root.
-func ProfileDir(root, profile string) string {
-	if profile == DefaultProfile {
-		return root
-	}
-	return filepath.Join(root, "profiles", profile)
-}
-
 type profileInput struct {
 	name   string
 	dir    string
@@ -99,7 +92,7 @@ func Load(home string, opt Options) (State, error) {
 	st := State{Root: root, Held: map[string]bool{}, Tombstoned: map[string]bool{}}
 	diag := func(d Diagnostic) { st.Diagnostics = append(st.Diagnostics, d) }
 
-	if entries, err := os.ReadDir(root); err == nil && len(entries) == 0 {
+	if isEmptyDir(root) {
 		// An empty volume is what an unmounted HERMES_HOME looks like; it
 		// must not read as "every profile was deleted".
 		st.Incomplete = true
@@ -325,4 +318,16 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// isEmptyDir reports whether dir has no entry at all; it reads one name,
+// not the whole listing, since Load asks on every pass.
+func isEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	return errors.Is(err, io.EOF)
 }

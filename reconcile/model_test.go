@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hermes-reconcile/hermes-reconcile/actual"
@@ -114,7 +115,7 @@ func (w *world) apply(plan []reconcile.Action) {
 				continue // Apply writes nothing for it
 			}
 			for _, f := range a.Spec.Files {
-				if !contains(a.Files, f.Path) {
+				if !slices.Contains(a.Files, f.Path) {
 					continue
 				}
 				nf := actual.File{Path: f.Path, Mode: f.Mode.Perm(), Data: f.Data}
@@ -185,13 +186,4 @@ func (w *world) stale(plan []reconcile.Action) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

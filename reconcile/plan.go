@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 
 	"github.com/hermes-reconcile/hermes-reconcile/actual"
@@ -145,7 +146,7 @@ func appendSlotActions(plan []Action, svc *desired.Service, slot *actual.Slot) [
 		plan = append(plan, Action{Kind: Adopt, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonAdopted,
 			Files: changed, Spec: svc.Spec})
 	case slot.Hash != svc.Spec.Hash || len(changed) > 0:
-		runChanged, logChanged := contains(changed, desired.FileRun), contains(changed, desired.FileLogRun)
+		runChanged, logChanged := slices.Contains(changed, desired.FileRun), slices.Contains(changed, desired.FileLogRun)
 		plan = append(plan, Action{Kind: Update, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonSpecChanged,
 			Files: changed, Spec: svc.Spec,
 			// A start does not restart a gateway that is already up (a
@@ -182,15 +183,6 @@ func diffFiles(spec desired.Spec, slot *actual.Slot) []string {
 		}
 	}
 	return changed
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // sortPlan orders by phase, then default first, then slot name, then kind

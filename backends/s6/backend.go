@@ -120,7 +120,7 @@ func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, fil
 	}
 	defer root.Close()
 	for _, f := range spec.Files {
-		if !containsStr(files, f.Path) {
+		if !slices.Contains(files, f.Path) {
 			continue
 		}
 		if err := b.replaceFile(root, path.Join(slot, f.Path), f.Data, f.Mode); err != nil {
@@ -536,12 +536,3 @@ func pollInterval(waited time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
