@@ -50,7 +50,10 @@ func Observe(src Sources) Outcome {
 		return o
 	}
 	o.Plan = Plan(o.Desired, o.Actual)
-	if n := Services(o.Actual, o.Plan); src.MaxServices > 0 && n > src.MaxServices {
+	if src.MaxServices <= 0 {
+		return o
+	}
+	if n := Services(o.Actual, o.Plan); n > src.MaxServices {
 		o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Path: src.Scandir,
 			Message: fmt.Sprintf("the scandir would hold %d services, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, src.MaxServices, n)})
 	}

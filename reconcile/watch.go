@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
+	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
@@ -46,9 +47,7 @@ const degradedResync = 10 * time.Second
 // every pass reads the whole state. On cancellation the pass in flight
 // finishes and Watch returns nil; gateways are left as they are.
 func Watch(ctx context.Context, src Sources, b Backend, opt WatchOptions) error {
-	w := &watchLoop{src: src, b: b, opt: opt, log: logr.FromContextOrDiscard(ctx),
-		backoff: map[string]backoffState{}, watched: map[string]bool{}}
-	w.defaults()
+	w := newWatchLoop(src, b, opt, logr.FromContextOrDiscard(ctx))
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		w.log.Error(err, "cannot watch the filesystem; falling back to periodic passes", "period", degradedResync.String())
@@ -58,6 +57,16 @@ func Watch(ctx context.Context, src Sources, b Backend, opt WatchOptions) error 
 		defer fw.Close()
 	}
 	return w.run(ctx)
+}
+
+func newWatchLoop(src Sources, b Backend, opt WatchOptions, log logr.Logger) *watchLoop {
+	w := &watchLoop{src: src, b: b, opt: opt, log: log,
+		backoff: map[string]backoffState{}, watched: map[string]bool{}}
+	w.root = desired.Root(src.Home)
+	w.profiles = filepath.Join(w.root, "profiles")
+	w.tombstones = filepath.Join(w.profiles, ".deleted")
+	w.defaults()
+	return w
 }
 
 type backoffState struct {
@@ -71,6 +80,9 @@ type watchLoop struct {
 	opt WatchOptions
 	log logr.Logger
 	fw  *fsnotify.Watcher
+	// root, profiles and tombstones are the watched profile dirs, fixed for
+	// the loop's life: every event is matched against them.
+	root, profiles, tombstones string
 
 	watched  map[string]bool
 	degraded bool // some watch could not be added: rely on periodic passes
@@ -91,20 +103,20 @@ type watchLoop struct {
 }
 
 func (w *watchLoop) defaults() {
-	if w.opt.Quiet <= 0 {
-		w.opt.Quiet = 100 * time.Millisecond
-	}
-	if w.opt.MaxDelay <= 0 {
-		w.opt.MaxDelay = time.Second
-	}
-	if w.opt.Resync <= 0 {
-		w.opt.Resync = 5 * time.Minute
-	}
-	if w.opt.BackoffMin <= 0 {
-		w.opt.BackoffMin = time.Second
-	}
-	if w.opt.BackoffMax <= 0 {
-		w.opt.BackoffMax = 5 * time.Minute
+	d := config.Default().Watch
+	for _, o := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&w.opt.Quiet, d.Quiet},
+		{&w.opt.MaxDelay, d.MaxDelay},
+		{&w.opt.Resync, d.Resync},
+		{&w.opt.BackoffMin, d.BackoffMin},
+		{&w.opt.BackoffMax, d.BackoffMax},
+	} {
+		if *o.v <= 0 {
+			*o.v = o.def
+		}
 	}
 }
 
@@ -337,9 +349,8 @@ func (w *watchLoop) syncWatches(log logr.Logger) {
 	if w.fw == nil {
 		return
 	}
-	root := desired.Root(w.src.Home)
-	pdir := filepath.Join(root, "profiles")
-	want := map[string]bool{root: true, pdir: true, filepath.Join(pdir, ".deleted"): true, w.src.Scandir: true}
+	pdir := w.profiles
+	want := map[string]bool{w.root: true, pdir: true, w.tombstones: true, w.src.Scandir: true}
 	if entries, err := os.ReadDir(pdir); err == nil {
 		for _, e := range entries {
 			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
@@ -384,20 +395,19 @@ func (w *watchLoop) relevant(ev fsnotify.Event) bool {
 		return false
 	}
 	dir, base := filepath.Dir(ev.Name), filepath.Base(ev.Name)
-	root := desired.Root(w.src.Home)
-	pdir := filepath.Join(root, "profiles")
+	pdir := w.profiles
 	switch {
 	case dir == w.src.Scandir:
 		// Dot names are ours (staging, retired slots, the lock) or
 		// s6-svscan's; a pass cleans up what a crash left of them.
 		return strings.HasPrefix(base, desired.SlotPrefix) && !w.ownScandirEvent(ev, base)
-	case dir == filepath.Join(pdir, ".deleted"):
+	case dir == w.tombstones:
 		return true
 	case dir == pdir:
 		// A dot entry is a staging dir of `hermes profile create` (its
 		// rename into place is the event that matters) or .deleted itself.
 		return !strings.HasPrefix(base, ".") || base == ".deleted"
-	case dir == root:
+	case dir == w.root:
 		return base == "profiles" || profileFile(base)
 	case filepath.Dir(dir) == pdir:
 		return profileFile(base)

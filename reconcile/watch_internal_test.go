@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
 
 	"github.com/hermes-reconcile/hermes-reconcile/actual"
 )
@@ -23,7 +24,8 @@ func TestRelevantScandirEvents(t *testing.T) {
 			{Action: Action{Kind: Update, Slot: "gateway-broken"}, Err: errors.New("timed out")},
 		},
 	}
-	w := &watchLoop{src: Sources{Home: "/opt/data", Scandir: scandir}, left: slotsLeft(out)}
+	w := newWatchLoop(Sources{Home: "/opt/data", Scandir: scandir}, nil, WatchOptions{}, logr.Discard())
+	w.left = slotsLeft(out)
 	for _, tc := range []struct {
 		name string
 		op   fsnotify.Op
