@@ -83,6 +83,24 @@ func StaleFiles(def Definition) (main []byte, present bool, stale []string, err 
 	return main, present, stale, nil
 }
 
+// ObserveFiles fills what a service's files on disk say: Installed, Stale,
+// and Foreign when the main file serves another HERMES_HOME. homeOf reads
+// that HERMES_HOME from the main file ("" when it cannot tell).
+func ObserveFiles(def Definition, homeOf func(main []byte) string) (Observed, error) {
+	var o Observed
+	main, present, stale, err := StaleFiles(def)
+	if err != nil {
+		return o, err
+	}
+	o.Installed, o.Stale = present, stale
+	if present {
+		if h := homeOf(main); h != "" && !SameHome(h, def.Home) {
+			o.Foreign = fmt.Sprintf("%s serves HERMES_HOME=%s, not %s: left as it is", def.Files[0].Path, h, def.Home)
+		}
+	}
+	return o, nil
+}
+
 // sameDefinition compares a file on disk with its rendering. UTF-16 files
 // (task XML) compare byte for byte, text files line by line.
 func sameDefinition(got, want []byte) bool {

@@ -66,7 +66,7 @@ func (b *backend) Define(svc host.Service) (host.Definition, error) {
 	if err == nil {
 		var data []byte
 		if data, err = Plist(j); err == nil {
-			return host.Definition{Name: label, Profile: svc.Profile, Home: svc.Home, ReloadRestarts: true,
+			return host.Definition{Name: label, Home: svc.Home, ReloadRestarts: true,
 				Files: []host.File{{Path: filepath.Join(b.opt.AgentsDir, label+".plist"), Mode: 0o644, Data: data}}}, nil
 		}
 	}
@@ -136,21 +136,21 @@ func parsePrint(domain, out string) job {
 	return j
 }
 
+// plistHome is the HERMES_HOME a plist's job serves, "" when unreadable.
+func plistHome(data []byte) string {
+	j, err := ParsePlist(data)
+	if err != nil {
+		return ""
+	}
+	return j.EnvironmentVariables["HERMES_HOME"]
+}
+
 // Status reads the plist and where and how the job is loaded. A loaded
 // KeepAlive job counts as up: launchd keeps (re)starting it.
 func (b *backend) Status(ctx context.Context, def host.Definition) (host.Observed, error) {
-	var o host.Observed
-	main, present, stale, err := host.StaleFiles(def)
+	o, err := host.ObserveFiles(def, plistHome)
 	if err != nil {
 		return o, err
-	}
-	o.Installed, o.Stale = present, stale
-	if present {
-		if j, err := ParsePlist(main); err == nil {
-			if h := j.EnvironmentVariables["HERMES_HOME"]; h != "" && !host.SameHome(h, def.Home) {
-				o.Foreign = fmt.Sprintf("%s serves HERMES_HOME=%s, not %s: left as it is", def.Files[0].Path, h, def.Home)
-			}
-		}
 	}
 	j, err := b.find(ctx, def.Name)
 	if err != nil {

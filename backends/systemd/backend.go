@@ -174,7 +174,7 @@ func (b *backend) Define(svc host.Service) (host.Definition, error) {
 	if err != nil {
 		return host.Definition{}, fmt.Errorf("unit %s.service: %w", name, err)
 	}
-	return host.Definition{Name: name, Profile: svc.Profile, Home: svc.Home,
+	return host.Definition{Name: name, Home: svc.Home,
 		Files: []host.File{{Path: filepath.Join(b.opt.UnitDir, name+".service"), Mode: 0o644, Data: data}}}, nil
 }
 
@@ -184,16 +184,9 @@ const showProps = "LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMain
 // Status reads the unit file and `systemctl show`: one call, always, so an
 // unreachable manager is reported before anything is written.
 func (b *backend) Status(ctx context.Context, def host.Definition) (host.Observed, error) {
-	var o host.Observed
-	main, present, stale, err := host.StaleFiles(def)
+	o, err := host.ObserveFiles(def, HomeOf)
 	if err != nil {
 		return o, err
-	}
-	o.Installed, o.Stale = present, stale
-	if present {
-		if h := HomeOf(main); h != "" && !host.SameHome(h, def.Home) {
-			o.Foreign = fmt.Sprintf("%s serves HERMES_HOME=%s, not %s: left as it is", def.Files[0].Path, h, def.Home)
-		}
 	}
 	_, out, err := b.systemctl(ctx, 0, "show", "-p", showProps, b.unit(def))
 	if err != nil {
