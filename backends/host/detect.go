@@ -64,8 +64,8 @@ func Table(p Probes) []Detector {
 		{Name: Windows, Detect: goos("windows")},
 		{Name: Launchd, Detect: goos("darwin")},
 		{Name: Systemd, Detect: func(ctx context.Context) error {
-			if p.GOOS != "linux" {
-				return fmt.Errorf("the OS is %s", p.GOOS)
+			if err := goos("linux")(ctx); err != nil {
+				return err
 			}
 			if p.Systemd == nil {
 				return errors.New("no probe")

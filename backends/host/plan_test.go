@@ -32,7 +32,7 @@ func planText(plan []reconcile.Action) string {
 	return b.String()
 }
 
-var def = host.Definition{Name: "hermes-gateway-coder", Profile: "coder", Home: "/h/profiles/coder",
+var def = host.Definition{Name: "hermes-gateway-coder", Home: "/h/profiles/coder",
 	Files: []host.File{{Path: "/u/hermes-gateway-coder.service"}}}
 
 var (

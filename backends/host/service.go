@@ -50,6 +50,15 @@ func GatewayArgs(gatewayCommand, profile string) []string {
 
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// RenderEnv checks that s can be rendered at all (a gateway command) and
+// returns its Environment: what every renderer needs first.
+func (s Service) RenderEnv() ([][2]string, error) {
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		return nil, errors.New("the gateway command is empty")
+	}
+	return s.Environment()
+}
+
 // Environment is the gateway's environment in rendering order: HERMES_HOME,
 // HERMES_SUPERVISED_CHILD, then Env sorted by key. An Env entry may not
 // override the first two; keys must be shell names and values one line.
@@ -97,8 +106,8 @@ type Definition struct {
 	// (hermes-gateway-coder), the launchd label or the task name. Plans and
 	// status show it where s6 shows the slot.
 	Name string
-	// Profile and Home are the Service's.
-	Profile, Home string
+	// Home is the Service's HERMES_HOME.
+	Home string
 	// Files are what the backend writes, the one the manager reads first.
 	Files []File
 	// ReloadRestarts is true when making a running manager read a new

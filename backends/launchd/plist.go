@@ -1,7 +1,6 @@
 package launchd
 
 import (
-	"errors"
 	"path/filepath"
 
 	"howett.net/plist"
@@ -45,10 +44,7 @@ func LogDir(home string) string { return filepath.Join(home, "logs") }
 // HERMES_HOME/logs. It loads in an Aqua (GUI) session and in the
 // Background one, so both gui/<uid> and user/<uid> take it.
 func NewJob(svc host.Service) (Job, error) {
-	if len(svc.Command) == 0 || svc.Command[0] == "" {
-		return Job{}, errors.New("the gateway command is empty")
-	}
-	env, err := svc.Environment()
+	env, err := svc.RenderEnv()
 	if err != nil {
 		return Job{}, err
 	}

@@ -3,7 +3,6 @@ package systemd
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -46,10 +45,7 @@ type Scope struct {
 // same exit policy (Restart=always, 75 forces a restart, 78 prevents one),
 // no start rate limit, journal logging, KillMode=mixed.
 func Unit(svc host.Service, sc Scope) ([]byte, error) {
-	if len(svc.Command) == 0 || svc.Command[0] == "" {
-		return nil, errors.New("the gateway command is empty")
-	}
-	env, err := svc.Environment()
+	env, err := svc.RenderEnv()
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (b *backend) Define(svc host.Service) (host.Definition, error) {
 		return host.Definition{}, fmt.Errorf("task %s: %w", task, err)
 	}
 	cmd, vbs, x := scriptPaths(svc.Home, task)
-	return host.Definition{Name: task, Profile: svc.Profile, Home: svc.Home, Files: []host.File{
+	return host.Definition{Name: task, Home: svc.Home, Files: []host.File{
 		{Path: x, Mode: 0o644, Data: s.XML},
 		{Path: cmd, Mode: 0o644, Data: s.Cmd},
 		{Path: vbs, Mode: 0o644, Data: s.VBS},

@@ -3,7 +3,6 @@ package windows
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -160,10 +159,7 @@ func NewTask(svc host.Service, userID string) Task {
 
 // Render returns the three files of svc's task.
 func Render(svc host.Service, userID string) (Scripts, error) {
-	if len(svc.Command) == 0 || svc.Command[0] == "" {
-		return Scripts{}, errors.New("the gateway command is empty")
-	}
-	env, err := svc.Environment()
+	env, err := svc.RenderEnv()
 	if err != nil {
 		return Scripts{}, err
 	}
