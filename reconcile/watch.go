@@ -244,7 +244,9 @@ func (w *watchLoop) nextRetry() (time.Duration, bool) {
 	if first.IsZero() {
 		return 0, false
 	}
-	return max(time.Until(first), time.Millisecond), true
+	// Never sooner than the backoff minimum: an entry due now was just
+	// looked at by the pass that ran.
+	return max(time.Until(first), w.opt.BackoffMin), true
 }
 
 // pass runs one full pass. It is not cancelled with ctx: a pass in flight
@@ -320,12 +322,27 @@ func (w *watchLoop) account(log logr.Logger, out Outcome) {
 	}
 	w.passDelay = 0
 	now := time.Now()
+	failed := map[string]bool{}
 	for _, r := range out.Results {
-		slot := r.Action.Slot
-		if r.Err == nil {
-			delete(w.backoff, slot)
-			continue
+		if r.Err != nil {
+			failed[r.Action.Slot] = true
 		}
+	}
+	for slot, st := range w.backoff {
+		// An entry that was due took part in this pass: if its slot did not
+		// fail again it succeeded or needed nothing (its profile is gone, a
+		// leftover vanished). Kept, its expired time would re-arm the retry
+		// timer at once, forever.
+		if !failed[slot] && !now.Before(st.notBefore) {
+			delete(w.backoff, slot)
+		}
+	}
+	for _, r := range out.Results {
+		if r.Err == nil && !failed[r.Action.Slot] {
+			delete(w.backoff, r.Action.Slot)
+		}
+	}
+	for slot := range failed {
 		st := w.backoff[slot]
 		st.delay = nextDelay(st.delay, w.opt.BackoffMin, w.opt.BackoffMax)
 		st.notBefore = now.Add(st.delay)

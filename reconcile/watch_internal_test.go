@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
@@ -61,5 +62,35 @@ func TestRelevantScandirEvents(t *testing.T) {
 		if !w.relevant(fsnotify.Event{Name: filepath.Join(scandir, name), Op: fsnotify.Create}) {
 			t.Errorf("after a failed pass, CREATE %s not relevant", name)
 		}
+	}
+}
+
+// TestBackoffForgetsWhatNeedsNothing: a slot whose action failed and that
+// then needs nothing (its profile deleted, or a retired leftover under
+// another name) must not keep the retry timer armed; a slot failing twice in
+// one pass backs off once; and the retry never fires sooner than the minimum.
+func TestBackoffForgetsWhatNeedsNothing(t *testing.T) {
+	w := newWatchLoop(Sources{Home: "/opt/data", Scandir: "/run/service"}, nil, WatchOptions{}, logr.Discard())
+	fail := errors.New("boom")
+	w.account(logr.Discard(), Outcome{Results: []Result{
+		{Action: Action{Kind: Update, Slot: "gateway-a"}, Err: fail},
+		{Action: Action{Kind: Start, Slot: "gateway-a"}, Err: errSkipped},
+	}})
+	if st := w.backoff["gateway-a"]; st.delay != w.opt.BackoffMin {
+		t.Fatalf("first backoff %s, want %s (one per slot, not one per failed action)", st.delay, w.opt.BackoffMin)
+	}
+	if d, ok := w.nextRetry(); !ok || d < w.opt.BackoffMin/2 {
+		t.Fatalf("nextRetry = %s, %v", d, ok)
+	}
+	// Its time comes; the pass that runs then finds nothing to do for it.
+	st := w.backoff["gateway-a"]
+	st.notBefore = time.Now().Add(-time.Millisecond)
+	w.backoff["gateway-a"] = st
+	if d, ok := w.nextRetry(); !ok || d < w.opt.BackoffMin {
+		t.Fatalf("an expired entry re-arms the retry in %s, want at least %s", d, w.opt.BackoffMin)
+	}
+	w.account(logr.Discard(), Outcome{})
+	if _, ok := w.nextRetry(); ok || len(w.backoff) != 0 {
+		t.Fatalf("backoff %v kept after a pass that needed nothing of the slot", w.backoff)
 	}
 }

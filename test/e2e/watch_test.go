@@ -189,6 +189,26 @@ var _ = Describe("watch mode", func() {
 		Eventually(func() int { return len(wt.logLines("pass recovered")) }).Should(Equal(1))
 	})
 
+	It("idles after a slot whose action failed goes away: no hot retry loop", func() {
+		wt := w.watch()
+		w.createProfile("spin", `{"desired_state":"running"}`)
+		w.upPID("spin")
+		// run becomes a non-empty directory: rewriting it fails, and the
+		// slot backs off.
+		run := filepath.Join(w.slot("spin"), "run")
+		Expect(os.Remove(run)).To(Succeed())
+		writeFile(filepath.Join(run, "x"), "")
+		wt.Signal(syscall.SIGHUP)
+		Eventually(func() int { return len(wt.logLines("slot backing off")) }).Should(BeNumerically(">=", 1))
+		// Then profile and slot go by hand: the slot needs nothing any more.
+		Expect(os.RemoveAll(w.profileDir("spin"))).To(Succeed())
+		Expect(os.RemoveAll(w.slot("spin"))).To(Succeed())
+		Eventually(func() []string { return w.slots() }).ShouldNot(ContainElement("gateway-spin"))
+		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
+		before := wt.passes()
+		Consistently(wt.passes, 10*time.Second, time.Second).Should(BeNumerically("<=", before+1), "passes in 10 idle seconds")
+	})
+
 	It("exits 0 on SIGTERM and leaves every gateway up", func() {
 		wt := w.watch()
 		pid := w.upPID("alpha")
