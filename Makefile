@@ -37,14 +37,15 @@ test: deps lint
 
 # fuzz runs every fuzz target of hostile input (config.yaml, gateway_state.json,
 # profile names, rendering) for FUZZTIME each, from the seed corpora in
-# desired/testdata/fuzz; a failure leaves its input there. Longer:
+# <package>/testdata/fuzz; a failure leaves its input there. Longer:
 # make fuzz FUZZTIME=10m.
 FUZZTIME ?= 5s
-FUZZ     := FuzzParseConfig FuzzParseIntent FuzzValidName FuzzRender
+FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzValidName backends/s6:FuzzRender
 fuzz:
-	@for t in $(FUZZ); do \
-		echo "fuzz $$t for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./desired/ || exit 1; \
+	@for pt in $(FUZZ); do \
+		pkg=$${pt%%:*}; t=$${pt#*:}; \
+		echo "fuzz $$t ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
 	done
 
 demo: deps build

@@ -1,5 +1,6 @@
-// Package desired turns the profiles on disk into the services that should
-// exist: which slots, rendered to which bytes, wanting up or down, and who
-// owns their run state. It only reads; bad input becomes a Diagnostic, never
-// an error that stops the other profiles.
+// Package desired reads what the profiles on disk ask for: which services
+// should exist, wanting up or down, who owns their run state, and in which
+// topology. It knows the HERMES_HOME layout (Layout) and nothing of any
+// service manager. It only reads; bad input becomes a Diagnostic of its
+// profile, never an error that stops the others.
 package desired

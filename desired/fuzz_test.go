@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
@@ -80,10 +79,6 @@ func FuzzValidName(f *testing.F) {
 		if ok != referenceValid(name) {
 			t.Fatalf("ValidName(%q) = %v, the rule says %v", name, ok, !ok)
 		}
-		p, isOurs := desired.ProfileOfSlot(desired.SlotName(name))
-		if isOurs != ok || (ok && p != name) {
-			t.Fatalf("ProfileOfSlot(SlotName(%q)) = %q, %v", name, p, isOurs)
-		}
 		if ok && (strings.ContainsAny(name, "/\x00.") || name == "") {
 			t.Fatalf("valid name %q is not a plain file name", name)
 		}
@@ -103,106 +98,4 @@ func referenceValid(s string) bool {
 		}
 	}
 	return true
-}
-
-// FuzzRender: for any env entry and profile name, NewRenderer refuses what
-// cannot be quoted safely, and the rendering carries the value as exactly
-// one shell word that reads back as the value.
-func FuzzRender(f *testing.F) {
-	f.Fuzz(func(t *testing.T, name, key, value string) {
-		r := config.DefaultRender()
-		r.Env = map[string]string{key: value}
-		rd, err := desired.NewRenderer(r)
-		badKey := !envKey(key)
-		badValue := strings.ContainsAny(value, "\n\r\x00")
-		if (err != nil) != (badKey || badValue) {
-			t.Fatalf("NewRenderer(%q=%q) error = %v", key, value, err)
-		}
-		if err != nil {
-			return
-		}
-		spec := rd.Render(name) // any name: never a panic
-		if desired.ValidName(name) != nil {
-			return // Load never renders an invalid name
-		}
-		run := string(renderedFile(t, spec, desired.FileRun))
-		// The env block is the one line right before our own exports.
-		lines := strings.Split(run, "\n")
-		at := -1
-		for i, line := range lines {
-			if line == "export HERMES_S6_SUPERVISED_CHILD=1" {
-				at = i - 1
-			}
-		}
-		if at < 0 || !strings.HasPrefix(lines[at], "export "+key+"=") {
-			t.Fatalf("no export of %s right before HERMES_S6_SUPERVISED_CHILD in\n%s", key, run)
-		}
-		word := strings.TrimPrefix(lines[at], "export "+key+"=")
-		got, ok := unquoteWord(word)
-		if !ok || got != value {
-			t.Fatalf("export %s=%s reads back as %q (ok=%v), want %q", key, word, got, ok, value)
-		}
-		cmd := "hermes -p " + name + " gateway run --replace\n"
-		if name == desired.DefaultProfile {
-			cmd = "hermes gateway run --replace\n"
-		}
-		if !strings.HasSuffix(run, "exec s6-setuidgid hermes "+cmd) {
-			t.Fatalf("run does not end with the gateway command:\n%s", run)
-		}
-		logRun := string(renderedFile(t, spec, desired.FileLogRun))
-		if !strings.Contains(logRun, "\nlog_dir=\"$HERMES_HOME/logs/gateways/"+name+"\"\n") {
-			t.Fatalf("log/run has no log_dir for %q:\n%s", name, logRun)
-		}
-	})
-}
-
-func envKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-func renderedFile(t *testing.T, spec desired.Spec, path string) []byte {
-	for _, f := range spec.Files {
-		if f.Path == path {
-			return f.Data
-		}
-	}
-	t.Fatalf("no %s in the rendering", path)
-	return nil
-}
-
-// unquoteWord reads one sh word made only of safe bare characters, '…'
-// spans and "'" (how shellQuote writes a quote), as sh would. Anything
-// else (a space, $, `, \, ;, a lone ") ends it as not one plain word.
-func unquoteWord(s string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return "", false
-			}
-			b.WriteString(s[i+1 : i+1+j])
-			i += j + 2
-		case strings.HasPrefix(s[i:], `"'"`):
-			b.WriteByte('\'')
-			i += 3
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_@%+=:,./-", c) >= 0:
-			b.WriteByte(c)
-			i++
-		default:
-			return "", false
-		}
-	}
-	return b.String(), true
 }

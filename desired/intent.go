@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 )
 
 // Intent is what a profile says about its gateway.
@@ -30,9 +28,6 @@ func (i Intent) String() string {
 	}
 	return "none"
 }
-
-// StateFile is the per-profile intent file Hermes writes.
-const StateFile = "gateway_state.json"
 
 // maxInputSize caps every file the reconciler parses; larger is refused.
 const maxInputSize = 1 << 20
@@ -89,24 +84,6 @@ func ParseIntent(data []byte) (rec IntentRecord, line int, err error) {
 		return IntentRecord{Intent: IntentRunning, Raw: s}, 0, nil
 	}
 	return IntentRecord{Intent: IntentStopped, Raw: s}, 0, nil
-}
-
-// readIntent reads dir/gateway_state.json. A missing file is no intent and no
-// diagnostic; anything unreadable or corrupt is a Warning diagnostic.
-func readIntent(dir, profile string) (IntentRecord, *Diagnostic) {
-	path := dir + string(os.PathSeparator) + StateFile
-	data, err := ReadInput(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return IntentRecord{}, nil
-	}
-	if err != nil {
-		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Message: err.Error() + "; treated as no intent"}
-	}
-	rec, line, err := ParseIntent(data)
-	if err != nil {
-		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Line: line, Message: err.Error() + "; treated as no intent"}
-	}
-	return rec, nil
 }
 
 func lineOf(data []byte, offset int64) int {

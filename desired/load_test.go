@@ -9,7 +9,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
@@ -59,7 +58,7 @@ func svcLine(s desired.Service) string {
 	if s.WantUp {
 		want = "up"
 	}
-	line := fmt.Sprintf("%s %s %s", s.Slot, want, s.Reason)
+	line := fmt.Sprintf("%s %s %s", s.Profile, want, s.Reason)
 	if s.Enforce {
 		line += " enforced"
 	}
@@ -92,7 +91,7 @@ var _ = Describe("Load", func() {
 	)
 	BeforeEach(func() {
 		h = newHome()
-		opt = desired.Options{Renderer: mustRenderer(config.DefaultRender())}
+		opt = desired.Options{}
 	})
 	load := func() desired.State {
 		GinkgoHelper()
@@ -106,11 +105,10 @@ var _ = Describe("Load", func() {
 		Expect(st.Root).To(Equal(string(h)))
 		Expect(st.Incomplete).To(BeFalse())
 		Expect(st.Diagnostics).To(BeEmpty())
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent"}))
 		def := st.Services[0]
 		Expect(def.Profile).To(Equal("default"))
 		Expect(def.Dir).To(Equal(string(h)))
-		Expect(def.Spec).To(Equal(opt.Renderer.Render("default")))
 	})
 
 	It("reads each profile's intent: explicit intents are enforced, legacy ones only seed", func() {
@@ -122,17 +120,16 @@ var _ = Describe("Load", func() {
 		h.profile("epsilon", legacyStopped)
 		st := load()
 		Expect(svcLines(st)).To(Equal([]string{
-			"gateway-default up intent_running enforced",
-			"gateway-alpha up intent_running enforced",
-			"gateway-beta down intent_stopped enforced",
-			"gateway-delta up intent_running",
-			"gateway-epsilon down intent_stopped",
-			"gateway-gamma down no_intent",
+			"default up intent_running enforced",
+			"alpha up intent_running enforced",
+			"beta down intent_stopped enforced",
+			"delta up intent_running",
+			"epsilon down intent_stopped",
+			"gamma down no_intent",
 		}))
 		Expect(st.Diagnostics).To(BeEmpty())
 		alpha := st.Services[1]
 		Expect(alpha.Dir).To(Equal(h.path("profiles/alpha")))
-		Expect(alpha.Spec).To(Equal(opt.Renderer.Render("alpha")))
 		Expect(alpha.Intent).To(Equal(desired.IntentRecord{Intent: desired.IntentRunning, Explicit: true, Raw: "running"}))
 	})
 
@@ -144,9 +141,9 @@ var _ = Describe("Load", func() {
 		h.write("profiles/notes", "a file, not a profile")
 		st := load()
 		Expect(svcLines(st)).To(Equal([]string{
-			"gateway-default down no_intent",
-			"gateway-conf down no_intent",
-			"gateway-soul down no_intent",
+			"default down no_intent",
+			"conf down no_intent",
+			"soul down no_intent",
 		}))
 		Expect(st.Diagnostics).To(BeEmpty())
 	})
@@ -167,7 +164,7 @@ var _ = Describe("Load", func() {
 		h.write("profiles/.hidden/config.yaml", "multiplex_profiles: maybe\n")
 		h.profile("coder", "")
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-coder down no_intent"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "coder down no_intent"}))
 		Expect(st.Diagnostics).To(BeEmpty())
 		Expect(st.Held).To(BeEmpty())
 	})
@@ -175,7 +172,7 @@ var _ = Describe("Load", func() {
 	It("skips profiles/default/ with a warning: it would collide with the root slot", func() {
 		h.profile("default", running)
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent"}))
 		Expect(st.Diagnostics).To(HaveLen(1))
 		d := st.Diagnostics[0]
 		Expect(d.Severity).To(Equal(desired.Warning))
@@ -191,7 +188,7 @@ var _ = Describe("Load", func() {
 		}
 		h.profile("good", running)
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-good up intent_running enforced"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "good up intent_running enforced"}))
 		var paths []string
 		for _, d := range st.Diagnostics {
 			Expect(d.Severity).To(Equal(desired.Error))
@@ -208,7 +205,7 @@ var _ = Describe("Load", func() {
 		h.write("profiles/.deleted/long-gone", "") // its directory was already removed
 		h.profile("kept", running)
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-kept up intent_running enforced"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "kept up intent_running enforced"}))
 		Expect(st.Tombstoned).To(Equal(map[string]bool{"gone": true, "long-gone": true}))
 		Expect(st.Held).To(BeEmpty())
 		Expect(st.Diagnostics).To(BeEmpty())
@@ -221,7 +218,7 @@ var _ = Describe("Load", func() {
 		h.mkdir("profiles")
 		Expect(os.Symlink(target, h.path("profiles/linked"))).To(Succeed())
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent"}))
 		Expect(st.Held).To(Equal(map[string]bool{"linked": true}))
 		Expect(st.Diagnostics).To(HaveLen(1))
 		Expect(st.Diagnostics[0].Severity).To(Equal(desired.Error))
@@ -233,7 +230,7 @@ var _ = Describe("Load", func() {
 		h.write("profiles/bad/config.yaml", "model: x\nmultiplex_profiles: maybe\n")
 		h.profile("good", running)
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-good up intent_running enforced"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "good up intent_running enforced"}))
 		Expect(st.Held).To(Equal(map[string]bool{"bad": true}))
 		Expect(st.Diagnostics).To(HaveLen(1))
 		d := st.Diagnostics[0]
@@ -262,7 +259,7 @@ var _ = Describe("Load", func() {
 	It("reads a corrupt gateway_state.json as no intent, with a warning at its line", func() {
 		h.profile("coder", "{\n  \"desired_state\": \"running\",\n")
 		st := load()
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-coder down no_intent"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "coder down no_intent"}))
 		Expect(st.Held).To(BeEmpty())
 		Expect(st.Diagnostics).To(HaveLen(1))
 		d := st.Diagnostics[0]
@@ -274,7 +271,7 @@ var _ = Describe("Load", func() {
 
 	It("reads a root gateway_state.json with a BOM", func() {
 		h.write("gateway_state.json", "\xef\xbb\xbf"+stopped+"\n")
-		Expect(svcLines(load())).To(Equal([]string{"gateway-default down intent_stopped enforced"}))
+		Expect(svcLines(load())).To(Equal([]string{"default down intent_stopped enforced"}))
 	})
 
 	Context("when the root config.yaml is malformed", func() {
@@ -287,7 +284,7 @@ var _ = Describe("Load", func() {
 		It("holds default and touches no named run state: the topology is unknown", func() {
 			st := load()
 			Expect(st.Held).To(Equal(map[string]bool{"default": true}))
-			Expect(svcLines(st)).To(Equal([]string{"gateway-alpha down topology_unknown"}))
+			Expect(svcLines(st)).To(Equal([]string{"alpha down topology_unknown"}))
 			Expect(st.Diagnostics).To(HaveLen(1))
 			Expect(st.Diagnostics[0].Path).To(Equal(h.path("config.yaml")))
 			Expect(st.Diagnostics[0].Profile).To(Equal("default"))
@@ -297,7 +294,7 @@ var _ = Describe("Load", func() {
 			opt.MultiplexEnv = "false"
 			st := load()
 			Expect(st.Held).To(Equal(map[string]bool{"default": true}))
-			Expect(svcLines(st)).To(Equal([]string{"gateway-alpha up intent_running enforced"}))
+			Expect(svcLines(st)).To(Equal([]string{"alpha up intent_running enforced"}))
 		})
 	})
 
@@ -314,11 +311,11 @@ var _ = Describe("Load", func() {
 			st := load()
 			Expect(st.Multiplex).To(BeTrue())
 			Expect(svcLines(st)).To(Equal([]string{
-				"gateway-default up multiplex enforced folds alpha,beta",
-				"gateway-alpha down multiplex enforced",
-				"gateway-beta down multiplex enforced",
-				"gateway-delta down multiplex enforced",
-				"gateway-gamma down multiplex enforced",
+				"default up multiplex enforced folds alpha,beta",
+				"alpha down multiplex enforced",
+				"beta down multiplex enforced",
+				"delta down multiplex enforced",
+				"gamma down multiplex enforced",
 			}))
 		})
 
@@ -330,7 +327,7 @@ var _ = Describe("Load", func() {
 		It("keeps default's own reason when its own intent already runs", func() {
 			h.write("config.yaml", "multiplex_profiles: true\n")
 			h.write("gateway_state.json", running)
-			Expect(svcLines(load())[0]).To(Equal("gateway-default up intent_running enforced folds alpha,beta"))
+			Expect(svcLines(load())[0]).To(Equal("default up intent_running enforced folds alpha,beta"))
 		})
 
 		It("leaves default down when no intent runs", func() {
@@ -338,7 +335,7 @@ var _ = Describe("Load", func() {
 			h.write("profiles/alpha/gateway_state.json", stopped)
 			h.write("profiles/beta/gateway_state.json", legacyStopped)
 			h.write("gateway_state.json", stopped)
-			Expect(svcLines(load())[0]).To(Equal("gateway-default down intent_stopped enforced"))
+			Expect(svcLines(load())[0]).To(Equal("default down intent_stopped enforced"))
 		})
 
 		It("does not enforce a legacy default because a named profile was explicitly stopped", func() {
@@ -346,14 +343,14 @@ var _ = Describe("Load", func() {
 			h.write("gateway_state.json", `{"gateway_state":"starting"}`)
 			h.write("profiles/alpha/gateway_state.json", stopped)
 			h.write("profiles/beta/gateway_state.json", legacyStopped)
-			Expect(svcLines(load())[0]).To(Equal("gateway-default down intent_stopped"))
+			Expect(svcLines(load())[0]).To(Equal("default down intent_stopped"))
 		})
 
 		It("does not enforce default when only legacy intents fold into it", func() {
 			h.write("config.yaml", "multiplex_profiles: true\n")
 			Expect(os.Remove(h.path("profiles/alpha/gateway_state.json"))).To(Succeed())
 			Expect(os.Remove(h.path("profiles/gamma/gateway_state.json"))).To(Succeed())
-			Expect(svcLines(load())[0]).To(Equal("gateway-default up multiplex folds beta"))
+			Expect(svcLines(load())[0]).To(Equal("default up multiplex folds beta"))
 		})
 
 		DescribeTable("GATEWAY_MULTIPLEX_PROFILES overrides config.yaml when it is a clear word",
@@ -363,9 +360,9 @@ var _ = Describe("Load", func() {
 				st := load()
 				Expect(st.Multiplex).To(Equal(multiplex))
 				if multiplex {
-					Expect(svcLines(st)[1]).To(Equal("gateway-alpha down multiplex enforced"))
+					Expect(svcLines(st)[1]).To(Equal("alpha down multiplex enforced"))
 				} else {
-					Expect(svcLines(st)[1]).To(Equal("gateway-alpha up intent_running enforced"))
+					Expect(svcLines(st)[1]).To(Equal("alpha up intent_running enforced"))
 					Expect(st.Services[0].Folded).To(BeEmpty())
 				}
 			},
@@ -384,7 +381,7 @@ var _ = Describe("Load", func() {
 		st, err := desired.Load(h.path("profiles/coder"), opt)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.Root).To(Equal(string(h)))
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-coder up intent_running enforced"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "coder up intent_running enforced"}))
 		Expect(desired.Root(h.path("profiles/coder") + "/")).To(Equal(string(h)))
 		Expect(desired.Root(string(h))).To(Equal(string(h)))
 	})
@@ -405,7 +402,7 @@ var _ = Describe("Load", func() {
 		st, err := desired.Load(empty, opt)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.Incomplete).To(BeTrue())
-		Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent"}))
+		Expect(svcLines(st)).To(Equal([]string{"default down no_intent"}))
 		Expect(st.Diagnostics).To(HaveLen(1))
 		Expect(st.Diagnostics[0].Message).To(ContainSubstring("empty"))
 	})
@@ -423,7 +420,7 @@ var _ = Describe("Load", func() {
 			DeferCleanup(os.Chmod, h.path("profiles"), os.FileMode(0o755))
 			st := load()
 			Expect(st.Incomplete).To(BeTrue())
-			Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent"}))
+			Expect(svcLines(st)).To(Equal([]string{"default down no_intent"}))
 			Expect(st.Diagnostics).To(HaveLen(1))
 			Expect(st.Diagnostics[0].Severity).To(Equal(desired.Error))
 			Expect(st.Diagnostics[0].Path).To(Equal(h.path("profiles")))
@@ -436,8 +433,71 @@ var _ = Describe("Load", func() {
 			DeferCleanup(os.Chmod, h.path("profiles/locked"), os.FileMode(0o755))
 			st := load()
 			Expect(st.Held).To(Equal(map[string]bool{"locked": true}))
-			Expect(svcLines(st)).To(Equal([]string{"gateway-default down no_intent", "gateway-open up intent_running enforced"}))
+			Expect(svcLines(st)).To(Equal([]string{"default down no_intent", "open up intent_running enforced"}))
 		})
+	})
+})
+
+var _ = Describe("Reader.Load for some keys", func() {
+	var h home
+	BeforeEach(func() {
+		h = newHome()
+		h.write("gateway_state.json", running)
+		h.profile("alpha", running)
+		h.profile("beta", stopped)
+		h.profile("gamma", legacyRunning)
+	})
+	loadKeys := func(r *desired.Reader, keys ...string) desired.State {
+		GinkgoHelper()
+		st, err := r.Load(keys)
+		Expect(err).NotTo(HaveOccurred())
+		return st
+	}
+
+	It("reads only the profiles asked for, and says so", func() {
+		r := desired.NewReader(string(h), desired.Options{})
+		st := loadKeys(r, "beta")
+		Expect(st.Keys).To(Equal([]string{"beta"}))
+		Expect(svcLines(st)).To(Equal([]string{"beta down intent_stopped enforced"}))
+		Expect(st.Covers("beta")).To(BeTrue())
+		Expect(st.Covers("alpha")).To(BeFalse())
+		Expect(st.Covers("default")).To(BeFalse())
+	})
+
+	It("decides for its keys exactly what a full load decides", func() {
+		full, err := desired.Load(string(h), desired.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		r := desired.NewReader(string(h), desired.Options{})
+		for _, k := range []string{"default", "alpha", "beta", "gamma"} {
+			st := loadKeys(r, k)
+			Expect(st.Services).To(HaveLen(1), k)
+			Expect(st.Services[0]).To(Equal(*full.Service(k)), k)
+		}
+	})
+
+	It("reports a profile gone or tombstoned as no service, and a bad one as held", func() {
+		r := desired.NewReader(string(h), desired.Options{})
+		h.write("profiles/.deleted/beta", "")
+		Expect(os.RemoveAll(h.path("profiles/gamma"))).To(Succeed())
+		h.write("profiles/alpha/config.yaml", "multiplex_profiles: maybe\n")
+		st := loadKeys(r, "alpha", "beta", "gamma", "nobody")
+		Expect(st.Services).To(BeEmpty())
+		Expect(st.Tombstoned).To(Equal(map[string]bool{"beta": true}))
+		Expect(st.Held).To(Equal(map[string]bool{"alpha": true}))
+		Expect(diagLines(st)).To(HaveLen(1))
+	})
+
+	It("folds every named running intent into default under multiplex, without being asked for them", func() {
+		h.write("config.yaml", "multiplex_profiles: true\n")
+		r := desired.NewReader(string(h), desired.Options{})
+		Expect(svcLines(loadKeys(r, "default"))).To(Equal([]string{"default up intent_running enforced folds alpha,gamma"}))
+		// A host whose HERMES_HOME is a named profile under a multiplexed
+		// root holds its own gateway down: the root one serves it.
+		Expect(svcLines(loadKeys(r, "alpha"))).To(Equal([]string{"alpha down multiplex enforced"}))
+		// A keyed read of a named profile keeps the fold current.
+		h.write("profiles/beta/gateway_state.json", running)
+		loadKeys(r, "beta")
+		Expect(svcLines(loadKeys(r, "default"))).To(Equal([]string{"default up intent_running enforced folds alpha,beta,gamma"}))
 	})
 })
 

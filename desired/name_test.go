@@ -43,15 +43,4 @@ var _ = Describe("ValidName", func() {
 	It("says why an over-long name is refused", func() {
 		Expect(desired.ValidName(strings.Repeat("a", 65))).To(MatchError(ContainSubstring("longer than 64")))
 	})
-
-	It("maps profiles to slots and back, refusing what no profile can be", func() {
-		Expect(desired.SlotName("coder")).To(Equal("gateway-coder"))
-		p, ok := desired.ProfileOfSlot("gateway-coder")
-		Expect(ok).To(BeTrue())
-		Expect(p).To(Equal("coder"))
-		for _, s := range []string{"gateway-", "gateway-Coder", "gateway-../x", "dashboard", "gatewaycoder"} {
-			_, ok := desired.ProfileOfSlot(s)
-			Expect(ok).To(BeFalse(), s)
-		}
-	})
 })

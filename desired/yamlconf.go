@@ -10,9 +10,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// ConfigFile is a profile's Hermes configuration.
-const ConfigFile = "config.yaml"
-
 // GatewayConfig is what the reconciler reads from a config.yaml.
 type GatewayConfig struct {
 	// Multiplex is multiplex_profiles; nil when the file does not say.

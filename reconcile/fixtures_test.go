@@ -1,68 +1,80 @@
 package reconcile_test
 
 import (
-	"fmt"
-	"io/fs"
-	"sort"
+	"slices"
 	"strings"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// Fixtures for the planner table: desired and actual states as Go literals,
-// built from the default rendering so the bytes are the appendix's.
+// Fixtures for the planner table: desired states and observed units as Go
+// literals. The renderings are real engines': s6's default slot (the
+// appendix bytes), and host units whose one file restarts the gateway when
+// reloaded (launchd) or not (systemd).
 
-var renderer = func() *desired.Renderer {
-	rd, err := desired.NewRenderer(config.DefaultRender())
+var renderer = func() *s6.Renderer {
+	rd, err := s6.NewRenderer(config.DefaultRender())
 	if err != nil {
 		panic(err)
 	}
 	return rd
 }()
 
-func spec(profile string) desired.Spec { return renderer.Render(profile) }
+// spec is the rendering of a profile's rows: profiles named systemd-* and
+// launchd-* are a host's single unit, every other one an s6 slot.
+func spec(profile string) reconcile.Spec {
+	switch {
+	case strings.HasPrefix(profile, "systemd-"):
+		files := []reconcile.File{{Path: "hermes-gateway-" + profile + ".service", Mode: 0o644, Data: []byte("[Unit]\n"), Effect: reconcile.NoEffect}}
+		return reconcile.Spec{Unit: "hermes-gateway-" + profile, Hash: "sd-" + profile, Files: files}
+	case strings.HasPrefix(profile, "launchd-"):
+		files := []reconcile.File{{Path: "ai.hermes.gateway-" + profile + ".plist", Mode: 0o644, Data: []byte("<plist/>\n"), Effect: reconcile.RestartsService}}
+		return reconcile.Spec{Unit: "ai.hermes.gateway-" + profile, Hash: "ld-" + profile, Files: files}
+	}
+	return renderer.Render(profile)
+}
 
 // svc is a desired service of profile.
-func svc(profile string, wantUp, enforce bool, reason string, folded ...string) desired.Service {
+func svc(profile string, wantUp, enforce bool, reason desired.Reason, folded ...string) desired.Service {
 	return desired.Service{
-		Profile: profile, Slot: desired.SlotName(profile), Dir: "/opt/data/profiles/" + profile,
-		Spec: spec(profile), WantUp: wantUp, Enforce: enforce, Reason: reason, Folded: folded,
+		Profile: profile, Dir: "/opt/data/profiles/" + profile,
+		WantUp: wantUp, Enforce: enforce, Reason: reason, Folded: folded,
 	}
 }
 
-// Intents as Load reports them: explicit desired_state is enforced on
-// every pass, legacy gateway_state and no intent only seed a new slot.
+// Intents as the reader reports them: explicit desired_state is enforced
+// on every pass, legacy gateway_state and no intent only seed a new unit.
 func explicitUp(p string) desired.Service {
-	return svc(p, true, true, reconcile.ReasonIntentRunning)
+	return svc(p, true, true, desired.ReasonIntentRunning)
 }
 
 func explicitDown(p string) desired.Service {
-	return svc(p, false, true, reconcile.ReasonIntentStopped)
+	return svc(p, false, true, desired.ReasonIntentStopped)
 }
 
 func legacyUp(p string) desired.Service {
-	return svc(p, true, false, reconcile.ReasonIntentRunning)
+	return svc(p, true, false, desired.ReasonIntentRunning)
 }
 
 func legacyDown(p string) desired.Service {
-	return svc(p, false, false, reconcile.ReasonIntentStopped)
+	return svc(p, false, false, desired.ReasonIntentStopped)
 }
 
 func noIntent(p string) desired.Service {
-	return svc(p, false, false, "no_intent")
+	return svc(p, false, false, desired.ReasonNoIntent)
 }
 
 // muxNamed is a named profile in multiplex topology: always enforced down.
 func muxNamed(p string) desired.Service {
-	return svc(p, false, true, reconcile.ReasonMultiplex)
+	return svc(p, false, true, desired.ReasonMultiplex)
 }
 
 // muxDefault is the root gateway serving the folded profiles.
 func muxDefault(folded ...string) desired.Service {
-	return svc(desired.DefaultProfile, true, true, reconcile.ReasonMultiplex, folded...)
+	return svc(desired.DefaultProfile, true, true, desired.ReasonMultiplex, folded...)
 }
 
 type dOpt func(*desired.State)
@@ -95,129 +107,91 @@ func want(svcs []desired.Service, opts ...dOpt) desired.State {
 
 func svcs(s ...desired.Service) []desired.Service { return s }
 
-type slotOpt func(*actual.Slot)
+// renderings is what the pass hands the planner: each service rendered.
+func renderings(d desired.State) map[string]reconcile.Spec {
+	out := map[string]reconcile.Spec{}
+	for _, s := range d.Services {
+		out[s.Profile] = spec(s.Profile)
+	}
+	return out
+}
 
-// slot is a slot of profile written from the current rendering, supervised,
-// up or down with a down file to match.
-func slot(profile string, up bool, opts ...slotOpt) actual.Slot {
+type unitOpt func(*reconcile.Unit)
+
+// slot is a unit of profile written from the current rendering, registered,
+// up or down and persisting that state (an s6 down file to match).
+func slot(profile string, up bool, opts ...unitOpt) *reconcile.Unit {
 	sp := spec(profile)
-	s := actual.Slot{
-		Name: desired.SlotName(profile), Profile: profile, Dir: "/run/service/" + desired.SlotName(profile),
-		Hash: sp.Hash, HasDown: !up,
-		Status: actual.Status{Supervised: true, Up: up, WantUp: up, NormallyUp: up, ExitCode: -1},
+	u := &reconcile.Unit{
+		Key: profile, Name: sp.Unit, Ours: true, Hash: sp.Hash,
+		Registered: true, Running: up, WantUp: up, Persisted: up, LoggerRegistered: true, ExitCode: -1,
 	}
 	if up {
-		s.Status.PID = 4242
-	}
-	for _, f := range sp.Files {
-		s.Files = append(s.Files, actual.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
+		u.PID = 4242
 	}
 	for _, o := range opts {
-		o(&s)
+		o(u)
 	}
-	return s
+	return u
 }
 
-func fileOpt(path string, f func(*actual.File)) slotOpt {
-	return func(s *actual.Slot) {
-		for i := range s.Files {
-			if s.Files[i].Path == path {
-				f(&s.Files[i])
-				return
+// drift: the engine found path different from the rendering (edited,
+// missing, not executable, not a regular file); kept in rendering order.
+func drift(path string) unitOpt {
+	return func(u *reconcile.Unit) {
+		sp := spec(u.Key)
+		if sp.File(path) == nil {
+			panic("no file " + path + " in the rendering of " + u.Key)
+		}
+		if slices.Contains(u.Drift, path) {
+			return
+		}
+		u.Drift = append(u.Drift, path)
+		var ordered []string
+		for _, f := range sp.Files {
+			if slices.Contains(u.Drift, f.Path) {
+				ordered = append(ordered, f.Path)
 			}
 		}
-		panic("no file " + path)
+		u.Drift = ordered
 	}
 }
 
-// edited: someone changed path (the hash we recorded no longer matches).
-func edited(path string) slotOpt {
-	return fileOpt(path, func(f *actual.File) { f.Data = append(append([]byte{}, f.Data...), "# edited\n"...) })
-}
-
-func replaced(path, data string) slotOpt {
-	return fileOpt(path, func(f *actual.File) { f.Data = []byte(data) })
-}
-
-func missing(path string) slotOpt {
-	return fileOpt(path, func(f *actual.File) { *f = actual.File{Path: path, Missing: true} })
-}
-
-func notExec(path string) slotOpt {
-	return fileOpt(path, func(f *actual.File) { f.Mode = 0o644 })
-}
-
-func notRegular(path string) slotOpt {
-	return fileOpt(path, func(f *actual.File) { *f = actual.File{Path: path, Mode: fs.ModeSymlink | 0o777, NotRegular: true} })
-}
-
-// groupWritable: a mode difference that is not the exec bit does not count.
-func groupWritable(path string) slotOpt {
-	return fileOpt(path, func(f *actual.File) { f.Mode |= 0o020 })
-}
-
-// noHash: a slot Hermes or an operator made.
-func noHash(s *actual.Slot) { s.Hash = "" }
+// noHash: a unit Hermes or an operator made.
+func noHash(u *reconcile.Unit) { u.Ours, u.Hash = false, "" }
 
 // oldHash: our hash from an older rendering, files in place.
-func oldHash(s *actual.Slot) { s.Hash = "0123456789abcdef0123456789abcdef" }
+func oldHash(u *reconcile.Unit) { u.Hash = "0123456789abcdef0123456789abcdef" }
 
-func unsupervised(s *actual.Slot) { s.Status = actual.Status{ExitCode: -1} }
-
-func downFile(present bool) slotOpt { return func(s *actual.Slot) { s.HasDown = present } }
-
-func status(f func(*actual.Status)) slotOpt { return func(s *actual.Slot) { f(&s.Status) } }
-
-func untouchable(s *actual.Slot) {
-	*s = actual.Slot{Name: s.Name, Profile: s.Profile, Dir: s.Dir, Untouchable: "slot is a symlink; left as it is"}
+func unsupervised(u *reconcile.Unit) {
+	u.Registered, u.Running, u.WantUp, u.LoggerRegistered, u.PID = false, false, false, false, 0
 }
 
-func have(slots ...actual.Slot) actual.State {
-	st := actual.State{Scandir: "/run/service", Slots: slots}
-	sort.Slice(st.Slots, func(i, j int) bool { return st.Slots[i].Name < st.Slots[j].Name })
-	return st
+// persisted sets what the unit comes back as when its manager restarts
+// (for s6: a down file when false).
+func persisted(up bool) unitOpt { return func(u *reconcile.Unit) { u.Persisted = up } }
+
+func status(f func(*reconcile.Unit)) unitOpt { return f }
+
+func untouchable(u *reconcile.Unit) {
+	*u = reconcile.Unit{Key: u.Key, Name: u.Name, Untouchable: "slot is a symlink; left as it is"}
 }
 
-func withLeftovers(a actual.State, names ...string) actual.State {
-	a.Leftovers = append(a.Leftovers, names...)
-	return a
+func have(units ...*reconcile.Unit) reconcile.Observed {
+	o := reconcile.Observed{Units: map[string]*reconcile.Unit{}}
+	for _, u := range units {
+		o.Units[u.Key] = u
+	}
+	return o
 }
 
-// actionLine prints an action on one line:
-// "create gateway-a (down) profile_added", "update gateway-b [run] restart spec_changed".
-func actionLine(a reconcile.Action) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", a.Kind, a.Slot)
-	if a.Kind == reconcile.Create {
-		if a.WantUp {
-			b.WriteString(" (up)")
-		} else {
-			b.WriteString(" (down)")
-		}
+func withLeftovers(o reconcile.Observed, names ...string) reconcile.Observed {
+	for _, n := range names {
+		o.Leftovers = append(o.Leftovers, reconcile.Leftover{Name: n, Retired: strings.HasSuffix(n, ".del")})
 	}
-	if len(a.Files) > 0 {
-		fmt.Fprintf(&b, " [%s]", strings.Join(a.Files, ", "))
-	}
-	if a.Restart {
-		b.WriteString(" restart")
-	}
-	if a.RestartLog {
-		b.WriteString(" restart-log")
-	}
-	if a.Register {
-		b.WriteString(" register")
-	}
-	b.WriteString(" " + a.Reason)
-	if len(a.Folded) > 0 {
-		b.WriteString(" folds " + strings.Join(a.Folded, ","))
-	}
-	return b.String()
+	return o
 }
 
-func planText(plan []reconcile.Action) string {
-	lines := make([]string, len(plan))
-	for i, a := range plan {
-		lines[i] = actionLine(a)
-	}
-	return strings.Join(lines, "\n")
+func decide(d desired.State, o reconcile.Observed) reconcile.Plan {
+	return reconcile.Decide(d, renderings(d), o, reconcile.Policy{})
 }

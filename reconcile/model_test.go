@@ -1,189 +1,150 @@
 package reconcile_test
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
-	"sort"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// world is the scandir model plus what each running gateway was started
-// from, so a test can tell a missing restart from a needless one.
+// world is a model of what an engine manages, plus which version of its
+// run script each running gateway was started from, so a test can tell a
+// missing restart from a needless one.
 type world struct {
-	actual actual.State
-	// started is the run script each up gateway was spawned from.
-	started map[string][]byte
+	observed reconcile.Observed
+	// runs counts the rewrites of each unit's run; started is the count a
+	// running gateway was spawned at.
+	runs, started map[string]int
 }
 
-// newWorld assumes each up gateway runs the run file now on disk.
-func newWorld(a actual.State) *world {
-	w := &world{actual: actual.State{Scandir: a.Scandir, Others: a.Others}, started: map[string][]byte{}}
-	w.actual.Leftovers = append([]string(nil), a.Leftovers...)
-	for _, s := range a.Slots {
-		c := s
-		c.Files = append([]actual.File(nil), s.Files...)
-		w.actual.Slots = append(w.actual.Slots, c)
-		if s.Status.Up {
-			w.started[s.Name] = s.File(desired.FileRun).Data
-		}
+// newWorld assumes each running gateway runs the run script now in place.
+func newWorld(o reconcile.Observed) *world {
+	w := &world{observed: reconcile.Observed{Units: map[string]*reconcile.Unit{}, Others: o.Others},
+		runs: map[string]int{}, started: map[string]int{}}
+	w.observed.Leftovers = slices.Clone(o.Leftovers)
+	for k, u := range o.Units {
+		c := *u
+		c.Drift = slices.Clone(u.Drift)
+		w.observed.Units[k] = &c
 	}
 	return w
 }
 
-func (w *world) slot(name string) *actual.Slot {
-	for i := range w.actual.Slots {
-		if w.actual.Slots[i].Name == name {
-			return &w.actual.Slots[i]
-		}
+func (w *world) unit(a reconcile.Action) *reconcile.Unit {
+	u := w.observed.Units[a.Key]
+	if u == nil {
+		panic(fmt.Sprintf("%s on a unit that does not exist", a))
 	}
-	return nil
+	if u.Untouchable != "" {
+		panic(fmt.Sprintf("%s on an untouchable unit", a))
+	}
+	return u
 }
 
-func (w *world) mustSlot(a reconcile.Action) *actual.Slot {
-	s := w.slot(a.Slot)
-	if s == nil {
-		panic(fmt.Sprintf("%s on a slot that does not exist", actionLine(a)))
-	}
-	if s.Untouchable != "" {
-		panic(fmt.Sprintf("%s on an untouchable slot", actionLine(a)))
-	}
-	return s
+func (w *world) spawn(u *reconcile.Unit) {
+	u.Running = true
+	w.started[u.Name] = w.runs[u.Name]
 }
 
-func (w *world) spawn(s *actual.Slot) {
-	s.Status.Up = true
-	w.started[s.Name] = s.File(desired.FileRun).Data
-}
-
-// apply does to the model what a successful reconcile.Apply through the s6
-// backend does to a scandir, in Apply's order: down, write, rescan, up.
-func (w *world) apply(plan []reconcile.Action) {
-	for _, a := range plan {
+// apply does to the model what a successful pass does to a manager, in the
+// order every engine schedules it: down, write, register, up.
+func (w *world) apply(p reconcile.Plan) {
+	for _, a := range p.Actions {
 		switch a.Kind {
 		case reconcile.Stop:
-			s := w.mustSlot(a)
-			s.HasDown = true
-			if s.Status.Supervised {
-				s.Status.WantUp, s.Status.Up = false, false
-				delete(w.started, s.Name)
+			u := w.unit(a)
+			u.Persisted = false
+			if u.Registered {
+				u.WantUp, u.Running = false, false
+				delete(w.started, u.Name)
 			}
 		case reconcile.Remove:
-			w.mustSlot(a)
-			kept := w.actual.Slots[:0]
-			for _, s := range w.actual.Slots {
-				if s.Name != a.Slot {
-					kept = append(kept, s)
-				}
-			}
-			w.actual.Slots = kept
-			delete(w.started, a.Slot)
+			w.unit(a)
+			delete(w.observed.Units, a.Key)
 		case reconcile.Clean:
-			kept := []string{}
-			found := false
-			for _, l := range w.actual.Leftovers {
-				if l == a.Slot {
-					found = true
-					continue
-				}
-				kept = append(kept, l)
+			i := slices.IndexFunc(w.observed.Leftovers, func(l reconcile.Leftover) bool { return l.Name == a.Unit })
+			if i < 0 {
+				panic("clean of an unknown leftover " + a.Unit)
 			}
-			if !found {
-				panic("clean of an unknown leftover " + a.Slot)
-			}
-			w.actual.Leftovers = kept
+			w.observed.Leftovers = slices.Delete(w.observed.Leftovers, i, i+1)
 		}
 	}
-	for _, a := range plan {
+	for _, a := range p.Actions {
 		switch a.Kind {
 		case reconcile.Create:
-			if w.slot(a.Slot) != nil {
-				panic("create over an existing slot " + a.Slot)
+			if w.observed.Units[a.Key] != nil {
+				panic("create over an existing unit " + a.Unit)
 			}
-			s := actual.Slot{Name: a.Slot, Profile: a.Profile, Dir: "/run/service/" + a.Slot,
-				Hash: a.Spec.Hash, HasDown: !a.WantUp, Status: actual.Status{ExitCode: -1}}
-			for _, f := range a.Spec.Files {
-				s.Files = append(s.Files, actual.File{Path: f.Path, Mode: f.Mode.Perm(), Data: f.Data})
-			}
-			w.actual.Slots = append(w.actual.Slots, s)
+			w.observed.Units[a.Key] = &reconcile.Unit{Key: a.Key, Name: a.Unit, Ours: true, Hash: a.Spec.Hash,
+				Persisted: a.WantUp, ExitCode: -1}
 		case reconcile.Update, reconcile.Adopt:
-			s := w.mustSlot(a)
-			if a.Kind == reconcile.Update && len(a.Files) == 0 && a.Reason == reconcile.ReasonNotSupervised {
-				continue // Apply writes nothing for it
+			u := w.unit(a)
+			if a.Kind == reconcile.Update && len(a.Files) == 0 && a.Reason == desired.ReasonNotSupervised {
+				continue // nothing to write
 			}
-			for _, f := range a.Spec.Files {
-				if !slices.Contains(a.Files, f.Path) {
-					continue
+			for _, f := range a.Files {
+				if i := slices.Index(u.Drift, f); i >= 0 {
+					u.Drift = slices.Delete(u.Drift, i, i+1)
 				}
-				nf := actual.File{Path: f.Path, Mode: f.Mode.Perm(), Data: f.Data}
-				replacedFile := false
-				for i := range s.Files {
-					if s.Files[i].Path == f.Path {
-						s.Files[i], replacedFile = nf, true
-					}
-				}
-				if !replacedFile {
-					s.Files = append(s.Files, nf)
+				if spec := a.Spec.File(f); spec != nil && spec.Effect == reconcile.RestartsService {
+					w.runs[u.Name]++
 				}
 			}
-			s.Hash = a.Spec.Hash
+			u.Ours, u.Hash = true, a.Spec.Hash
 		}
 	}
-	sort.Slice(w.actual.Slots, func(i, j int) bool { return w.actual.Slots[i].Name < w.actual.Slots[j].Name })
-	// One rescan: every new or unsupervised slot gets its supervisor, which
-	// starts the gateway unless a down file says otherwise.
-	for _, a := range plan {
+	// Registering: every new or unregistered unit gets its supervisor, which
+	// starts the gateway unless the unit persists down.
+	for _, a := range p.Actions {
 		if a.Kind != reconcile.Create && !a.Register {
 			continue
 		}
-		s := w.mustSlot(a)
-		if s.Status.Supervised {
+		u := w.unit(a)
+		if u.Registered {
 			continue
 		}
-		s.Status.Supervised = true
-		s.Status.WantUp, s.Status.NormallyUp = !s.HasDown, !s.HasDown
-		if !s.HasDown {
-			w.spawn(s)
+		u.Registered, u.LoggerRegistered, u.WantUp = true, true, u.Persisted
+		if u.Persisted {
+			w.spawn(u)
 		}
 	}
-	for _, a := range plan {
+	for _, a := range p.Actions {
 		switch {
 		case a.Kind == reconcile.Update && a.Restart:
-			s := w.mustSlot(a)
-			if !s.Status.Up {
-				panic("restart of a gateway that is not up: " + a.Slot)
+			u := w.unit(a)
+			if !u.Running {
+				panic("restart of a gateway that is not up: " + a.Unit)
 			}
-			w.spawn(s)
+			w.spawn(u)
 		case a.Kind == reconcile.Start:
-			s := w.mustSlot(a)
-			s.HasDown = false
-			if s.Status.Supervised {
-				s.Status.WantUp = true
-				if !s.Status.Up { // s6-svc -u does not restart a running gateway
-					w.spawn(s)
+			u := w.unit(a)
+			u.Persisted = true
+			if u.Registered {
+				u.WantUp = true
+				if !u.Running { // a start does not restart a running gateway
+					w.spawn(u)
 				}
 			}
 		}
 	}
 }
 
-// stale lists the up gateways still running a run script other than the one
-// on disk, leaving out those the plan adopted (adoption never restarts).
-func (w *world) stale(plan []reconcile.Action) []string {
+// stale lists the running gateways still on a run script older than the
+// one in place, leaving out those the plan adopted (adoption never restarts).
+func (w *world) stale(p reconcile.Plan) []string {
 	adopted := map[string]bool{}
-	for _, a := range plan {
+	for _, a := range p.Actions {
 		if a.Kind == reconcile.Adopt {
-			adopted[a.Slot] = true
+			adopted[a.Unit] = true
 		}
 	}
 	out := []string{}
-	for _, s := range w.actual.Slots {
-		if s.Status.Up && !adopted[s.Name] && !bytes.Equal(w.started[s.Name], s.File(desired.FileRun).Data) {
-			out = append(out, s.Name)
+	for _, u := range w.observed.Units {
+		if u.Running && !adopted[u.Name] && w.started[u.Name] != w.runs[u.Name] {
+			out = append(out, u.Name)
 		}
 	}
+	slices.Sort(out)
 	return out
 }

@@ -3,86 +3,116 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sort"
+	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
-// Sources say where a pass reads its two states from.
-type Sources struct {
-	Home    string
-	Scandir string
-	Load    desired.Options
-	Status  actual.StatusReader
-	// MaxServices is s6-svscan's limit (-c); a plan needing more services
-	// gets a warning. 0: no check.
-	MaxServices int
+// Pass is one way through the pipeline: read the profiles, render them,
+// observe the engine, plan, and (Run) carry the plan out. Every part of it
+// can run for some keys only.
+type Pass struct {
+	Reader *desired.Reader
+	Engine Engine
+	// Policy is the planner's policy; its Now is filled in per pass.
+	Policy Policy
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // Outcome is everything one pass saw, decided and did.
 type Outcome struct {
 	Desired desired.State
-	Actual  actual.State
-	Plan    []Action
-	Results []Result
+	// Want is the rendering of each desired service.
+	Want     map[Key]Spec
+	Observed Observed
+	Plan     Plan
+	Results  []Result
 	// Err is a failure of the whole pass (nothing could be read, or nothing
-	// could be applied); per-slot failures are in Results.
+	// could be applied); per-unit failures are in Results.
 	Err error
 }
 
-// Observe reads both states and plans, changing nothing. The two reads
-// are independent, so they run side by side: a pass is mostly reading, and
-// every event in watch mode costs one.
-func Observe(src Sources) Outcome {
+// Keys are the profiles the pass covered; nil: every profile.
+func (o *Outcome) Keys() []Key { return o.Desired.Keys }
+
+// Observe reads, renders and plans for keys (nil: everything), changing
+// nothing: --dry-run and status use it.
+func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	var o Outcome
-	var actualErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		o.Actual, actualErr = actual.Read(src.Scandir, src.Status)
-	}()
-	o.Desired, o.Err = desired.Load(src.Home, src.Load)
-	<-done
-	if o.Err == nil {
-		o.Err = actualErr
-	}
-	if o.Err != nil {
+	if o.Desired, o.Err = p.Reader.Load(keys); o.Err != nil {
 		return o
 	}
-	o.Plan = Plan(o.Desired, o.Actual)
-	if src.MaxServices <= 0 {
+	o.Want = make(map[Key]Spec, len(o.Desired.Services))
+	for _, svc := range o.Desired.Services {
+		spec, err := p.Engine.Render(svc)
+		if err != nil {
+			// A service that cannot be rendered is held, like bad input.
+			o.Desired.Held[svc.Profile] = true
+			o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Error,
+				Profile: svc.Profile, Path: svc.Dir, Message: fmt.Sprintf("cannot render its service: %v; left as it is", err)})
+			continue
+		}
+		o.Want[svc.Profile] = spec
+	}
+	if o.Observed, o.Err = p.Engine.Observe(ctx, o.Desired.Keys, o.Want); o.Err != nil {
 		return o
 	}
-	if n := Services(o.Actual, o.Plan); n > src.MaxServices {
-		o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Path: src.Scandir,
-			Message: fmt.Sprintf("the scandir would hold %d services, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, src.MaxServices, n)})
+	for _, k := range sortedKeys(o.Observed.Units) {
+		if u := o.Observed.Units[k]; u.Untouchable != "" {
+			o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning,
+				Profile: k, Path: u.Name, Message: u.Untouchable})
+		}
 	}
+	pol := p.Policy
+	pol.Now = p.now()
+	o.Plan = Decide(o.Desired, o.Want, o.Observed, pol)
+	o.Desired.Diagnostics = append(o.Desired.Diagnostics, o.Plan.Warnings...)
 	return o
 }
 
-// RunPass observes, plans and, unless the plan is empty, applies it. skip
-// drops actions on the given slots (the watch loop's backoff).
-func RunPass(ctx context.Context, src Sources, b Backend, skip func(Action) bool) Outcome {
-	o := Observe(src)
+// Run observes and plans for keys and, unless the plan is empty, carries it
+// out. skip drops actions (the watch loop's backoff).
+func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outcome {
+	o := p.Observe(ctx, keys)
 	if o.Err != nil {
 		return o
 	}
 	if skip != nil {
-		kept := o.Plan[:0:0]
-		for _, a := range o.Plan {
+		kept := o.Plan.Actions[:0:0]
+		for _, a := range o.Plan.Actions {
 			if !skip(a) {
 				kept = append(kept, a)
 			}
 		}
-		o.Plan = kept
+		o.Plan.Actions = kept
 	}
-	if len(o.Plan) == 0 {
+	if len(o.Plan.Actions) == 0 {
 		return o
 	}
-	if err := b.Probe(); err != nil {
-		o.Err = fmt.Errorf("nothing applied: %w", err)
-		return o
+	if pr, ok := p.Engine.(Prober); ok {
+		if err := pr.Probe(ctx); err != nil {
+			o.Err = fmt.Errorf("nothing applied: %w", err)
+			return o
+		}
 	}
-	o.Results = Apply(ctx, b, o.Plan)
+	o.Results = Execute(ctx, p.Engine, o.Plan, p.Engine.Schedule(o.Plan))
 	return o
+}
+
+func (p *Pass) now() time.Time {
+	if p.Now == nil {
+		return time.Now()
+	}
+	return p.Now()
+}
+
+func sortedKeys[V any](m map[Key]V) []Key {
+	keys := make([]Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return desired.Less(keys[i], keys[j]) })
+	return keys
 }

@@ -1,11 +1,10 @@
 package reconcile
 
 import (
-	"bytes"
 	"slices"
 	"sort"
+	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
@@ -43,41 +42,44 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// Reasons, a closed set: tests and operators match on them.
-const (
-	ReasonProfileAdded      = "profile_added"
-	ReasonSpecChanged       = "spec_changed"
-	ReasonAdopted           = "adopted"
-	ReasonIntentRunning     = "intent_running"
-	ReasonIntentStopped     = "intent_stopped"
-	ReasonMultiplex         = "multiplex"
-	ReasonProfileRemoved    = "profile_removed"
-	ReasonProfileTombstoned = "profile_tombstoned"
-	ReasonStaleStaging      = "stale_staging"
-	ReasonNotSupervised     = "not_supervised"
-)
+// Kinds is every kind, in value order.
+func Kinds() []Kind { return []Kind{Create, Update, Adopt, Start, Stop, Remove, Clean} }
 
-// Action is one step of a plan.
+// Action is one step of a plan, with its reason.
 type Action struct {
-	Kind    Kind
-	Slot    string
-	Profile string
-	Reason  string
-	// Files are the slot files that differ (update, adopt).
+	Kind Kind
+	// Key is the profile acted for; "" for a leftover of ours.
+	Key Key
+	// Unit is the engine's name of what is acted on.
+	Unit   string
+	Reason desired.Reason
+	// Files are the spec files that differ (update, adopt).
 	Files []string
-	// WantUp is the run state a created slot is registered with.
+	// WantUp is the run state a created unit is registered with.
 	WantUp bool
-	// Restart is set on an update whose new run must replace a running gateway.
-	Restart bool
-	// RestartLog is set on an update that changed log/run.
-	RestartLog bool
-	// Spec is the rendering to write (create, update, adopt).
-	Spec desired.Spec
-	// Register is set when the slot is not supervised yet: s6-svscan must
-	// rescan before it can be controlled.
+	// Restart is set on an update whose new files must replace a running
+	// gateway; RestartLog on one that changed what its logger runs.
+	Restart, RestartLog bool
+	// Register is set when the manager does not know the unit yet (an s6
+	// slot no supervisor holds): it must be registered before it can be
+	// controlled.
 	Register bool
-	// Folded names the profiles a multiplexed default slot serves.
-	Folded []string
+	// Folded names the profiles a multiplexed default serves.
+	Folded []Key
+	// Spec is the rendering to write (create, update, adopt).
+	Spec Spec
+	// Retired is set on a clean of a retired unit, which may still have a
+	// supervisor to see off.
+	Retired bool
+}
+
+// Target is what the action's outcome is kept under: its profile, or the
+// leftover's name.
+func (a Action) Target() string {
+	if a.Key != "" {
+		return a.Key
+	}
+	return a.Unit
 }
 
 // phase orders a plan: what takes gateways down happens before what brings
@@ -90,79 +92,121 @@ func (a Action) phase() int {
 	return 1
 }
 
-// Plan returns the actions that make actual match desired. Slots in sync get
-// no action; held profiles and untouchable slots get none either.
-func Plan(d desired.State, a actual.State) []Action {
-	var plan []Action
-	wanted := make(map[string]bool, len(d.Services))
+// Plan is what a pass decided: actions in the order they apply.
+type Plan struct {
+	Actions []Action
+	// Keys are the profiles the plan covers; nil: every profile.
+	Keys []Key
+	// Warnings are decisions worth saying before anything is applied (the
+	// supervisor's capacity).
+	Warnings []desired.Diagnostic
+	// Now is the time the plan was decided at.
+	Now time.Time
+}
+
+// Policy is what the planner needs besides the states: the time, and the
+// limits it checks the plan against.
+type Policy struct {
+	Now time.Time
+	// Capacity is how many units the manager can supervise, 0 when it has
+	// no limit; CapacityWarning words the warning for n.
+	Capacity        int
+	CapacityWarning func(n, limit int) desired.Diagnostic
+}
+
+// Decide returns the plan that makes what the engine observed match what
+// the profiles want. It is pure. Units in sync get no action; held
+// profiles and untouchable units get none either; a partial desired state
+// removes nothing.
+func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
+	plan := Plan{Keys: d.Keys, Now: p.Now}
+	wanted := make(map[Key]bool, len(d.Services))
 	for i := range d.Services {
 		svc := &d.Services[i]
-		wanted[svc.Slot] = true
-		slot := a.Slot(svc.Profile)
-		if slot == nil {
-			plan = append(plan, Action{Kind: Create, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonProfileAdded,
-				WantUp: svc.WantUp, Spec: svc.Spec, Folded: svc.Folded})
+		wanted[svc.Profile] = true
+		spec, ok := want[svc.Profile]
+		if !ok {
+			continue // it could not be rendered: held, with its diagnostic
+		}
+		u := o.Units[svc.Profile]
+		switch {
+		case u == nil:
+			plan.Actions = append(plan.Actions, Action{Kind: Create, Key: svc.Profile, Unit: spec.Unit, Reason: desired.ReasonProfileAdded,
+				WantUp: svc.WantUp, Spec: spec, Folded: svc.Folded})
+		case u.Untouchable == "":
+			plan.Actions = unitActions(plan.Actions, svc, &spec, u)
+		}
+	}
+	for key, u := range o.Units {
+		if wanted[key] || !d.Covers(key) || u.Untouchable != "" || d.Held[key] || d.Incomplete {
 			continue
 		}
-		if slot.Untouchable != "" {
-			continue
+		reason := desired.ReasonProfileRemoved
+		if d.Tombstoned[key] {
+			reason = desired.ReasonProfileTombstoned
 		}
-		plan = appendSlotActions(plan, svc, slot)
+		plan.Actions = append(plan.Actions, Action{Kind: Remove, Key: key, Unit: u.Name, Reason: reason})
 	}
-	for i := range a.Slots {
-		slot := &a.Slots[i]
-		if wanted[slot.Name] || slot.Untouchable != "" || d.Held[slot.Profile] || d.Incomplete {
-			continue
+	for _, l := range o.Leftovers {
+		plan.Actions = append(plan.Actions, Action{Kind: Clean, Unit: l.Name, Reason: desired.ReasonStaleStaging, Retired: l.Retired})
+	}
+	sortActions(plan.Actions)
+	if p.Capacity > 0 && p.CapacityWarning != nil && o.Keys == nil {
+		if n := Services(o, plan); n > p.Capacity {
+			plan.Warnings = append(plan.Warnings, p.CapacityWarning(n, p.Capacity))
 		}
-		reason := ReasonProfileRemoved
-		if d.Tombstoned[slot.Profile] {
-			reason = ReasonProfileTombstoned
-		}
-		plan = append(plan, Action{Kind: Remove, Slot: slot.Name, Profile: slot.Profile, Reason: reason})
 	}
-	for _, name := range a.Leftovers {
-		plan = append(plan, Action{Kind: Clean, Slot: name, Reason: ReasonStaleStaging})
-	}
-	sortPlan(plan)
 	return plan
 }
 
-func appendSlotActions(plan []Action, svc *desired.Service, slot *actual.Slot) []Action {
-	// What s6 wants now; an unsupervised slot will follow its down file.
-	wantUp := !slot.HasDown
-	if slot.Status.Supervised {
-		wantUp = slot.Status.WantUp
+// unitActions is the one rule for a service that has a unit: what to
+// rewrite, and whether to start or stop it. Explicit intent is enforced on
+// every pass; legacy or no intent only seeded the unit when it was created.
+func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit) []Action {
+	// What the manager wants now; an unregistered unit will follow what
+	// it persists.
+	wantUp := u.Persisted
+	if u.Registered {
+		wantUp = u.WantUp
 	}
-	stopping := svc.Enforce && !svc.WantUp && (wantUp || !slot.HasDown)
-	starting := svc.Enforce && svc.WantUp && (!wantUp || slot.HasDown)
-
-	changed := diffFiles(svc.Spec, slot)
-	register := !slot.Status.Supervised
+	stopping := svc.Enforce && !svc.WantUp && (wantUp || u.Persisted)
+	starting := svc.Enforce && svc.WantUp && (!wantUp || !u.Persisted)
+	register := !u.Registered
+	act := func(k Kind, reason desired.Reason) Action {
+		return Action{Kind: k, Key: svc.Profile, Unit: spec.Unit, Reason: reason}
+	}
 	n := len(plan)
 	switch {
-	case slot.Hash == "":
-		// A slot we did not write: Hermes made it, or an operator. Take it
+	case !u.Ours:
+		// A unit we did not write: Hermes made it, or an operator. Take it
 		// over without a restart; a new run is picked up at the next spawn.
-		plan = append(plan, Action{Kind: Adopt, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonAdopted,
-			Files: changed, Spec: svc.Spec})
-	case slot.Hash != svc.Spec.Hash || len(changed) > 0:
-		runChanged, logChanged := slices.Contains(changed, desired.FileRun), slices.Contains(changed, desired.FileLogRun)
-		plan = append(plan, Action{Kind: Update, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonSpecChanged,
-			Files: changed, Spec: svc.Spec,
-			// A start does not restart a gateway that is already up (a
-			// stray down file), so the restart must happen here.
-			Restart:    runChanged && slot.Status.Up && !stopping,
-			RestartLog: logChanged && slot.Status.Supervised})
+		a := act(Adopt, desired.ReasonAdopted)
+		a.Files, a.Spec = u.Drift, *spec
+		plan = append(plan, a)
+	case u.Hash != spec.Hash || len(u.Drift) > 0:
+		a := act(Update, desired.ReasonSpecChanged)
+		a.Files, a.Spec = u.Drift, *spec
+		// A start does not restart a gateway that is already up (a stray
+		// down file), so the restart must happen here.
+		a.Restart = changes(spec, u.Drift, RestartsService) && u.Running && !stopping
+		a.RestartLog = changes(spec, u.Drift, RestartsLogger) && u.LoggerRegistered
+		plan = append(plan, a)
 	case register:
-		// In sync, but s6-svscan has not picked it up (made while it was
-		// not running, or without a rescan): it needs one.
-		plan = append(plan, Action{Kind: Update, Slot: svc.Slot, Profile: svc.Profile, Reason: ReasonNotSupervised, Spec: svc.Spec})
+		// In sync, but the manager has not picked it up (made while it was
+		// not running, or without a rescan): it needs registering.
+		a := act(Update, desired.ReasonNotSupervised)
+		a.Spec = *spec
+		plan = append(plan, a)
 	}
 	switch {
 	case starting:
-		plan = append(plan, Action{Kind: Start, Slot: svc.Slot, Profile: svc.Profile, Reason: svc.Reason, Folded: svc.Folded})
+		a := act(Start, svc.Reason)
+		a.Folded = svc.Folded
+		plan = append(plan, a)
 	case stopping:
-		plan = append(plan, Action{Kind: Stop, Slot: svc.Slot, Profile: svc.Profile, Reason: svc.Reason, Folded: svc.Folded})
+		a := act(Stop, svc.Reason)
+		a.Folded = svc.Folded
+		plan = append(plan, a)
 	}
 	for i := n; i < len(plan); i++ {
 		plan[i].Register = register
@@ -170,47 +214,42 @@ func appendSlotActions(plan []Action, svc *desired.Service, slot *actual.Slot) [
 	return plan
 }
 
-// diffFiles lists the spec files the slot lacks or holds differently. A
-// file that should be executable and is not counts as different; other mode
-// bits do not (Hermes and umasks vary).
-func diffFiles(spec desired.Spec, slot *actual.Slot) []string {
-	var changed []string
-	for _, want := range spec.Files {
-		got := slot.File(want.Path)
-		exec := want.Mode&0o111 != 0
-		if got.Missing || got.NotRegular || !bytes.Equal(got.Data, want.Data) || (exec && got.Mode&0o111 == 0) {
-			changed = append(changed, want.Path)
+// changes reports whether any of the files has effect e.
+func changes(spec *Spec, files []string, e Effect) bool {
+	for _, f := range spec.Files {
+		if f.Effect == e && slices.Contains(files, f.Path) {
+			return true
 		}
 	}
-	return changed
+	return false
 }
 
-// sortPlan orders by phase, then default first, then slot name, then kind
-// (so a slot's rewrite comes before its start).
-func sortPlan(plan []Action) {
+// sortActions orders by phase, then default first, then unit name, then
+// kind (so a unit's rewrite comes before its start).
+func sortActions(plan []Action) {
 	sort.SliceStable(plan, func(i, j int) bool {
 		a, b := plan[i], plan[j]
 		if a.phase() != b.phase() {
 			return a.phase() < b.phase()
 		}
-		ad, bd := a.Profile == desired.DefaultProfile, b.Profile == desired.DefaultProfile
+		ad, bd := a.Key == desired.DefaultProfile, b.Key == desired.DefaultProfile
 		if ad != bd {
 			return ad
 		}
-		if a.Slot != b.Slot {
-			return a.Slot < b.Slot
+		if a.Unit != b.Unit {
+			return a.Unit < b.Unit
 		}
 		return a.Kind < b.Kind
 	})
 }
 
-// Services is how many services the scandir holds once the plan is
-// applied, as s6-svscan counts them against its -c limit: a slot with its
-// logger is one service (checked with s6 2.11: -c 3 took three slots and
+// Services is how many units the manager holds once the plan is applied,
+// ours and the others, as a capacity counts them (an s6 slot with its
+// logger is one service: checked with s6 2.11, -c 3 took three slots and
 // their three loggers).
-func Services(a actual.State, plan []Action) int {
-	n := a.Others + len(a.Slots)
-	for _, x := range plan {
+func Services(o Observed, p Plan) int {
+	n := o.Others + len(o.Units)
+	for _, x := range p.Actions {
 		switch x.Kind {
 		case Create:
 			n++

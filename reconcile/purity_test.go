@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os/exec"
@@ -74,9 +75,35 @@ func listDeps(pkgs ...string) []string {
 	return deps
 }
 
+// pureFiles are the planner and the types it decides from: data in, data
+// out. The reader and the engines feed them; nothing in them reads, writes,
+// watches or looks at the clock.
+var pureFiles = map[string][]string{
+	"reconcile": {"plan.go", "render.go", "engine.go"},
+	"desired":   {"state.go", "reason.go", "layout.go", "intent.go", "yamlconf.go", "name.go", "diagnostic.go"},
+}
+
+// callsTimeNow reports the lines of file that call time.Now.
+func callsTimeNow(file string) []int {
+	GinkgoHelper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, nil, 0)
+	Expect(err).NotTo(HaveOccurred())
+	var lines []int
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "time" && sel.Sel.Name == "Now" {
+				lines = append(lines, fset.Position(n.Pos()).Line)
+			}
+		}
+		return true
+	})
+	return lines
+}
+
 var _ = Describe("Purity", func() {
-	for _, pkg := range []string{"desired", "actual", "reconcile"} {
-		It("keeps os/exec out of every file of "+pkg, func() {
+	for _, pkg := range []string{"desired", "reconcile"} {
+		It("keeps os/exec and the backends out of every file of "+pkg, func() {
 			for file, imports := range sourceImports(pkg) {
 				Expect(imports).NotTo(ContainElement("os/exec"), "%s/%s", pkg, file)
 				Expect(imports).NotTo(ContainElement(HavePrefix(module+"/backends")), "%s/%s", pkg, file)
@@ -84,8 +111,8 @@ var _ = Describe("Purity", func() {
 		})
 	}
 
-	It("keeps os/exec out of what desired, actual and reconcile link, directly or not", func() {
-		deps := listDeps("desired", "actual", "reconcile")
+	It("keeps os/exec out of what desired and reconcile link, directly or not", func() {
+		deps := listDeps("desired", "reconcile")
 		Expect(deps).To(ContainElement(module + "/reconcile"))
 		Expect(deps).NotTo(ContainElement("os/exec"))
 		Expect(deps).NotTo(ContainElement(HavePrefix(module + "/backends")))
@@ -100,11 +127,22 @@ var _ = Describe("Purity", func() {
 		Expect(listDeps("backends/s6")).To(ContainElement("os/exec"))
 	})
 
-	It("keeps plan.go free of os, and of context, clocks and loggers", func() {
-		imports := sourceImports("reconcile")["plan.go"]
-		Expect(imports).To(ContainElement(module + "/desired"))
-		for _, banned := range []string{"os", "os/exec", "io/fs", "syscall", "context", "time", "github.com/go-logr/logr"} {
-			Expect(imports).NotTo(ContainElement(banned), "plan.go imports %s", banned)
-		}
+	for pkg, files := range pureFiles {
+		It("keeps the planner's files in "+pkg+" free of os, syscall, fsnotify, loggers and the clock", func() {
+			imports := sourceImports(pkg)
+			for _, file := range files {
+				Expect(imports).To(HaveKey(file), "%s/%s is gone: update pureFiles", pkg, file)
+				for _, banned := range []string{"os", "os/exec", "syscall", "golang.org/x/sys/unix",
+					"github.com/fsnotify/fsnotify", "github.com/go-logr/logr"} {
+					Expect(imports[file]).NotTo(ContainElement(banned), "%s/%s imports %s", pkg, file, banned)
+				}
+				Expect(callsTimeNow(filepath.Join("..", pkg, file))).To(BeEmpty(), "%s/%s calls time.Now at these lines", pkg, file)
+			}
+		})
+	}
+
+	It("would notice a clock: retry.go and pass.go read time.Now, behind their seams", func() {
+		Expect(callsTimeNow(filepath.Join("..", "reconcile", "retry.go"))).NotTo(BeEmpty())
+		Expect(callsTimeNow(filepath.Join("..", "reconcile", "pass.go"))).NotTo(BeEmpty())
 	})
 })

@@ -40,14 +40,25 @@ type WatchOptions struct {
 	OnPass func(Outcome)
 }
 
+// Watched is an engine whose units live in directories the loop can
+// watch, as s6's slots live in the scandir.
+type Watched interface {
+	// WatchDirs are the directories whose entries are units.
+	WatchDirs() []string
+	// UnitOf maps an entry of those directories to the key and name of
+	// the unit it is; ok is false for anything that is not one of our
+	// units (dot entries, other services).
+	UnitOf(path string) (key Key, unit string, ok bool)
+}
+
 // degradedResync is the pass period when inotify cannot watch everything.
 const degradedResync = 10 * time.Second
 
 // Watch runs level-triggered passes until ctx is done: events only trigger,
 // every pass reads the whole state. On cancellation the pass in flight
 // finishes and Watch returns nil; gateways are left as they are.
-func Watch(ctx context.Context, src Sources, b Backend, opt WatchOptions) error {
-	w := newWatchLoop(src, b, opt, logr.FromContextOrDiscard(ctx))
+func Watch(ctx context.Context, p *Pass, opt WatchOptions) error {
+	w := newWatchLoop(p, opt, logr.FromContextOrDiscard(ctx))
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		w.log.Error(err, "cannot watch the filesystem; falling back to periodic passes", "period", degradedResync.String())
@@ -59,45 +70,46 @@ func Watch(ctx context.Context, src Sources, b Backend, opt WatchOptions) error 
 	return w.run(ctx)
 }
 
-func newWatchLoop(src Sources, b Backend, opt WatchOptions, log logr.Logger) *watchLoop {
-	w := &watchLoop{src: src, b: b, opt: opt, log: log,
-		backoff: map[string]backoffState{}, watched: map[string]bool{}}
-	w.root = desired.Root(src.Home)
-	w.profiles = filepath.Join(w.root, "profiles")
-	w.tombstones = filepath.Join(w.profiles, ".deleted")
+func newWatchLoop(p *Pass, opt WatchOptions, log logr.Logger) *watchLoop {
+	w := &watchLoop{p: p, opt: opt, log: log, watched: map[string]bool{}}
+	w.layout = p.Reader.Layout()
+	if ew, ok := p.Engine.(Watched); ok {
+		w.units = ew
+		w.unitDirs = map[string]bool{}
+		for _, d := range ew.WatchDirs() {
+			w.unitDirs[filepath.Clean(d)] = true
+		}
+	}
 	w.defaults()
+	w.retry = Retry{Min: w.opt.BackoffMin, Max: w.opt.BackoffMax}
 	return w
 }
 
-type backoffState struct {
-	delay     time.Duration
-	notBefore time.Time
-}
-
 type watchLoop struct {
-	src Sources
-	b   Backend
-	opt WatchOptions
-	log logr.Logger
-	fw  *fsnotify.Watcher
-	// root, profiles and tombstones are the watched profile dirs, fixed for
-	// the loop's life: every event is matched against them.
-	root, profiles, tombstones string
+	p      *Pass
+	opt    WatchOptions
+	log    logr.Logger
+	fw     *fsnotify.Watcher
+	layout desired.Layout
+	// units maps the engine's watched entries to keys; unitDirs are its
+	// directories. Nil for an engine with nothing to watch.
+	units    Watched
+	unitDirs map[string]bool
 
 	watched  map[string]bool
 	degraded bool // some watch could not be added: rely on periodic passes
 
-	passes  int
-	ready   bool
-	backoff map[string]backoffState // per slot
+	passes int
+	ready  bool
+	retry  Retry // per key (or leftover)
 	// passDelay is the whole-pass backoff; lastErr the failure last logged.
 	passDelay time.Duration
 	lastErr   string
 	// diags are the diagnostics already logged: each is said once.
 	diags map[string]bool
-	// left is the scandir as the last pass left it: true for a slot it
+	// left is what the last pass left of our units: true for a unit it
 	// left in place, false for one it retired. It tells the pass's own
-	// writes from someone else's (see ownScandirEvent). A slot missing from
+	// writes from someone else's (see ownUnitEvent). A unit missing from
 	// it is unknown: every event on it counts.
 	left map[string]bool
 }
@@ -133,6 +145,7 @@ func (w *watchLoop) run(ctx context.Context) error {
 	defer retry.Stop()
 	defer resync.Stop()
 	var burstStart time.Time
+	why := "start"
 
 	for {
 		select {
@@ -168,18 +181,27 @@ func (w *watchLoop) run(ctx context.Context) error {
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				w.log.Info("event queue overflowed; running a full pass")
+				why = "overflow"
 			} else {
 				w.log.Error(err, "filesystem watcher error; running a full pass")
+				why = "watch error"
 			}
 		case <-w.opt.Trigger:
 			w.log.Info("SIGHUP: running a pass")
+			why = "sighup"
 		case <-debounce.C:
+			why = "event"
 		case <-retry.C:
+			why = "retry"
 		case <-resync.C:
+			if why != "start" {
+				why = "resync"
+			}
 		}
 		burstStart = time.Time{}
 		debounce.Stop()
-		w.pass(ctx)
+		w.pass(ctx, why)
+		why = ""
 		// What arrived during the pass starts a debounced burst, so a burst
 		// of changes runs a pass per quiet period, not one per event. The
 		// pass's own scandir writes are not among it (see relevant).
@@ -235,23 +257,13 @@ func (w *watchLoop) nextRetry() (time.Duration, bool) {
 	if w.passDelay > 0 {
 		return w.passDelay, true
 	}
-	var first time.Time
-	for _, st := range w.backoff {
-		if first.IsZero() || st.notBefore.Before(first) {
-			first = st.notBefore
-		}
-	}
-	if first.IsZero() {
-		return 0, false
-	}
-	// Never sooner than the backoff minimum: an entry due now was just
-	// looked at by the pass that ran.
-	return max(time.Until(first), w.opt.BackoffMin), true
+	return w.retry.Next()
 }
 
-// pass runs one full pass. It is not cancelled with ctx: a pass in flight
-// finishes, so no slot is left half-applied on SIGTERM.
-func (w *watchLoop) pass(ctx context.Context) {
+// pass runs one full pass; why names what triggered it (start, event,
+// retry, resync, sighup, overflow). It is not cancelled with ctx: a pass in
+// flight finishes, so no unit is left half-applied on SIGTERM.
+func (w *watchLoop) pass(ctx context.Context, why string) {
 	w.passes++
 	log := w.log.WithValues("pass", w.passes)
 	pctx := logr.NewContext(context.WithoutCancel(ctx), log)
@@ -263,20 +275,16 @@ func (w *watchLoop) pass(ctx context.Context) {
 	if err != nil {
 		out.Err = fmt.Errorf("lock: %w", err)
 	} else {
-		now := time.Now()
-		out = RunPass(pctx, w.src, w.b, func(a Action) bool {
-			st, ok := w.backoff[a.Slot]
-			return ok && now.Before(st.notBefore)
-		})
+		out = w.p.Run(pctx, nil, func(a Action) bool { return w.retry.Waiting(a.Target()) })
 		unlock()
 	}
 	w.account(log, out)
-	w.left = slotsLeft(out)
+	w.left = unitsLeft(out)
 	if w.opt.OnPass != nil {
 		w.opt.OnPass(out)
 	}
 	w.logDiagnostics(log, out)
-	log.V(1).Info("pass done", "actions", len(out.Plan), "failed", Failed(out.Results),
+	log.V(1).Info("pass done", "why", why, "actions", len(out.Plan.Actions), "failed", Failed(out.Results),
 		"diagnostics", len(out.Desired.Diagnostics), "duration_ms", time.Since(start).Milliseconds(),
 		"goroutines", runtime.NumGoroutine())
 	if out.Err == nil && !w.ready {
@@ -305,8 +313,12 @@ func (w *watchLoop) logDiagnostics(log logr.Logger, out Outcome) {
 	w.diags = seen
 }
 
-// account updates the backoffs from a pass, and logs a whole-pass failure
-// once per change of state rather than once per retry.
+// account handles the outcome of a pass, per key, in one place: a key
+// whose actions failed backs off once, however many of its actions failed;
+// a key that took part and did not fail is forgotten, whether it succeeded
+// or needed nothing (its profile deleted, a leftover vanished). A
+// whole-pass failure backs off the pass, logged once per change of state
+// rather than once per retry.
 func (w *watchLoop) account(log logr.Logger, out Outcome) {
 	if out.Err != nil {
 		w.passDelay = nextDelay(w.passDelay, w.opt.BackoffMin, w.opt.BackoffMax)
@@ -321,33 +333,33 @@ func (w *watchLoop) account(log logr.Logger, out Outcome) {
 		w.lastErr = ""
 	}
 	w.passDelay = 0
-	now := time.Now()
-	failed := map[string]bool{}
+	failed := map[string]Result{}
 	for _, r := range out.Results {
-		if r.Err != nil {
-			failed[r.Action.Slot] = true
+		if _, seen := failed[r.Action.Target()]; r.Err != nil && !seen {
+			failed[r.Action.Target()] = r
 		}
 	}
-	for slot, st := range w.backoff {
-		// An entry that was due took part in this pass: if its slot did not
-		// fail again it succeeded or needed nothing (its profile is gone, a
-		// leftover vanished). Kept, its expired time would re-arm the retry
-		// timer at once, forever.
-		if !failed[slot] && !now.Before(st.notBefore) {
-			delete(w.backoff, slot)
+	recovered := func(target string) {
+		if w.retry.Forget(target) {
+			log.Info("slot recovered", "target", target)
+		}
+	}
+	for _, k := range w.retry.Due() {
+		if _, ok := failed[k]; !ok {
+			recovered(k)
 		}
 	}
 	for _, r := range out.Results {
-		if r.Err == nil && !failed[r.Action.Slot] {
-			delete(w.backoff, r.Action.Slot)
+		if _, ok := failed[r.Action.Target()]; !ok {
+			recovered(r.Action.Target())
 		}
 	}
-	for slot := range failed {
-		st := w.backoff[slot]
-		st.delay = nextDelay(st.delay, w.opt.BackoffMin, w.opt.BackoffMax)
-		st.notBefore = now.Add(st.delay)
-		w.backoff[slot] = st
-		log.Info("slot backing off", "slot", slot, "retry_in", st.delay.String())
+	for target, r := range failed {
+		if d, ok := w.retry.Failed(target, r.Err); ok {
+			log.Info("slot backing off", "slot", r.Action.Unit, "profile", r.Action.Key, "retry_in", d.String())
+		} else {
+			log.Info("slot not retried until its profile changes", "slot", r.Action.Unit, "profile", r.Action.Key)
+		}
 	}
 }
 
@@ -359,15 +371,19 @@ func nextDelay(d, lo, hi time.Duration) time.Duration {
 }
 
 // syncWatches watches the profile root, profiles/, profiles/.deleted/, every
-// profile dir and the scandir, adding each before its content is read by
-// the pass that follows (so nothing written after the read is missed).
-// inotify drops the watch of a removed dir itself; we forget it here.
+// profile dir and the engine's unit dirs, adding each before its content is
+// read by the pass that follows (so nothing written after the read is
+// missed). inotify drops the watch of a removed dir itself; we forget it
+// here.
 func (w *watchLoop) syncWatches(log logr.Logger) {
 	if w.fw == nil {
 		return
 	}
-	pdir := w.profiles
-	want := map[string]bool{w.root: true, pdir: true, w.tombstones: true, w.src.Scandir: true}
+	pdir := w.layout.ProfilesDir()
+	want := map[string]bool{w.layout.Root: true, pdir: true, w.layout.TombstonesDir(): true}
+	for d := range w.unitDirs {
+		want[d] = true
+	}
 	if entries, err := os.ReadDir(pdir); err == nil {
 		for _, e := range entries {
 			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
@@ -404,50 +420,31 @@ func (w *watchLoop) syncWatches(log logr.Logger) {
 	}
 }
 
-// relevant filters events to the names that can change a plan: profile
-// entries, tombstones, the files a profile is read from, and our slots. The
-// rest (a gateway's pid and log files, our own lock) would only wake us.
+// relevant filters events to the names that can change a plan: what the
+// layout says a profile is read from, and our units. The rest (a gateway's
+// pid and log files, our own lock) would only wake us.
 func (w *watchLoop) relevant(ev fsnotify.Event) bool {
 	if ev.Op == fsnotify.Chmod {
 		return false
 	}
-	dir, base := filepath.Dir(ev.Name), filepath.Base(ev.Name)
-	pdir := w.profiles
-	switch {
-	case dir == w.src.Scandir:
-		// Dot names are ours (staging, retired slots, the lock) or
-		// s6-svscan's; a pass cleans up what a crash left of them.
-		return strings.HasPrefix(base, desired.SlotPrefix) && !w.ownScandirEvent(ev, base)
-	case dir == w.tombstones:
-		return true
-	case dir == pdir:
-		// A dot entry is a staging dir of `hermes profile create` (its
-		// rename into place is the event that matters) or .deleted itself.
-		return !strings.HasPrefix(base, ".") || base == ".deleted"
-	case dir == w.root:
-		return base == "profiles" || profileFile(base)
-	case filepath.Dir(dir) == pdir:
-		return profileFile(base)
+	if w.unitDirs[filepath.Dir(ev.Name)] {
+		// Dot names are ours (staging, retired units, the lock) or the
+		// manager's; a pass cleans up what a crash left of them.
+		_, unit, ok := w.units.UnitOf(ev.Name)
+		return ok && !w.ownUnitEvent(ev, unit)
 	}
-	return false
+	_, ok := w.layout.Classify(ev.Name)
+	return ok
 }
 
-func profileFile(base string) bool {
-	switch base {
-	case "SOUL.md", desired.ConfigFile, desired.StateFile:
-		return true
-	}
-	return false
-}
-
-// ownScandirEvent reports whether an event on slot is one the last pass
-// caused itself: a slot appearing that it left in place (the rename that
+// ownUnitEvent reports whether an event on unit is one the last pass
+// caused itself: a unit appearing that it left in place (the rename that
 // publishes it) or one going that it retired. Anything else is someone
-// else's doing, a slot deleted, moved or made by hand, and calls for a pass.
-// Without this each pass would trigger another, and a profile created
+// else's doing, a unit deleted, moved or made by hand, and calls for a
+// pass. Without this each pass would trigger another, and a profile created
 // during that second pass would wait out a quiet period.
-func (w *watchLoop) ownScandirEvent(ev fsnotify.Event, slot string) bool {
-	present, known := w.left[slot]
+func (w *watchLoop) ownUnitEvent(ev fsnotify.Event, unit string) bool {
+	present, known := w.left[unit]
 	if !known {
 		return false
 	}
@@ -456,26 +453,26 @@ func (w *watchLoop) ownScandirEvent(ev fsnotify.Event, slot string) bool {
 	return (present && appeared) || (!present && went)
 }
 
-// slotsLeft is what a pass left in the scandir, as far as it knows: the
-// slots it found, plus those it created, minus those it retired. A slot
-// whose action failed is unknown. A failed pass knows nothing.
-func slotsLeft(out Outcome) map[string]bool {
+// unitsLeft is what a pass left of our units, as far as it knows: the units
+// it found, plus those it created, minus those it retired. A unit whose
+// action failed is unknown. A failed pass knows nothing.
+func unitsLeft(out Outcome) map[string]bool {
 	if out.Err != nil {
 		return nil
 	}
-	left := make(map[string]bool, len(out.Actual.Slots))
-	for _, s := range out.Actual.Slots {
-		left[s.Name] = true
+	left := make(map[string]bool, len(out.Observed.Units))
+	for _, u := range out.Observed.Units {
+		left[u.Name] = true
 	}
 	for _, r := range out.Results {
-		slot := r.Action.Slot
+		unit := r.Action.Unit
 		switch {
 		case r.Err != nil:
-			delete(left, slot)
+			delete(left, unit)
 		case r.Action.Kind == Create:
-			left[slot] = true
+			left[unit] = true
 		case r.Action.Kind == Remove:
-			left[slot] = false
+			left[unit] = false
 		}
 	}
 	return left

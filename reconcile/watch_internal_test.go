@@ -1,32 +1,57 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
+
+// slotNames is an engine that only names units, as s6 names its slots
+// gateway-<profile> in one directory: what the loop asks of Watched.
+type slotNames struct{ dir string }
+
+func (slotNames) Render(desired.Service) (Spec, error) { return Spec{}, nil }
+func (slotNames) Observe(context.Context, []Key, map[Key]Spec) (Observed, error) {
+	return Observed{}, nil
+}
+func (slotNames) Schedule(Plan) []Step           { return nil }
+func (slotNames) Do(context.Context, Step) error { return nil }
+func (n slotNames) WatchDirs() []string          { return []string{n.dir} }
+func (slotNames) UnitOf(path string) (Key, string, bool) {
+	name := filepath.Base(path)
+	k, ok := strings.CutPrefix(name, "gateway-")
+	return k, name, ok && desired.ValidName(k) == nil
+}
+
+func testLoop(opt WatchOptions) *watchLoop {
+	p := &Pass{Reader: desired.NewReader("/opt/data", desired.Options{}), Engine: slotNames{dir: "/run/service"}}
+	return newWatchLoop(p, opt, logr.Discard())
+}
 
 // TestRelevantScandirEvents: the watch loop must not wake for the writes
 // of its own last pass, and must wake for anyone else's.
 func TestRelevantScandirEvents(t *testing.T) {
 	scandir := "/run/service"
+	unit := func(k string) *Unit { return &Unit{Key: k, Name: "gateway-" + k} }
 	out := Outcome{
-		Actual: actual.State{Slots: []actual.Slot{{Name: "gateway-kept"}, {Name: "gateway-gone"}, {Name: "gateway-broken"}}},
+		Observed: Observed{Units: map[Key]*Unit{"kept": unit("kept"), "gone": unit("gone"), "broken": unit("broken")}},
 		Results: []Result{
-			{Action: Action{Kind: Create, Slot: "gateway-new"}},
-			{Action: Action{Kind: Remove, Slot: "gateway-gone"}},
-			{Action: Action{Kind: Create, Slot: "gateway-failed"}, Err: errors.New("disk full")},
-			{Action: Action{Kind: Update, Slot: "gateway-broken"}, Err: errors.New("timed out")},
+			{Action: Action{Kind: Create, Key: "new", Unit: "gateway-new"}},
+			{Action: Action{Kind: Remove, Key: "gone", Unit: "gateway-gone"}},
+			{Action: Action{Kind: Create, Key: "failed", Unit: "gateway-failed"}, Err: errors.New("disk full")},
+			{Action: Action{Kind: Update, Key: "broken", Unit: "gateway-broken"}, Err: errors.New("timed out")},
 		},
 	}
-	w := newWatchLoop(Sources{Home: "/opt/data", Scandir: scandir}, nil, WatchOptions{}, logr.Discard())
-	w.left = slotsLeft(out)
+	w := testLoop(WatchOptions{})
+	w.left = unitsLeft(out)
 	for _, tc := range []struct {
 		name string
 		op   fsnotify.Op
@@ -57,7 +82,7 @@ func TestRelevantScandirEvents(t *testing.T) {
 	}
 
 	// After a failed pass nothing is known: every slot event counts.
-	w.left = slotsLeft(Outcome{Err: errors.New("lock: busy"), Actual: out.Actual})
+	w.left = unitsLeft(Outcome{Err: errors.New("lock: busy"), Observed: out.Observed})
 	for _, name := range []string{"gateway-kept", "gateway-new"} {
 		if !w.relevant(fsnotify.Event{Name: filepath.Join(scandir, name), Op: fsnotify.Create}) {
 			t.Errorf("after a failed pass, CREATE %s not relevant", name)
@@ -65,32 +90,29 @@ func TestRelevantScandirEvents(t *testing.T) {
 	}
 }
 
-// TestBackoffForgetsWhatNeedsNothing: a slot whose action failed and that
+// TestBackoffForgetsWhatNeedsNothing: a key whose action failed and that
 // then needs nothing (its profile deleted, or a retired leftover under
-// another name) must not keep the retry timer armed; a slot failing twice in
+// another name) must not keep the retry timer armed; a key failing twice in
 // one pass backs off once; and the retry never fires sooner than the minimum.
 func TestBackoffForgetsWhatNeedsNothing(t *testing.T) {
-	w := newWatchLoop(Sources{Home: "/opt/data", Scandir: "/run/service"}, nil, WatchOptions{}, logr.Discard())
+	now := time.Unix(1_800_000_000, 0)
+	w := testLoop(WatchOptions{})
+	w.retry.Now = func() time.Time { return now }
 	fail := errors.New("boom")
 	w.account(logr.Discard(), Outcome{Results: []Result{
-		{Action: Action{Kind: Update, Slot: "gateway-a"}, Err: fail},
-		{Action: Action{Kind: Start, Slot: "gateway-a"}, Err: errSkipped},
+		{Action: Action{Kind: Update, Key: "a", Unit: "gateway-a"}, Err: fail},
+		{Action: Action{Kind: Start, Key: "a", Unit: "gateway-a"}, Err: ErrSkipped},
 	}})
-	if st := w.backoff["gateway-a"]; st.delay != w.opt.BackoffMin {
-		t.Fatalf("first backoff %s, want %s (one per slot, not one per failed action)", st.delay, w.opt.BackoffMin)
-	}
-	if d, ok := w.nextRetry(); !ok || d < w.opt.BackoffMin/2 {
-		t.Fatalf("nextRetry = %s, %v", d, ok)
+	if d, ok := w.nextRetry(); !ok || d != w.opt.BackoffMin {
+		t.Fatalf("first backoff %s, %v; want %s (one per key, not one per failed action)", d, ok, w.opt.BackoffMin)
 	}
 	// Its time comes; the pass that runs then finds nothing to do for it.
-	st := w.backoff["gateway-a"]
-	st.notBefore = time.Now().Add(-time.Millisecond)
-	w.backoff["gateway-a"] = st
+	now = now.Add(w.opt.BackoffMin + time.Millisecond)
 	if d, ok := w.nextRetry(); !ok || d < w.opt.BackoffMin {
 		t.Fatalf("an expired entry re-arms the retry in %s, want at least %s", d, w.opt.BackoffMin)
 	}
 	w.account(logr.Discard(), Outcome{})
-	if _, ok := w.nextRetry(); ok || len(w.backoff) != 0 {
-		t.Fatalf("backoff %v kept after a pass that needed nothing of the slot", w.backoff)
+	if _, ok := w.nextRetry(); ok || w.retry.Len() != 0 {
+		t.Fatalf("backoff of %d keys kept after a pass that needed nothing of them", w.retry.Len())
 	}
 }

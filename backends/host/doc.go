@@ -1,13 +1,11 @@
-// Package host is the contract shared by the host backends (systemd,
-// launchd, Windows Scheduled Tasks), used where no s6 supervises the
-// container: on a host only the active profile's single gateway service is
-// reconciled.
+// Package host is what the host backends (systemd, launchd, Windows
+// Scheduled Tasks) share, used where no s6 supervises the container: on a
+// host only the active profile's single gateway service is reconciled.
 //
-// The flow is the s6 one in small: Active reads the desired state of the
-// active profile (pure reads), a Manager renders the service definition
-// (Define) and reports what is installed and running (Status), Plan turns
-// the two into reconcile.Actions with the s6 vocabulary (create, update,
-// start, stop, remove), and Apply hands each action to one Manager verb.
-// Detection picks the manager from an ordered table: s6, windows, launchd,
-// systemd, none.
+// A host backend is a Manager: it renders a service definition (Define),
+// reports what is installed and running (Status), and has three verbs.
+// Engine makes any Manager an engine of the one planner in reconcile, so a
+// host plans with the same rules and vocabulary as s6. Beside it: the
+// bounded file writes every backend needs, and detection, an ordered table:
+// s6, windows, launchd, systemd, none.
 package host

@@ -195,12 +195,13 @@ type Settings struct {
 	RestartSec int
 }
 
-// Service is the service the active profile asks for.
-func (d Desired) Service(s Settings) Service {
-	if s.GatewayCommand == "" {
-		s.GatewayCommand = "hermes"
+// Service is the host service of a desired one.
+func (s Settings) Service(svc desired.Service) Service {
+	cmd := s.GatewayCommand
+	if cmd == "" {
+		cmd = "hermes"
 	}
-	return Service{Profile: d.Profile, Home: d.Home, Command: GatewayArgs(s.GatewayCommand, d.Profile),
+	return Service{Profile: svc.Profile, Home: svc.Dir, Command: GatewayArgs(cmd, svc.Profile),
 		Env: s.Env, RestartSec: s.RestartSec}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 )
 
@@ -28,7 +29,7 @@ type Options struct {
 
 type backend struct {
 	opt Options
-	run host.Runner
+	run command.Runner
 	// domain is chosen once per process, as Hermes caches it.
 	domain string
 }
@@ -51,7 +52,7 @@ func New(opt Options) (host.Manager, error) {
 		}
 		opt.AgentsDir = filepath.Join(home, "Library", "LaunchAgents")
 	}
-	return &backend{opt: opt, run: host.Runner{Prog: opt.Launchctl, Timeout: opt.Timeout, Env: opt.Env}}, nil
+	return &backend{opt: opt, run: command.Runner{Prog: opt.Launchctl, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (b *backend) launchctl(ctx context.Context, args ...string) (int, string, error) {

@@ -2,7 +2,6 @@ package launchd_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,18 +15,6 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
-
-func planLines(plan []reconcile.Action) string {
-	var b strings.Builder
-	for _, a := range plan {
-		fmt.Fprintf(&b, "%s %s %s", a.Kind, a.Slot, a.Reason)
-		if a.Restart {
-			b.WriteString(" (restart)")
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
 
 // These specs drive the backend against the stand-in launchctl of
 // test/host/standins, placed first on PATH. The stand-in emulates a program
@@ -49,7 +36,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		st.Reset()
 		m, err := launchd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
 		for _, r := range out.Results {
 			Expect(r.Err).NotTo(HaveOccurred())
@@ -78,7 +65,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		By("install, down as the intent says: the plist only")
 		writeIntent("stopped")
 		plan, calls := pass()
-		Expect(plan).To(Equal("create ai.hermes.gateway profile_added\n"))
+		Expect(plan).To(Equal("+ ai.hermes.gateway  create (down)  profile_added\n"))
 		Expect(calls).To(Equal(notLoaded))
 		Expect(plistPath).To(BeARegularFile())
 		Expect(filepath.Join(home, "logs")).To(BeADirectory())
@@ -87,7 +74,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		st.Set("bootstrap-eio", "")
 		writeIntent("running")
 		plan, calls = pass()
-		Expect(plan).To(Equal("start ai.hermes.gateway intent_running\n"))
+		Expect(plan).To(Equal("> ai.hermes.gateway  start  intent_running\n"))
 		Expect(calls).To(Equal(append(notLoaded,
 			"launchctl print "+target,
 			"launchctl bootstrap gui/501 "+plistPath,
@@ -102,7 +89,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		By("a stale plist is rewritten and reloaded: bootout, bootstrap")
 		Expect(os.WriteFile(plistPath, []byte("<plist/>"), 0o644)).To(Succeed())
 		plan, calls = pass()
-		Expect(plan).To(Equal("update ai.hermes.gateway spec_changed (restart)\n"))
+		Expect(plan).To(Equal("~ ai.hermes.gateway  update ai.hermes.gateway.plist (restart)  spec_changed\n"))
 		Expect(calls).To(Equal([]string{"launchctl print " + target, "launchctl print " + target,
 			"launchctl bootout " + target, "launchctl bootstrap gui/501 " + plistPath}))
 		Expect(os.ReadFile(plistPath)).To(ContainSubstring("<key>ThrottleInterval</key>"))
@@ -112,7 +99,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		By("stop: bootout, so KeepAlive does not respawn it")
 		writeIntent("stopped")
 		plan, calls = pass()
-		Expect(plan).To(Equal("stop ai.hermes.gateway intent_stopped\n"))
+		Expect(plan).To(Equal("< ai.hermes.gateway  stop  intent_stopped\n"))
 		Expect(calls).To(Equal([]string{"launchctl print " + target, "launchctl print " + target, "launchctl bootout " + target}))
 		plan, _ = pass()
 		Expect(plan).To(BeEmpty())
@@ -125,14 +112,14 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		Expect(os.WriteFile(filepath.Join(home, "SOUL.md"), nil, 0o644)).To(Succeed())
 		writeIntent("running")
 		plan, _ := pass()
-		Expect(plan).To(Equal("create ai.hermes.gateway-coder profile_added\n"))
+		Expect(plan).To(Equal("+ ai.hermes.gateway-coder  create (up)  profile_added\n"))
 		plistPath := filepath.Join(agents, "ai.hermes.gateway-coder.plist")
 		Expect(os.ReadFile(plistPath)).To(ContainSubstring(filepath.Join(home, "logs", "gateway.log")))
 
 		Expect(os.MkdirAll(filepath.Join(filepath.Dir(home), ".deleted"), 0o755)).To(Succeed())
 		Expect(os.WriteFile(filepath.Join(filepath.Dir(home), ".deleted", "coder"), nil, 0o644)).To(Succeed())
 		plan, calls := pass()
-		Expect(plan).To(Equal("remove ai.hermes.gateway-coder profile_tombstoned\n"))
+		Expect(plan).To(Equal("- ai.hermes.gateway-coder  remove  profile_tombstoned\n"))
 		Expect(calls).To(Equal([]string{
 			"launchctl print gui/501/ai.hermes.gateway-coder",
 			"launchctl print gui/501/ai.hermes.gateway-coder",
@@ -146,7 +133,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		st.Set("background", "")
 		writeIntent("running")
 		plan, calls := pass()
-		Expect(plan).To(Equal("create ai.hermes.gateway profile_added\n"))
+		Expect(plan).To(Equal("+ ai.hermes.gateway  create (up)  profile_added\n"))
 		Expect(calls[len(calls)-1]).To(Equal("launchctl bootstrap user/501 " + filepath.Join(agents, "ai.hermes.gateway.plist")))
 		_, calls = pass()
 		Expect(calls).To(Equal([]string{"launchctl print gui/501/ai.hermes.gateway", "launchctl print user/501/ai.hermes.gateway"}))
@@ -158,7 +145,7 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		st.Reset()
 		m, err := launchd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
 		Expect(out.Results).To(HaveLen(1))
 		Expect(out.Results[0].Err).To(MatchError(ContainSubstring("bootstrap gui/501 " + filepath.Join(agents, "ai.hermes.gateway.plist") +
@@ -178,8 +165,16 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		m, err := launchd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
 		start := time.Now()
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 		Expect(out.Err).To(MatchError(ContainSubstring("launchctl print gui/501/ai.hermes.gateway: no answer in time")))
 	})
 })
+
+// planLines is the plan as the binary prints it, a line each.
+func planLines(p reconcile.Plan) string {
+	if len(p.Actions) == 0 {
+		return ""
+	}
+	return p.String() + "\n"
+}

@@ -15,8 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
-	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
@@ -37,29 +36,39 @@ type Options struct {
 	// user can control its slot. UID/GID -1: look User up, else 10000.
 	User     string
 	UID, GID int
+	// Render shapes every slot's files.
+	Render config.Render
 }
 
-// Backend manages gateway slots in one scandir.
+// Backend is the engine of gateway slots in one scandir.
 type Backend struct {
 	scandir string
 	timeout time.Duration
 	run     runner
+	render  *Renderer
 	// uid, gid own what we write when we run as root; -1 when not root.
 	uid, gid int
 	rescans  atomic.Int64
 }
 
 var (
-	_ reconcile.Backend   = (*Backend)(nil)
-	_ actual.StatusReader = (*Backend)(nil)
+	_ reconcile.Engine  = (*Backend)(nil)
+	_ reconcile.Prober  = (*Backend)(nil)
+	_ reconcile.Watched = (*Backend)(nil)
 )
 
-// New returns a backend for opt.Scandir.
-func New(opt Options) *Backend {
-	b := &Backend{scandir: opt.Scandir, timeout: opt.Timeout, run: runner{bindir: opt.Bindir}, uid: -1, gid: -1}
+// New returns the engine of opt.Scandir. It fails when the render settings
+// cannot make a safe script.
+func New(opt Options) (*Backend, error) {
+	rd, err := NewRenderer(opt.Render)
+	if err != nil {
+		return nil, fmt.Errorf("render settings: %w", err)
+	}
+	b := &Backend{scandir: opt.Scandir, timeout: opt.Timeout, render: rd, uid: -1, gid: -1}
 	if b.timeout <= 0 {
 		b.timeout = 10 * time.Second
 	}
+	b.run = runner{bindir: opt.Bindir, bound: 2*b.timeout + 5*time.Second}
 	if euid() == 0 {
 		b.uid, b.gid = opt.UID, opt.GID
 		if b.uid < 0 || b.gid < 0 {
@@ -70,7 +79,7 @@ func New(opt Options) *Backend {
 			}
 		}
 	}
-	return b
+	return b, nil
 }
 
 // Spawned is how many programs the backend has started so far.
@@ -81,13 +90,13 @@ func (b *Backend) Rescans() int { return int(b.rescans.Load()) }
 
 // Probe checks that the scandir exists, is writable and has a running
 // s6-svscan: each failure is one clear error before anything changes.
-func (b *Backend) Probe() error {
+func (b *Backend) Probe(context.Context) error {
 	fi, err := os.Stat(b.scandir)
 	if err != nil {
-		return fmt.Errorf("%w: %s", actual.ErrScandirMissing, b.scandir)
+		return fmt.Errorf("%w: %s", ErrScandirMissing, b.scandir)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", actual.ErrScandirMissing, b.scandir)
+		return fmt.Errorf("%w: %s is not a directory", ErrScandirMissing, b.scandir)
 	}
 	if err := writable(b.scandir); err != nil {
 		return fmt.Errorf("%w: %w", ErrScandirReadOnly, err)
@@ -105,15 +114,11 @@ func (b *Backend) Probe() error {
 
 func (b *Backend) slotDir(slot string) string { return filepath.Join(b.scandir, slot) }
 
-// Write publishes a new slot through a dot-named staging dir (s6-svscan
-// skips dot names) renamed into place, or rewrites files of a live slot one
-// by one (write temp, rename). Every write is relative to an open directory
-// and follows no symlink, so a planted one can never lead it outside the
-// scandir.
-func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, files []string, create, wantUp bool) error {
-	if create {
-		return b.publish(slot, spec, wantUp)
-	}
+// write rewrites the listed files of a live slot one by one (write temp,
+// rename), then records the spec hash. Every write is relative to an open
+// directory and follows no symlink, so a planted one can never lead it
+// outside the scandir.
+func (b *Backend) write(slot string, spec reconcile.Spec, files []string) error {
 	root, err := os.OpenRoot(b.scandir)
 	if err != nil {
 		return err
@@ -133,7 +138,7 @@ func (b *Backend) Write(ctx context.Context, slot string, spec desired.Spec, fil
 // publish builds the slot under a dot name s6-svscan skips, then renames
 // it into place: a rescan sees the whole slot or nothing of it. Every step
 // is relative to an open directory (stageDir).
-func (b *Backend) publish(slot string, spec desired.Spec, wantUp bool) error {
+func (b *Backend) publish(slot string, spec reconcile.Spec, wantUp bool) error {
 	scan, err := openStageDir(b.scandir, b.uid, b.gid)
 	if err != nil {
 		return err
@@ -173,7 +178,7 @@ func (b *Backend) removeAll(name string) error {
 }
 
 // fill writes a new slot's files into its staging dir.
-func (b *Backend) fill(stage *stageDir, spec desired.Spec, wantUp bool) error {
+func (b *Backend) fill(stage *stageDir, spec reconcile.Spec, wantUp bool) error {
 	logDir, err := stage.Mkdir("log", 0o755)
 	if err != nil {
 		return err
@@ -192,7 +197,7 @@ func (b *Backend) fill(stage *stageDir, spec desired.Spec, wantUp bool) error {
 		}
 	}
 	if !wantUp {
-		if err := stage.Create(actual.DownFile, nil, 0o644); err != nil {
+		if err := stage.Create(DownFile, nil, 0o644); err != nil {
 			return err
 		}
 	}
@@ -201,7 +206,7 @@ func (b *Backend) fill(stage *stageDir, spec desired.Spec, wantUp bool) error {
 		return err
 	}
 	defer data.Close()
-	if err := data.Create(path.Base(actual.HashFile), []byte(spec.Hash+"\n"), 0o644); err != nil {
+	if err := data.Create(path.Base(HashFile), []byte(spec.Hash+"\n"), 0o644); err != nil {
 		return err
 	}
 	for _, dir := range []*stageDir{stage, logDir} {
@@ -233,17 +238,6 @@ func seedSkeleton(dir *stageDir) error {
 	}
 	supEvent.Close()
 	return sup.Mkfifo("control", 0o660)
-}
-
-// mkdir makes a directory with exactly mode (umask aside) and our owner.
-func (b *Backend) mkdir(root *os.Root, name string, mode fs.FileMode) error {
-	if err := mutated(root.Mkdir(name, mode.Perm())); err != nil {
-		return err
-	}
-	if err := mutated(root.Chmod(name, mode)); err != nil {
-		return err
-	}
-	return b.chown(root, name)
 }
 
 // createFile writes a new file; O_EXCL refuses anything already there,
@@ -296,7 +290,7 @@ func (b *Backend) writeHash(root *os.Root, slot, hash string) error {
 	case !errors.Is(err, fs.ErrExist):
 		return err
 	}
-	return b.replaceFile(root, path.Join(slot, actual.HashFile), []byte(hash+"\n"), 0o644)
+	return b.replaceFile(root, path.Join(slot, HashFile), []byte(hash+"\n"), 0o644)
 }
 
 // chown gives name to the gateway user when we run as root. Lchown: a
@@ -308,16 +302,16 @@ func (b *Backend) chown(root *os.Root, name string) error {
 	return mutated(root.Lchown(name, b.uid, b.gid))
 }
 
-// Control sets the run state: the down marker first (so a restart of
+// control sets the run state: the down marker first (so a restart of
 // s6-svscan keeps it), then the supervisor, if there is one yet. Down waits
 // until the gateway is down.
-func (b *Backend) Control(ctx context.Context, slot string, up bool) error {
+func (b *Backend) control(ctx context.Context, slot string, up bool) error {
 	root, err := os.OpenRoot(b.scandir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	down := slot + "/" + actual.DownFile
+	down := slot + "/" + DownFile
 	if up {
 		if err := mutated(root.Remove(down)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -351,13 +345,13 @@ func controllable(dir string) error {
 	return err
 }
 
-// Restart takes the gateway (or its logger) down and up again so s6 spawns
+// restart takes the gateway (or its logger) down and up again so s6 spawns
 // the new script. Down-then-up rather than a signal: a gateway that exits 0
 // on SIGTERM would make finish exit 125 and stay down. The wait is -wD
 // (down and finish done), not -wd (process dead): a -u sent while finish
 // still runs is overridden by its exit 125, which left 14 in 40 gateways
 // down when measured by hand; with -wD, none.
-func (b *Backend) Restart(ctx context.Context, slot string, logger bool) error {
+func (b *Backend) restart(ctx context.Context, slot string, logger bool) error {
 	dir := b.slotDir(slot)
 	if logger {
 		dir = filepath.Join(dir, "log")
@@ -372,34 +366,23 @@ func (b *Backend) Restart(ctx context.Context, slot string, logger bool) error {
 	return err
 }
 
-// Retire moves a slot out of s6-svscan's sight as .gateway-<p>.del; the
-// next pruning rescan stops its supervisors. A staging leftover is simply
-// deleted (s6 never saw it) and "" returned.
-func (b *Backend) Retire(ctx context.Context, name string) (string, error) {
-	switch {
-	case strings.HasSuffix(name, ".tmp"):
-		return "", b.removeAll(name)
-	case strings.HasSuffix(name, ".del"):
-		return name, nil
+// retire moves a slot out of s6-svscan's sight under the dot name retired;
+// the next pruning rescan stops its supervisors.
+func (b *Backend) retire(slot, retired string) error {
+	if err := mutated(os.Rename(b.slotDir(slot), b.slotDir(retired))); err != nil {
+		return fmt.Errorf("retire %s: %w", slot, err)
 	}
-	retired := "." + name + ".del"
-	if _, err := os.Lstat(b.slotDir(retired)); err == nil {
-		retired = fmt.Sprintf(".%s.%d.del", name, time.Now().UnixNano())
-	}
-	if err := mutated(os.Rename(b.slotDir(name), b.slotDir(retired))); err != nil {
-		return "", fmt.Errorf("retire %s: %w", name, err)
-	}
-	return retired, nil
+	return nil
 }
 
-// Rescan asks s6-svscan once to rescan and prune: -a picks up new slots,
+// rescan asks s6-svscan once to rescan and prune: -a picks up new slots,
 // -n stops the supervisors of slots that are gone (retired by us, or
 // deleted by hand and now being recreated under a new inode). It writes
 // "an" to .s6-svscan/control itself, byte for byte what `s6-svscanctl -an`
 // writes and with the same failure when nobody listens (its exit 100):
 // spawning the program cost 1 ms on an idle machine and 10-25 ms on a
 // loaded one, in the path of every new slot.
-func (b *Backend) Rescan(ctx context.Context) error {
+func (b *Backend) rescan(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -415,7 +398,7 @@ func (b *Backend) Rescan(ctx context.Context) error {
 	return nil
 }
 
-// WaitSupervised waits for many slots in one poll loop, so a pass that
+// waitSupervised waits for many slots in one poll loop, so a pass that
 // registered N slots waits about as long as s6 takes for the slowest. The
 // timeout bounds a stall, not the whole set: the wait ends when no slot has
 // come up for that long, as when every slot had its own bound counted from
@@ -424,7 +407,7 @@ func (b *Backend) Rescan(ctx context.Context) error {
 // order and stops at the first one not supervised yet, so it costs one check
 // plus one per slot that came up since. errs[i] is nil once slots[i] is
 // supervised.
-func (b *Backend) WaitSupervised(ctx context.Context, slots []string) []error {
+func (b *Backend) waitSupervised(ctx context.Context, slots []string) []error {
 	errs := make([]error, len(slots))
 	locks := make([]string, len(slots))
 	pending := make([]int, len(slots))
@@ -482,9 +465,9 @@ func (b *Backend) WaitSupervised(ctx context.Context, slots []string) []error {
 	return errs
 }
 
-// Purge waits until no supervisor holds a retired slot (nor its logger),
+// purge waits until no supervisor holds a retired slot (nor its logger),
 // then deletes it.
-func (b *Backend) Purge(ctx context.Context, retired string) error {
+func (b *Backend) purge(ctx context.Context, retired string) error {
 	dir := b.slotDir(retired)
 	err := b.poll(ctx, "supervisor of "+retired+" to exit", func() (bool, error) {
 		for _, l := range []string{filepath.Join(dir, "supervise", "lock"), filepath.Join(dir, "log", "supervise", "lock")} {

@@ -1,42 +1,26 @@
 package s6
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
+	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 )
 
-// ExecError is a failed s6 program: it names the program, its arguments, its
-// exit code and what it said.
-type ExecError struct {
-	Prog   string
-	Args   []string
-	Code   int
-	Stderr string
-	Err    error
-}
-
-func (e *ExecError) Error() string {
-	msg := strings.TrimSpace(e.Stderr)
-	if msg == "" && e.Err != nil {
-		msg = e.Err.Error()
-	}
-	return fmt.Sprintf("%s %s: exit %d: %s", e.Prog, strings.Join(e.Args, " "), e.Code, msg)
-}
-
-func (e *ExecError) Unwrap() error { return e.Err }
-
-// runner finds s6 programs (bindir first, then PATH) and runs them.
+// runner finds s6 programs (bindir first, then PATH) and runs them through
+// the one bounded runner every backend uses.
 type runner struct {
 	bindir string
-	mu     sync.Mutex
-	paths  map[string]string
+	// bound caps each call; the waits s6-svc does itself (-T) are shorter.
+	bound time.Duration
+	mu    sync.Mutex
+	paths map[string]string
 	// count is how many programs were started: the no-op pass must start none.
 	count int
 }
@@ -62,31 +46,25 @@ func (r *runner) path(prog string) (string, error) {
 	return p, nil
 }
 
-// run execs prog and returns its stdout; a non-zero exit is an *ExecError.
+// run execs prog and returns its stdout; a failure is a *command.Error
+// that names prog as the operator knows it, not its path.
 func (r *runner) run(ctx context.Context, prog string, args ...string) (string, error) {
 	p, err := r.path(prog)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, p, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	r.mu.Lock()
 	r.count++
 	r.mu.Unlock()
-	err = cmd.Run()
-	if err == nil {
-		return stdout.String(), nil
+	_, stdout, _, err := command.Runner{Prog: p, Timeout: r.bound}.Run(ctx, 0, args...)
+	var ce *command.Error
+	if errors.As(err, &ce) {
+		ce.Prog = prog
 	}
-	code := -1
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	}
-	return stdout.String(), &ExecError{Prog: prog, Args: args, Code: code, Stderr: stderr.String(), Err: err}
+	return stdout, err
 }
 
-// Spawned returns how many programs the backend has started.
+// spawned returns how many programs the backend has started.
 func (r *runner) spawned() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

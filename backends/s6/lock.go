@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 )
 
 // LockFile is the single-writer lock in the scandir: --once at boot and the
@@ -40,7 +38,7 @@ func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration
 	path := filepath.Join(scandir, LockFile)
 	f, err := openNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", actual.ErrScandirMissing, scandir)
+		return nil, fmt.Errorf("%w: %s", ErrScandirMissing, scandir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)

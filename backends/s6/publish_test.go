@@ -14,16 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-func testSpec() desired.Spec {
-	return desired.Spec{
-		Files: []desired.File{
-			{Path: desired.FileType, Mode: 0o644, Data: []byte("longrun\n")},
-			{Path: desired.FileRun, Mode: 0o755, Data: []byte("#!/bin/sh\nexec true\n")},
-			{Path: desired.FileFinish, Mode: 0o755, Data: []byte("#!/bin/sh\n")},
-			{Path: desired.FileLogRun, Mode: 0o755, Data: []byte("#!/bin/sh\nexec s6-log .\n")},
+func testSpec() reconcile.Spec {
+	return reconcile.Spec{
+		Files: []reconcile.File{
+			{Path: FileType, Mode: 0o644, Data: []byte("longrun\n")},
+			{Path: FileRun, Mode: 0o755, Data: []byte("#!/bin/sh\nexec true\n")},
+			{Path: FileFinish, Mode: 0o755, Data: []byte("#!/bin/sh\n")},
+			{Path: FileLogRun, Mode: 0o755, Data: []byte("#!/bin/sh\nexec s6-log .\n")},
 		},
 		Hash: "abc123",
 	}
@@ -77,7 +78,7 @@ func TestPublish(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			scandir := t.TempDir()
-			b := New(Options{Scandir: scandir, UID: 4242, GID: 4343})
+			b := mustNew(t, Options{Scandir: scandir, UID: 4242, GID: 4343})
 			if tc.stale {
 				half := filepath.Join(scandir, ".gateway-p.tmp", "log")
 				if err := os.MkdirAll(half, 0o700); err != nil {
@@ -87,7 +88,7 @@ func TestPublish(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := b.Write(context.Background(), "gateway-p", testSpec(), nil, true, tc.wantUp); err != nil {
+			if err := b.publish("gateway-p", testSpec(), tc.wantUp); err != nil {
 				t.Fatal(err)
 			}
 			slot := filepath.Join(scandir, "gateway-p")
@@ -145,10 +146,10 @@ func TestPublish(t *testing.T) {
 // staging dir behind and nothing under its name.
 func TestPublishFailureLeavesNothing(t *testing.T) {
 	scandir := t.TempDir()
-	b := New(Options{Scandir: scandir, UID: -1, GID: -1})
+	b := mustNew(t, Options{Scandir: scandir, UID: -1, GID: -1})
 	spec := testSpec()
-	spec.Files = append(spec.Files, desired.File{Path: "sub/dir/file", Mode: 0o644})
-	err := b.Write(context.Background(), "gateway-p", spec, nil, true, false)
+	spec.Files = append(spec.Files, reconcile.File{Path: "sub/dir/file", Mode: 0o644})
+	err := b.publish("gateway-p", spec, false)
 	if err == nil || !strings.Contains(err.Error(), "sub/dir/file") {
 		t.Fatalf("got %v, want an error naming sub/dir/file", err)
 	}
@@ -178,8 +179,8 @@ func TestRescan(t *testing.T) {
 		t.Fatalf("s6-svscan not installed (make deps): %v", err)
 	}
 	scandir := t.TempDir()
-	b := New(Options{Scandir: scandir, UID: -1, GID: -1})
-	if err := b.Rescan(context.Background()); !errors.Is(err, ErrSvscanDown) {
+	b := mustNew(t, Options{Scandir: scandir, UID: -1, GID: -1})
+	if err := b.rescan(context.Background()); !errors.Is(err, ErrSvscanDown) {
 		t.Fatalf("no s6-svscan: got %v, want ErrSvscanDown", err)
 	}
 
@@ -202,13 +203,13 @@ func TestRescan(t *testing.T) {
 
 	spec := testSpec()
 	spec.Files[1].Data = []byte("#!/bin/sh\nexec sleep 1000\n")
-	if err := b.Write(context.Background(), "gateway-p", spec, nil, true, false); err != nil {
+	if err := b.publish("gateway-p", spec, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Rescan(context.Background()); err != nil {
+	if err := b.rescan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if errs := b.WaitSupervised(context.Background(), []string{"gateway-p"}); errs[0] != nil {
+	if errs := b.waitSupervised(context.Background(), []string{"gateway-p"}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
 	if got := b.Rescans(); got != 1 {
@@ -219,7 +220,7 @@ func TestRescan(t *testing.T) {
 	}
 
 	stop()
-	if err := b.Rescan(context.Background()); !errors.Is(err, ErrSvscanDown) {
+	if err := b.rescan(context.Background()); !errors.Is(err, ErrSvscanDown) {
 		t.Fatalf("s6-svscan stopped: got %v, want ErrSvscanDown", err)
 	}
 }
@@ -233,4 +234,14 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+func mustNew(t *testing.T, opt Options) *Backend {
+	t.Helper()
+	opt.Render = config.DefaultRender()
+	b, err := New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -7,15 +7,13 @@ import (
 	"io/fs"
 	"path/filepath"
 	"time"
-
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 )
 
 // ParseStatus decodes a supervise/status record as s6-supervise writes it:
 // 35 bytes up to s6 2.12 (no pgid), 43 bytes from 2.13 on. The layout is
 // stamp (TAI64N, 12), ready stamp (12), pid (u64 BE), [pgid (u64 BE)],
 // wait status (u16 BE), flags (paused 1, finishing 2, wantup 4, ready 8).
-func ParseStatus(b []byte) (actual.Status, error) {
+func ParseStatus(b []byte) (Status, error) {
 	var pidAt, wstatAt, flagsAt int
 	switch len(b) {
 	case 35:
@@ -23,13 +21,13 @@ func ParseStatus(b []byte) (actual.Status, error) {
 	case 43:
 		pidAt, wstatAt, flagsAt = 24, 40, 42
 	default:
-		return actual.Status{}, fmt.Errorf("supervise/status: unknown record size %d", len(b))
+		return Status{}, fmt.Errorf("supervise/status: unknown record size %d", len(b))
 	}
 	pid := binary.BigEndian.Uint64(b[pidAt:])
 	wstat := binary.BigEndian.Uint16(b[wstatAt:])
 	flags := b[flagsAt]
 	finishing := flags&2 != 0
-	st := actual.Status{
+	st := Status{
 		Supervised: true,
 		PID:        int(pid),
 		Up:         pid != 0 && !finishing,
@@ -64,21 +62,21 @@ func taiTime(b []byte) time.Time {
 
 // ReadStatus reads a slot's status without forking: the supervise/lock
 // tells whether s6-supervise runs, supervise/status what it last recorded.
-func (b *Backend) ReadStatus(dir string) (actual.Status, error) {
+func (b *Backend) ReadStatus(dir string) (Status, error) {
 	held, err := lockHeld(filepath.Join(dir, "supervise", "lock"))
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !held) {
-		return actual.Status{ExitCode: -1}, nil
+		return Status{ExitCode: -1}, nil
 	}
 	if err != nil {
-		return actual.Status{ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
+		return Status{ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
-	data, err := actual.ReadSmall(filepath.Join(dir, "supervise", "status"), 64)
+	data, err := readSmall(filepath.Join(dir, "supervise", "status"), 64)
 	if err != nil {
-		return actual.Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
+		return Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
 	st, err := ParseStatus(data)
 	if err != nil {
-		return actual.Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
+		return Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
 	return st, nil
 }

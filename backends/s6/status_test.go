@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
-
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 )
 
 // record builds a supervise/status record the way s6-supervise packs it.
@@ -23,22 +21,22 @@ func TestParseStatus(t *testing.T) {
 	tests := []struct {
 		name string
 		rec  []byte
-		want actual.Status
+		want Status
 	}{
 		{"2.11 up, wanted up", record(35, since.Unix(), 4589, 0, 4),
-			actual.Status{Supervised: true, Up: true, WantUp: true, PID: 4589, ExitCode: -1, Since: since}},
+			Status{Supervised: true, Up: true, WantUp: true, PID: 4589, ExitCode: -1, Since: since}},
 		{"2.11 up and ready", record(35, since.Unix(), 7, 0, 4|8),
-			actual.Status{Supervised: true, Up: true, WantUp: true, Ready: true, PID: 7, ExitCode: -1, Since: since}},
+			Status{Supervised: true, Up: true, WantUp: true, Ready: true, PID: 7, ExitCode: -1, Since: since}},
 		{"2.11 down after SIGTERM, ready flag ignored when down", record(35, since.Unix(), 0, 15, 8),
-			actual.Status{Supervised: true, ExitCode: -1, Signal: 15, Since: since}},
+			Status{Supervised: true, ExitCode: -1, Signal: 15, Since: since}},
 		{"2.11 down, exit 3, wants up (respawning)", record(35, since.Unix(), 0, 3<<8, 4),
-			actual.Status{Supervised: true, WantUp: true, ExitCode: 3, Since: since}},
+			Status{Supervised: true, WantUp: true, ExitCode: 3, Since: since}},
 		{"2.11 finishing counts as down", record(35, since.Unix(), 99, 0, 4|2),
-			actual.Status{Supervised: true, WantUp: true, ExitCode: 0, Since: since}},
+			Status{Supervised: true, WantUp: true, ExitCode: 0, Since: since}},
 		{"2.13+ record with pgid", record(43, since.Unix(), 4242, 0, 4),
-			actual.Status{Supervised: true, Up: true, WantUp: true, PID: 4242, ExitCode: -1, Since: since}},
+			Status{Supervised: true, Up: true, WantUp: true, PID: 4242, ExitCode: -1, Since: since}},
 		{"never ran (down file), exit 0", record(35, since.Unix(), 0, 0, 0),
-			actual.Status{Supervised: true, ExitCode: 0, Since: since}},
+			Status{Supervised: true, ExitCode: 0, Since: since}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 )
 
@@ -52,7 +53,7 @@ type Options struct {
 
 type backend struct {
 	opt Options
-	run host.Runner
+	run command.Runner
 }
 
 var _ host.Manager = (*backend)(nil)
@@ -63,7 +64,7 @@ func New(opt Options) (host.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &backend{opt: opt, run: host.Runner{Prog: opt.Systemctl, Timeout: opt.Timeout, Env: opt.Env}}, nil
+	return &backend{opt: opt, run: command.Runner{Prog: opt.Systemctl, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -71,7 +72,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Systemctl = "systemctl"
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = host.DefaultTimeout
+		o.Timeout = command.DefaultTimeout
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 100 * time.Second
@@ -159,7 +160,7 @@ func (b *backend) classify(err error, stderr string) error {
 		return fmt.Errorf("%w of %s (%w): run `sudo loginctl enable-linger %s` so it runs without a login session "+
 			"(or log in as %s first), or as root use --system", ErrUserManager, b.opt.LoginUser, err, b.opt.LoginUser, b.opt.LoginUser)
 	}
-	var ee *host.ExecError
+	var ee *command.Error
 	if !b.opt.System && errors.As(err, &ee) && ee.TimedOut {
 		return fmt.Errorf("%w of %s (%w): is its user bus alive? `sudo loginctl enable-linger %s` keeps it running",
 			ErrUserManager, b.opt.LoginUser, err, b.opt.LoginUser)
@@ -272,7 +273,7 @@ func Detect(ctx context.Context, opt Options) error {
 	if _, err := exec.LookPath(opt.Systemctl); err != nil {
 		return fmt.Errorf("%s not found: %w", opt.Systemctl, err)
 	}
-	r := host.Runner{Prog: opt.Systemctl, Timeout: opt.Timeout, Env: opt.Env}
+	r := command.Runner{Prog: opt.Systemctl, Timeout: opt.Timeout, Env: opt.Env}
 	if r.Timeout <= 0 {
 		r.Timeout = 10 * time.Second
 	}

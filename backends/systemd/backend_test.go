@@ -2,7 +2,6 @@ package systemd_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,14 +15,6 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
-
-func planLines(plan []reconcile.Action) string {
-	var b strings.Builder
-	for _, a := range plan {
-		fmt.Fprintf(&b, "%s %s %s\n", a.Kind, a.Slot, a.Reason)
-	}
-	return b.String()
-}
 
 // These specs drive the backend against the stand-in systemctl of
 // test/host/standins, placed first on PATH. The stand-in emulates a program
@@ -46,7 +37,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		st.Reset()
 		m, err := systemd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
 		for _, r := range out.Results {
 			Expect(r.Err).NotTo(HaveOccurred())
@@ -78,14 +69,14 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		By("install, down as the intent says")
 		writeIntent("stopped")
 		plan, calls := pass()
-		Expect(plan).To(Equal("create hermes-gateway-coder profile_added\n"))
+		Expect(plan).To(Equal("+ hermes-gateway-coder  create (down)  profile_added\n"))
 		Expect(calls).To(Equal([]string{show, "systemctl --user daemon-reload"}))
 		Expect(unit).To(BeARegularFile())
 
 		By("start when the intent turns to running")
 		writeIntent("running")
 		plan, calls = pass()
-		Expect(plan).To(Equal("start hermes-gateway-coder intent_running\n"))
+		Expect(plan).To(Equal("> hermes-gateway-coder  start  intent_running\n"))
 		Expect(calls).To(Equal([]string{show, "systemctl --user enable " + svc, "systemctl --user start " + svc}))
 
 		By("a second pass only reads")
@@ -96,7 +87,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		By("a stale unit is rewritten and reloaded, never 'already exists'")
 		Expect(os.WriteFile(unit, []byte("[Service]\nExecStart=/bin/old\n"), 0o644)).To(Succeed())
 		plan, calls = pass()
-		Expect(plan).To(Equal("update hermes-gateway-coder spec_changed\n"))
+		Expect(plan).To(Equal("~ hermes-gateway-coder  update hermes-gateway-coder.service  spec_changed\n"))
 		Expect(calls).To(Equal([]string{show, "systemctl --user daemon-reload"}))
 		Expect(os.ReadFile(unit)).To(ContainSubstring("RestartPreventExitStatus=78"))
 		plan, _ = pass()
@@ -105,7 +96,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		By("stop (and disable, so a reboot keeps it down)")
 		writeIntent("stopped")
 		plan, calls = pass()
-		Expect(plan).To(Equal("stop hermes-gateway-coder intent_stopped\n"))
+		Expect(plan).To(Equal("< hermes-gateway-coder  stop  intent_stopped\n"))
 		Expect(calls).To(Equal([]string{show, "systemctl --user disable " + svc, "systemctl --user stop " + svc}))
 		plan, _ = pass()
 		Expect(plan).To(BeEmpty())
@@ -113,7 +104,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		By("remove when the profile is gone")
 		Expect(os.RemoveAll(home)).To(Succeed())
 		plan, calls = pass()
-		Expect(plan).To(Equal("remove hermes-gateway-coder profile_removed\n"))
+		Expect(plan).To(Equal("- hermes-gateway-coder  remove  profile_removed\n"))
 		Expect(calls).To(Equal([]string{show, "systemctl --user stop " + svc, "systemctl --user disable " + svc, "systemctl --user daemon-reload"}))
 		Expect(unit).NotTo(BeAnExistingFile())
 		plan, calls = pass()
@@ -127,16 +118,18 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		st.Set("hermes-gateway-coder.service.state", "activating auto-restart\n")
 		m, err := systemd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.Observe(context.Background(), m, home, settings)
+		out := standin.Observe(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
-		Expect(out.Observed.State).To(Equal("activating"))
-		Expect(out.Observed.Detail).To(Equal("auto-restart, unit file enabled"))
-		Expect(out.Observed.Up).To(BeTrue())
-		Expect(out.Plan).To(BeEmpty())
+		u := out.Observed.Units["coder"]
+		Expect(u).NotTo(BeNil())
+		Expect(u.State).To(Equal("activating"))
+		Expect(u.Detail).To(Equal("auto-restart, unit file enabled"))
+		Expect(u.Running).To(BeTrue())
+		Expect(out.Plan.Actions).To(BeEmpty())
 
 		writeIntent("stopped")
 		plan, _ := pass()
-		Expect(plan).To(Equal("stop hermes-gateway-coder intent_stopped\n"))
+		Expect(plan).To(Equal("< hermes-gateway-coder  stop  intent_stopped\n"))
 	})
 
 	It("says how to fix a user manager it cannot reach, at once", func() {
@@ -145,7 +138,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		m, err := systemd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
 		start := time.Now()
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(time.Since(start)).To(BeNumerically("<", 2*time.Second))
 		Expect(out.Err).To(MatchError(systemd.ErrUserManager))
 		Expect(out.Err.Error()).To(ContainSubstring("sudo loginctl enable-linger ada"))
@@ -160,7 +153,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		m, err := systemd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
 		start := time.Now()
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 		Expect(out.Err).To(MatchError(systemd.ErrUserManager))
 		Expect(out.Err.Error()).To(ContainSubstring("no answer in time"))
@@ -171,7 +164,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		opt.System, opt.RunAs = true, "hermes"
 		writeIntent("running")
 		plan, calls := pass()
-		Expect(plan).To(Equal("create hermes-gateway-coder profile_added\n"))
+		Expect(plan).To(Equal("+ hermes-gateway-coder  create (up)  profile_added\n"))
 		Expect(calls).To(HaveLen(4))
 		for _, c := range calls {
 			Expect(c).To(HavePrefix("systemctl --system "))
@@ -187,9 +180,9 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 		Expect(os.WriteFile(unit, []byte(other), 0o644)).To(Succeed())
 		m, err := systemd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
-		Expect(out.Plan).To(BeEmpty())
+		Expect(out.Plan.Actions).To(BeEmpty())
 		Expect(out.Desired.Diagnostics).To(HaveLen(1))
 		Expect(out.Desired.Diagnostics[0].String()).To(ContainSubstring("serves HERMES_HOME=/elsewhere/profiles/coder"))
 		Expect(os.ReadFile(unit)).To(Equal([]byte(other)))
@@ -205,4 +198,12 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 func must[T any](v T, err error) T {
 	Expect(err).NotTo(HaveOccurred())
 	return v
+}
+
+// planLines is the plan as the binary prints it, a line each.
+func planLines(p reconcile.Plan) string {
+	if len(p.Actions) == 0 {
+		return ""
+	}
+	return p.String() + "\n"
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 )
 
@@ -27,7 +28,7 @@ type Options struct {
 
 type backend struct {
 	opt Options
-	run host.Runner
+	run command.Runner
 }
 
 var _ host.Manager = (*backend)(nil)
@@ -44,7 +45,7 @@ func New(opt Options) (host.Manager, error) {
 		}
 		opt.UserID = u.Username
 	}
-	return &backend{opt: opt, run: host.Runner{Prog: opt.Schtasks, Timeout: opt.Timeout, Env: opt.Env}}, nil
+	return &backend{opt: opt, run: command.Runner{Prog: opt.Schtasks, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (b *backend) schtasks(ctx context.Context, args ...string) (int, string, error) {

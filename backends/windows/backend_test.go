@@ -2,7 +2,6 @@ package windows_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,18 +15,6 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
-
-func planLines(plan []reconcile.Action) string {
-	var b strings.Builder
-	for _, a := range plan {
-		fmt.Fprintf(&b, "%s %s %s", a.Kind, a.Slot, a.Reason)
-		if len(a.Files) > 0 {
-			fmt.Fprintf(&b, " %s", strings.Join(a.Files, ","))
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
 
 // These specs drive the backend against the stand-in schtasks of
 // test/host/standins, placed first on PATH. The stand-in emulates a program
@@ -48,7 +35,7 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		st.Reset()
 		m, err := windows.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
 		for _, r := range out.Results {
 			Expect(r.Err).NotTo(HaveOccurred())
@@ -78,14 +65,14 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		By("install, down as the intent says")
 		writeIntent("stopped")
 		plan, calls := pass()
-		Expect(plan).To(Equal("create Hermes_Gateway_coder profile_added Hermes_Gateway_coder.task.xml,Hermes_Gateway_coder.cmd,Hermes_Gateway_coder.vbs\n"))
+		Expect(plan).To(Equal("+ Hermes_Gateway_coder  create (down)  profile_added\n"))
 		Expect(calls).To(Equal([]string{reads[0], create}))
 		Expect(cmdPath).To(BeARegularFile())
 
 		By("start when the intent turns to running")
 		writeIntent("running")
 		plan, calls = pass()
-		Expect(plan).To(Equal("start Hermes_Gateway_coder intent_running\n"))
+		Expect(plan).To(Equal("> Hermes_Gateway_coder  start  intent_running\n"))
 		Expect(calls).To(Equal(append(reads, "schtasks /Run /TN "+task)))
 
 		By("a second pass only reads")
@@ -96,7 +83,7 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		By("a stale launcher is rewritten and the task re-registered with /F")
 		Expect(os.WriteFile(cmdPath, []byte("@echo off\r\nold\r\n"), 0o644)).To(Succeed())
 		plan, calls = pass()
-		Expect(plan).To(Equal("update Hermes_Gateway_coder spec_changed Hermes_Gateway_coder.cmd\n"))
+		Expect(plan).To(Equal("~ Hermes_Gateway_coder  update Hermes_Gateway_coder.cmd  spec_changed\n"))
 		Expect(calls).To(Equal(append(reads, create)))
 		plan, _ = pass()
 		Expect(plan).To(BeEmpty())
@@ -107,13 +94,13 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		x = strings.Replace(x, "<Enabled>true</Enabled>\r\n    <Hidden>", "<Enabled>false</Enabled>\r\n    <Hidden>", 1)
 		Expect(os.WriteFile(registered, []byte(x), 0o644)).To(Succeed())
 		plan, calls = pass()
-		Expect(plan).To(Equal("update Hermes_Gateway_coder spec_changed Hermes_Gateway_coder.task.xml\n"))
+		Expect(plan).To(Equal("~ Hermes_Gateway_coder  update Hermes_Gateway_coder.task.xml  spec_changed\n"))
 		Expect(calls).To(Equal(append(reads, create)))
 
 		By("stop")
 		writeIntent("stopped")
 		plan, calls = pass()
-		Expect(plan).To(Equal("stop Hermes_Gateway_coder intent_stopped\n"))
+		Expect(plan).To(Equal("< Hermes_Gateway_coder  stop  intent_stopped\n"))
 		Expect(calls).To(Equal(append(reads, "schtasks /End /TN "+task)))
 		plan, _ = pass()
 		Expect(plan).To(BeEmpty())
@@ -121,7 +108,7 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		By("remove when the profile is gone")
 		Expect(os.RemoveAll(home)).To(Succeed())
 		plan, calls = pass()
-		Expect(plan).To(Equal("remove Hermes_Gateway_coder profile_removed\n"))
+		Expect(plan).To(Equal("- Hermes_Gateway_coder  remove  profile_removed\n"))
 		Expect(calls).To(Equal(append(reads, "schtasks /End /TN "+task, "schtasks /Delete /TN "+task+" /F")))
 		plan, calls = pass()
 		Expect(plan).To(BeEmpty())
@@ -137,9 +124,9 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		writeIntent("stopped")
 		m, err := windows.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(out.Err).NotTo(HaveOccurred())
-		Expect(out.Plan).To(BeEmpty())
+		Expect(out.Plan.Actions).To(BeEmpty())
 		Expect(out.Desired.Diagnostics).To(HaveLen(1))
 		Expect(out.Desired.Diagnostics[0].Message).To(ContainSubstring("does not run a gateway of HERMES_HOME=" + home))
 	})
@@ -150,7 +137,7 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 		m, err := windows.New(opt)
 		Expect(err).NotTo(HaveOccurred())
 		start := time.Now()
-		out := host.RunPass(context.Background(), m, home, settings)
+		out := standin.Run(context.Background(), m, home, settings)
 		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 		Expect(out.Err).To(MatchError(ContainSubstring("schtasks /Query /TN Hermes_Gateway_coder /XML: no answer in time")))
 	})
@@ -159,4 +146,12 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 func must[T any](v T, err error) T {
 	Expect(err).NotTo(HaveOccurred())
 	return v
+}
+
+// planLines is the plan as the binary prints it, a line each.
+func planLines(p reconcile.Plan) string {
+	if len(p.Actions) == 0 {
+		return ""
+	}
+	return p.String() + "\n"
 }

@@ -8,15 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/launchd"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/systemd"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/windows"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // detectBackend resolves --backend auto. A scandir given explicitly (flag
@@ -38,9 +38,9 @@ func detectBackend(o options) (string, error) {
 }
 
 // runHost reconciles the single host service of the active profile
-// (systemd, launchd, Windows): --once, --dry-run and status. Watch mode is
-// the s6 longrun's.
-func runHost(ctx context.Context, o options, kind string, p *printer) int {
+// (systemd, launchd, Windows) through the same pass as s6: --once, --dry-run
+// and status. Watch mode is the s6 longrun's.
+func runHost(ctx context.Context, o options, kind string, p *printer, getenv func(string) string) int {
 	if o.system && kind != host.Systemd {
 		return p.fail(fmt.Errorf("--system applies to the systemd backend, not %s", kind))
 	}
@@ -62,10 +62,14 @@ func runHost(ctx context.Context, o options, kind string, p *printer) int {
 		}
 	}
 	s := host.Settings{GatewayCommand: gatewayProgram(o.cfg.Render.GatewayCommand), Env: o.cfg.Render.Env, RestartSec: o.restartSec}
+	reader := desired.NewReader(home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")})
+	active, held := desired.Active(home)
+	run := runner{o: o, p: p, backend: kind, keys: []desired.Key{active}, held: held,
+		pass: &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s)}}
 	if o.status {
-		return hostStatus(ctx, kind, m, home, s, p)
+		return run.status(ctx)
 	}
-	return hostOnce(ctx, o, kind, m, home, s, p)
+	return run.once(ctx)
 }
 
 func newManager(kind string, o options) (host.Manager, error) {
@@ -96,87 +100,4 @@ func gatewayProgram(cmd string) string {
 		}
 	}
 	return cmd
-}
-
-// hostOnce is one pass, or with --dry-run only its plan.
-func hostOnce(ctx context.Context, o options, kind string, m host.Manager, home string, s host.Settings, p *printer) int {
-	p.version(o.modeName(), kind)
-	var out host.Outcome
-	if o.dryRun {
-		out = host.Observe(ctx, m, home, s)
-	} else {
-		out = host.RunPass(ctx, m, home, s)
-	}
-	diags := out.Desired.Diagnostics
-	p.diagnostics(diags)
-	if out.Err == nil {
-		p.plan(out.Plan)
-		if !o.dryRun {
-			p.results(out.Results)
-		}
-	}
-	p.summary(out.Plan, out.Results, len(diags), out.Err)
-	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan))
-}
-
-// hostStatus prints the one row of the active profile's service, in the
-// same table and JSON shape as the s6 status.
-func hostStatus(ctx context.Context, kind string, m host.Manager, home string, s host.Settings, p *printer) int {
-	p.version("status", kind)
-	out := host.Observe(ctx, m, home, s)
-	if out.Def.Name == "" {
-		// Nothing known: HERMES_HOME missing, or the service cannot be rendered.
-		p.summary(nil, nil, 0, out.Err)
-		return exitError
-	}
-	p.diagnostics(out.Desired.Diagnostics)
-	row := hostRow(out)
-	if p.json {
-		p.emit(row)
-	} else {
-		tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROFILE\tSLOT\tINTENT\tWANT\tACTUAL\tPID\tUPTIME\tLAST EXIT\tNOTE")
-		pid := "-"
-		if row.PID > 0 {
-			pid = strconv.Itoa(row.PID)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Profile, row.Slot, row.Intent, row.Want, row.Actual, pid, "-", row.LastExit, row.Note)
-		tw.Flush()
-	}
-	if out.Err != nil {
-		p.summary(nil, nil, 0, out.Err)
-		return exitError
-	}
-	return exitOK
-}
-
-func hostRow(out host.Outcome) statusRow {
-	d, o := out.Desired, out.Observed
-	r := statusRow{Type: "status", Profile: d.Profile, Slot: out.Def.Name, Intent: intentWord(d.Intent),
-		Want: "-", Actual: o.Word(), PID: o.PID, LastExit: o.LastExit}
-	if r.LastExit == "" {
-		r.LastExit = "-"
-	}
-	var notes []string
-	switch {
-	case out.Err != nil:
-		r.Actual = "unknown"
-		notes = append(notes, out.Err.Error())
-	case o.Installed:
-		r.Want = wantWord(o.Up)
-		if o.Detail != "" {
-			notes = append(notes, o.Detail)
-		}
-	}
-	if d.Gone {
-		notes = append(notes, d.Reason)
-	}
-	for _, a := range out.Plan {
-		notes = append(notes, "pending: "+a.Kind.String()+" ("+a.Reason+")")
-	}
-	for _, dg := range d.Diagnostics {
-		notes = append(notes, dg.String())
-	}
-	r.Note = strings.Join(notes, "; ")
-	return r
 }

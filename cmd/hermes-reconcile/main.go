@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -65,55 +66,94 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return p.fail(err)
 	}
-	if kind != "s6" {
-		return runHost(ctx, o, kind, p)
+	if kind != host.S6 {
+		return runHost(ctx, o, kind, p, getenv)
 	}
-
-	rd, err := desired.NewRenderer(o.cfg.Render)
+	be, err := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
+		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID, Render: o.cfg.Render})
 	if err != nil {
-		fmt.Fprintf(stderr, "hermes-reconcile: render settings: %v\n", err)
+		fmt.Fprintf(stderr, "hermes-reconcile: %v\n", err)
 		return exitError
 	}
-	be := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
-		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID})
-	src := reconcile.Sources{Home: o.cfg.Home, Scandir: o.cfg.Scandir, Status: be, MaxServices: o.cfg.MaxServices,
-		Load: desired.Options{Renderer: rd, MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}}
-
+	pass := &reconcile.Pass{
+		Reader: desired.NewReader(o.cfg.Home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}),
+		Engine: be,
+		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning},
+	}
+	run := runner{o: o, p: p, pass: pass, backend: host.S6}
 	switch {
 	case o.status:
-		return runStatus(src, p)
+		return run.status(ctx)
 	case o.once: // --dry-run sets it too
-		return runOnce(ctx, o, src, be, p)
+		if !o.dryRun {
+			// --dry-run takes no lock: taking it would write to the scandir.
+			run.lock = func(ctx context.Context) (func(), error) {
+				if _, err := os.Stat(o.cfg.Scandir); err != nil {
+					return nil, fmt.Errorf("scandir %s: %w", o.cfg.Scandir, err)
+				}
+				l, err := s6.AcquireLock(ctx, o.cfg.Scandir, fmt.Sprintf("pid %d (hermes-reconcile --once)", os.Getpid()), o.cfg.LockTimeout)
+				if err != nil {
+					return nil, err
+				}
+				return func() { _ = l.Unlock() }, nil
+			}
+		}
+		return run.once(ctx)
 	}
-	return runWatch(ctx, o, src, be)
+	return runWatch(ctx, o, pass)
 }
 
-// runOnce is one pass: --once at boot, or --dry-run, which plans only and
-// never takes the lock (taking it would write to the scandir).
-func runOnce(ctx context.Context, o options, src reconcile.Sources, be *s6.Backend, p *printer) int {
-	p.version(o.modeName(), "s6")
+// runner runs one-shot modes through a pass, for any engine.
+type runner struct {
+	o       options
+	p       *printer
+	pass    *reconcile.Pass
+	backend string
+	// keys the pass covers: nil for every profile (s6), the active profile
+	// on a host.
+	keys []desired.Key
+	// lock takes the single-writer lock for an applying run; nil: none.
+	lock func(context.Context) (func(), error)
+	// held is a diagnostic that holds the whole run: HERMES_HOME names no
+	// profile a host can serve.
+	held *desired.Diagnostic
+}
+
+// once is one pass: --once at boot, or --dry-run, which plans only.
+func (r runner) once(ctx context.Context) int {
+	o, p := r.o, r.p
+	p.version(o.modeName(), r.backend)
+	if r.held != nil {
+		p.diagnostics([]desired.Diagnostic{*r.held})
+		p.plan(reconcile.Plan{})
+		p.summary(reconcile.Plan{}, nil, 1, nil)
+		return o.exitCode(nil, nil, 1, 0)
+	}
 	var out reconcile.Outcome
 	if o.dryRun {
-		out = reconcile.Observe(src)
+		out = r.pass.Observe(ctx, r.keys)
 	} else {
-		if _, err := os.Stat(src.Scandir); err != nil {
-			return p.fail(fmt.Errorf("scandir %s: %w", src.Scandir, err))
+		unlock := func() {}
+		if r.lock != nil {
+			u, err := r.lock(ctx)
+			if err != nil {
+				return p.fail(err)
+			}
+			unlock = u
 		}
-		lock, err := s6.AcquireLock(ctx, src.Scandir, fmt.Sprintf("pid %d (hermes-reconcile --once)", os.Getpid()), o.cfg.LockTimeout)
-		if err != nil {
-			return p.fail(err)
-		}
-		out = reconcile.RunPass(ctx, src, be, nil)
-		lock.Unlock()
+		out = r.pass.Run(ctx, r.keys, nil)
+		unlock()
 	}
 	diags := out.Desired.Diagnostics
 	p.diagnostics(diags)
-	p.plan(out.Plan)
-	if !o.dryRun {
-		p.results(out.Results)
+	if out.Err == nil {
+		p.plan(out.Plan)
+		if !o.dryRun {
+			p.results(out.Results)
+		}
 	}
 	p.summary(out.Plan, out.Results, len(diags), out.Err)
-	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan))
+	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan.Actions))
 }
 
 // modeName names a one-shot run in the version line.
@@ -124,7 +164,7 @@ func (o options) modeName() string {
 	return "once"
 }
 
-// exitCode is the exit status of a one-shot run, s6 or host.
+// exitCode is the exit status of a one-shot run.
 func (o options) exitCode(err error, results []reconcile.Result, diags, changes int) int {
 	switch {
 	case err != nil, reconcile.Failed(results) > 0:
@@ -138,7 +178,7 @@ func (o options) exitCode(err error, results []reconcile.Result, diags, changes 
 }
 
 func (p *printer) fail(err error) int {
-	p.summary(nil, nil, 0, err)
+	p.summary(reconcile.Plan{}, nil, 0, err)
 	return exitError
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -36,7 +35,7 @@ type jsonChange struct {
 }
 
 func changeOf(a reconcile.Action) jsonChange {
-	c := jsonChange{Action: a.Kind.String(), Slot: a.Slot, Profile: a.Profile, Reason: a.Reason,
+	c := jsonChange{Action: a.Kind.String(), Slot: a.Unit, Profile: a.Key, Reason: string(a.Reason),
 		Files: a.Files, Restart: a.Restart, RestartLog: a.RestartLog, Folded: a.Folded}
 	if a.Kind == reconcile.Create {
 		c.Want = wantWord(a.WantUp)
@@ -80,58 +79,23 @@ func (p *printer) diagnostics(ds []desired.Diagnostic) {
 	}
 }
 
-// symbols are terraform's: + create, ~ change, - destroy; > and < for run state.
-var symbols = map[reconcile.Kind]string{
-	reconcile.Create: "+", reconcile.Update: "~", reconcile.Adopt: "~",
-	reconcile.Start: ">", reconcile.Stop: "<", reconcile.Remove: "-", reconcile.Clean: "-",
-}
-
 var colors = map[string]string{"+": "\x1b[32m", "~": "\x1b[33m", "-": "\x1b[31m", ">": "\x1b[32m", "<": "\x1b[33m"}
 
-// planLine is one action, e.g. "+ gateway-a  create (down)  profile_added".
-func planLine(a reconcile.Action) string {
-	what := a.Kind.String()
-	switch a.Kind {
-	case reconcile.Create:
-		what += " (" + wantWord(a.WantUp) + ")"
-	case reconcile.Update, reconcile.Adopt:
-		if len(a.Files) > 0 {
-			what += " " + strings.Join(a.Files, ", ")
-		}
-		if a.Restart {
-			what += " (restart)"
-		}
-	}
-	line := fmt.Sprintf("%s %s  %s  %s", symbols[a.Kind], a.Slot, what, a.Reason)
-	if len(a.Folded) > 0 {
-		line += " (serves " + strings.Join(a.Folded, ", ") + ")"
-	}
-	return line
-}
-
-func (p *printer) plan(plan []reconcile.Action) {
-	for _, a := range plan {
+func (p *printer) plan(plan reconcile.Plan) {
+	for _, a := range plan.Actions {
 		if p.json {
 			p.emit(map[string]any{"type": "planned_change", "change": changeOf(a)})
 			continue
 		}
-		line := planLine(a)
+		line := a.String()
 		if p.color {
-			line = colors[symbols[a.Kind]] + line + "\x1b[0m"
+			line = colors[a.Kind.Symbol()] + line + "\x1b[0m"
 		}
 		fmt.Fprintln(p.out, line)
 	}
-	if p.json {
-		return
+	if !p.json {
+		fmt.Fprintln(p.out, plan.Summary())
 	}
-	if len(plan) == 0 {
-		fmt.Fprintln(p.out, "No changes. Services match the profiles.")
-		return
-	}
-	c := count(plan)
-	fmt.Fprintf(p.out, "Plan: %d to create, %d to update, %d to remove, %d to start, %d to stop.\n",
-		c[reconcile.Create], c[reconcile.Update]+c[reconcile.Adopt], c[reconcile.Remove]+c[reconcile.Clean],
-		c[reconcile.Start], c[reconcile.Stop])
 }
 
 func (p *printer) results(results []reconcile.Result) {
@@ -148,7 +112,7 @@ func (p *printer) results(results []reconcile.Result) {
 		}
 		if r.Err != nil {
 			failed++
-			fmt.Fprintf(p.out, "! %s  %s  failed: %v\n", r.Action.Slot, r.Action.Kind, r.Err)
+			fmt.Fprintf(p.out, "! %s  %s  failed: %v\n", r.Action.Unit, r.Action.Kind, r.Err)
 		}
 	}
 	if !p.json && len(results) > 0 {
@@ -156,15 +120,15 @@ func (p *printer) results(results []reconcile.Result) {
 	}
 }
 
-func (p *printer) summary(plan []reconcile.Action, results []reconcile.Result, diags int, err error) {
+func (p *printer) summary(plan reconcile.Plan, results []reconcile.Result, diags int, err error) {
 	if !p.json {
 		if err != nil {
 			fmt.Fprintf(p.errw, "Error: %v\n", err)
 		}
 		return
 	}
-	c := count(plan)
-	ev := map[string]any{"type": "change_summary", "changes": len(plan),
+	c := plan.Count()
+	ev := map[string]any{"type": "change_summary", "changes": len(plan.Actions),
 		"create": c[reconcile.Create], "update": c[reconcile.Update], "adopt": c[reconcile.Adopt],
 		"remove": c[reconcile.Remove], "clean": c[reconcile.Clean], "start": c[reconcile.Start], "stop": c[reconcile.Stop],
 		"applied": len(results) - reconcile.Failed(results), "failed": reconcile.Failed(results), "diagnostics": diags}
@@ -172,12 +136,4 @@ func (p *printer) summary(plan []reconcile.Action, results []reconcile.Result, d
 		ev["error"] = err.Error()
 	}
 	p.emit(ev)
-}
-
-func count(plan []reconcile.Action) map[reconcile.Kind]int {
-	c := map[reconcile.Kind]int{}
-	for _, a := range plan {
-		c[a.Kind]++
-	}
-	return c
 }

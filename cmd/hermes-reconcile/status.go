@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -8,12 +9,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// statusRow is one profile or slot in `hermes-reconcile status`.
+// statusRow is one profile or unit in `hermes-reconcile status`, the same
+// for every backend.
 type statusRow struct {
 	Type     string `json:"type"`
 	Profile  string `json:"profile"`
@@ -25,24 +26,38 @@ type statusRow struct {
 	UptimeS  int64  `json:"uptime_s"`
 	LastExit string `json:"last_exit"`
 	Note     string `json:"note"`
+	// sinceKnown: the manager said when the gateway came up.
+	sinceKnown bool
 }
 
-// runStatus shows every profile and every slot: what the profile says, what
-// s6 wants and has, and what the next pass would do.
-func runStatus(src reconcile.Sources, p *printer) int {
-	p.version("status", "s6")
-	o := reconcile.Observe(src)
-	if o.Err != nil {
-		p.summary(nil, nil, 0, o.Err)
+// status shows every profile and every unit: what the profile says, what
+// the manager wants and has, and what the next pass would do.
+func (r runner) status(ctx context.Context) int {
+	p := r.p
+	p.version("status", r.backend)
+	if r.held != nil {
+		p.diagnostics([]desired.Diagnostic{*r.held})
+		return exitOK
+	}
+	o := r.pass.Observe(ctx, r.keys)
+	if o.Err != nil && (o.Desired.Root == "" || r.keys == nil) {
+		p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
 	}
-	rows := statusRows(o, time.Now())
+	rows := statusRows(o, r.pass.Engine, time.Now())
+	if o.Err != nil {
+		// The profiles asked for by name still get their rows: what they
+		// want is known, what the manager has is not.
+		for i := range rows {
+			rows[i].Actual, rows[i].Note = "unknown", strings.TrimPrefix(rows[i].Note+"; "+o.Err.Error(), "; ")
+		}
+	}
 	p.diagnostics(o.Desired.Diagnostics)
 	if p.json {
-		for _, r := range rows {
-			p.emit(r)
+		for _, row := range rows {
+			p.emit(row)
 		}
-		return exitOK
+		return r.statusEnd(o)
 	}
 	tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tSLOT\tINTENT\tWANT\tACTUAL\tPID\tUPTIME\tLAST EXIT\tNOTE")
@@ -51,7 +66,7 @@ func runStatus(src reconcile.Sources, p *printer) int {
 		if r.PID > 0 {
 			pid = strconv.Itoa(r.PID)
 		}
-		if r.Actual == "up" {
+		if r.Actual == "up" && r.sinceKnown {
 			up = (time.Duration(r.UptimeS) * time.Second).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Profile, r.Slot, r.Intent, r.Want, r.Actual, pid, up, r.LastExit, r.Note)
@@ -60,62 +75,102 @@ func runStatus(src reconcile.Sources, p *printer) int {
 	if o.Desired.Multiplex {
 		fmt.Fprintln(p.out, "Topology: multiplex (one root gateway serves every profile).")
 	}
+	return r.statusEnd(o)
+}
+
+// statusEnd closes a status: an observation that failed is said after the
+// rows it left unknown, and fails the command.
+func (r runner) statusEnd(o reconcile.Outcome) int {
+	if o.Err != nil {
+		r.p.summary(reconcile.Plan{}, nil, 0, o.Err)
+		return exitError
+	}
 	return exitOK
 }
 
-func statusRows(o reconcile.Outcome, now time.Time) []statusRow {
+func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []statusRow {
 	notes := map[string][]string{}
-	for _, a := range o.Plan {
-		n := "pending: " + a.Kind.String() + " (" + a.Reason + ")"
-		notes[a.Slot] = append(notes[a.Slot], n)
-	}
-	for _, d := range o.Desired.Diagnostics {
-		if d.Profile != "" {
-			notes[desired.SlotName(d.Profile)] = append(notes[desired.SlotName(d.Profile)], d.String())
-		}
-	}
+	note := func(k, n string) { notes[k] = append(notes[k], n) }
 	byProfile := map[string]*statusRow{}
 	var rows []*statusRow
 	add := func(profile string) *statusRow {
 		if r, ok := byProfile[profile]; ok {
 			return r
 		}
-		r := &statusRow{Type: "status", Profile: profile, Slot: desired.SlotName(profile), Intent: "-", Want: "-", Actual: "missing", LastExit: "-"}
+		r := &statusRow{Type: "status", Profile: profile, Slot: unitName(o, e, profile), Intent: "-", Want: "-", Actual: "missing", LastExit: "-"}
 		byProfile[profile] = r
 		rows = append(rows, r)
 		return r
+	}
+	// A unit's own words first, then what the next pass would do and why.
+	for k, u := range o.Observed.Units {
+		r := add(k)
+		fillActual(r, u, now)
+		if u.Detail != "" {
+			note(k, u.Detail)
+		}
+		if u.Untouchable != "" {
+			note(k, u.Untouchable)
+		}
 	}
 	for _, svc := range o.Desired.Services {
 		r := add(svc.Profile)
 		r.Intent = intentWord(svc.Intent)
 		if len(svc.Folded) > 0 {
-			notes[svc.Slot] = append(notes[svc.Slot], "serves "+strings.Join(svc.Folded, ", "))
+			note(svc.Profile, "serves "+strings.Join(svc.Folded, ", "))
 		}
 	}
 	for name := range o.Desired.Held {
 		add(name).Intent = "?"
 	}
-	for i := range o.Actual.Slots {
-		s := &o.Actual.Slots[i]
-		r := add(s.Profile)
-		fillActual(r, s, now)
-		if s.Untouchable != "" {
-			notes[s.Name] = append(notes[s.Name], s.Untouchable)
+	// A profile the pass was asked about by name (a host's active profile)
+	// has its row even when it is gone.
+	for _, k := range o.Desired.Keys {
+		if o.Desired.Service(k) != nil || o.Desired.Held[k] {
+			continue
+		}
+		add(k)
+		if o.Observed.Units[k] == nil {
+			if o.Desired.Tombstoned[k] {
+				note(k, string(desired.ReasonProfileTombstoned))
+			} else {
+				note(k, string(desired.ReasonProfileRemoved))
+			}
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i].Profile, rows[j].Profile
-		if (a == desired.DefaultProfile) != (b == desired.DefaultProfile) {
-			return a == desired.DefaultProfile
+	for _, a := range o.Plan.Actions {
+		if a.Key != "" {
+			note(a.Key, "pending: "+a.Kind.String()+" ("+string(a.Reason)+")")
 		}
-		return a < b
-	})
+	}
+	for _, d := range o.Desired.Diagnostics {
+		if d.Profile != "" && byProfile[d.Profile] != nil {
+			note(d.Profile, d.String())
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return desired.Less(rows[i].Profile, rows[j].Profile) })
 	out := make([]statusRow, len(rows))
 	for i, r := range rows {
-		r.Note = strings.Join(notes[r.Slot], "; ")
+		r.Note = strings.Join(notes[r.Profile], "; ")
 		out[i] = *r
 	}
 	return out
+}
+
+// unitName is the name a profile's unit has or would have.
+func unitName(o reconcile.Outcome, e reconcile.Engine, k desired.Key) string {
+	if u := o.Observed.Units[k]; u != nil {
+		return u.Name
+	}
+	if spec, ok := o.Want[k]; ok {
+		return spec.Unit
+	}
+	// Held or gone: the engine still names it.
+	spec, err := e.Render(desired.Service{Profile: k, Dir: desired.Layout{Root: o.Desired.Root}.Dir(k)})
+	if err != nil || spec.Unit == "" {
+		return "-"
+	}
+	return spec.Unit
 }
 
 func intentWord(rec desired.IntentRecord) string {
@@ -128,34 +183,24 @@ func intentWord(rec desired.IntentRecord) string {
 	return "-"
 }
 
-func fillActual(r *statusRow, s *actual.Slot, now time.Time) {
-	st := s.Status
-	switch {
-	case s.StatusErr != nil:
-		r.Actual = "unknown"
-	case !st.Supervised:
-		r.Actual = "unsupervised"
-	case st.Up:
-		r.Actual = "up"
-	default:
-		r.Actual = "down"
+func fillActual(r *statusRow, u *reconcile.Unit, now time.Time) {
+	r.Actual = u.State
+	if u.Untouchable != "" {
+		return
 	}
-	if st.Supervised {
-		r.Want = wantWord(st.WantUp)
+	if u.Registered {
+		r.Want = wantWord(u.WantUp)
 	} else {
-		r.Want = wantWord(!s.HasDown)
+		r.Want = wantWord(u.Persisted)
 	}
-	r.PID = st.PID
-	if st.Up && !st.Since.IsZero() {
-		r.UptimeS = int64(now.Sub(st.Since).Seconds())
+	r.PID = u.PID
+	if u.Running && !u.Since.IsZero() {
+		r.UptimeS, r.sinceKnown = int64(now.Sub(u.Since).Seconds()), true
 	}
 	switch {
-	case st.Signal > 0:
-		r.LastExit = "signal " + strconv.Itoa(st.Signal)
-	case st.ExitCode >= 0 && st.Supervised && !st.Up:
-		r.LastExit = "exit " + strconv.Itoa(st.ExitCode)
-	}
-	if st.PermanentFailure {
-		r.Actual = "failed"
+	case u.Signal > 0:
+		r.LastExit = "signal " + strconv.Itoa(u.Signal)
+	case u.ExitCode >= 0:
+		r.LastExit = "exit " + strconv.Itoa(u.ExitCode)
 	}
 }

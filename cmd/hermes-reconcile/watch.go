@@ -15,7 +15,7 @@ import (
 
 // runWatch is the long-running mode, an s6 longrun. It exits 0 on SIGTERM
 // or SIGINT after the pass in flight, leaving every gateway as it is.
-func runWatch(ctx context.Context, o options, src reconcile.Sources, be *s6.Backend) int {
+func runWatch(ctx context.Context, o options, pass *reconcile.Pass) int {
 	log := logr.FromContextOrDiscard(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -23,12 +23,12 @@ func runWatch(ctx context.Context, o options, src reconcile.Sources, be *s6.Back
 
 	who := fmt.Sprintf("pid %d (hermes-reconcile watch)", os.Getpid())
 	w := o.cfg.Watch
-	err := reconcile.Watch(ctx, src, be, reconcile.WatchOptions{
+	err := reconcile.Watch(ctx, pass, reconcile.WatchOptions{
 		Quiet: w.Quiet, MaxDelay: w.MaxDelay, Resync: w.Resync,
 		BackoffMin: w.BackoffMin, BackoffMax: w.BackoffMax,
 		Trigger: hup,
 		Lock: func(ctx context.Context) (func(), error) {
-			l, err := s6.AcquireLock(ctx, src.Scandir, who, o.cfg.LockTimeout)
+			l, err := s6.AcquireLock(ctx, o.cfg.Scandir, who, o.cfg.LockTimeout)
 			if err != nil {
 				return nil, err
 			}

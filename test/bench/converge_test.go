@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -72,7 +71,7 @@ func BenchmarkColdConverge(b *testing.B) {
 	}
 }
 
-// phased is the s6 backend with a clock on the rescan: what a pass spends
+// phased is the s6 engine with a clock on the rescan: what a pass spends
 // before it (reading, planning, writing every slot) is its own work; what
 // follows is s6's, plus the wait's slack.
 type phased struct {
@@ -80,9 +79,11 @@ type phased struct {
 	rescanAt time.Time
 }
 
-func (p *phased) Rescan(ctx context.Context) error {
-	p.rescanAt = time.Now()
-	return p.Backend.Rescan(ctx)
+func (p *phased) Do(ctx context.Context, s reconcile.Step) error {
+	if s.Op == "rescan" {
+		p.rescanAt = time.Now()
+	}
+	return p.Backend.Do(ctx, s)
 }
 
 // convergeOurs times one in-process pass that creates every slot, and
@@ -91,20 +92,21 @@ func (p *phased) Rescan(ctx context.Context) error {
 func convergeOurs(b *testing.B, n int) (total, write time.Duration, rescans, spawned int) {
 	w := newWorld(b, n)
 	pb := &phased{Backend: w.be}
+	pass := &reconcile.Pass{Reader: w.pass.Reader, Engine: pb}
 	t := time.Now()
-	out := reconcile.RunPass(context.Background(), w.src, pb, nil)
+	out := pass.Run(context.Background(), nil, nil)
 	total = time.Since(t)
 	if out.Err != nil || reconcile.Failed(out.Results) > 0 {
 		b.Fatalf("cold converge: %v, %d actions failed", out.Err, reconcile.Failed(out.Results))
 	}
 	creates := 0
-	for _, a := range out.Plan {
+	for _, a := range out.Plan.Actions {
 		if a.Kind == reconcile.Create {
 			creates++
 		}
 	}
-	if creates != n+1 || len(out.Plan) != n+1 {
-		b.Fatalf("plan: %d actions, %d creates, want %d creates", len(out.Plan), creates, n+1)
+	if creates != n+1 || len(out.Plan.Actions) != n+1 {
+		b.Fatalf("plan: %d actions, %d creates, want %d creates", len(out.Plan.Actions), creates, n+1)
 	}
 	w.checkWanted(b, n)
 	rescans, spawned = w.be.Rescans(), w.be.Spawned()
@@ -119,14 +121,14 @@ func convergeFloor(b *testing.B, n int) time.Duration {
 	scandir := filepath.Join(tempDir(b, true), "scan")
 	must(b, os.Mkdir(scandir, 0o755))
 	sv := startSvscan(b, scandir, home)
-	rd, err := desired.NewRenderer(renderSettings(home))
+	rd, err := s6.NewRenderer(renderSettings(home))
 	must(b, err)
 	profiles := []string{desired.DefaultProfile}
 	for i := range n {
 		profiles = append(profiles, profileName(i))
 	}
 	for _, p := range profiles {
-		writeServiceDir(b, scandir, desired.SlotName(p), rd.Render(p))
+		writeServiceDir(b, scandir, s6.SlotName(p), rd.Render(p))
 	}
 	dirs := slotDirs(scandir, n)
 	t := time.Now()
@@ -139,7 +141,7 @@ func convergeFloor(b *testing.B, n int) time.Duration {
 
 // writeServiceDir writes a slot the plain way (no supervise skeleton):
 // staging dir, files, down marker, hash, rename.
-func writeServiceDir(tb testing.TB, scandir, slot string, spec desired.Spec) {
+func writeServiceDir(tb testing.TB, scandir, slot string, spec reconcile.Spec) {
 	tmp := filepath.Join(scandir, "."+slot+".tmp")
 	must(tb, os.MkdirAll(filepath.Join(tmp, "log"), 0o755))
 	must(tb, os.MkdirAll(filepath.Join(tmp, "data"), 0o755))
@@ -148,8 +150,8 @@ func writeServiceDir(tb testing.TB, scandir, slot string, spec desired.Spec) {
 		must(tb, os.WriteFile(p, f.Data, f.Mode))
 		must(tb, os.Chmod(p, f.Mode))
 	}
-	must(tb, os.WriteFile(filepath.Join(tmp, actual.DownFile), nil, 0o644))
-	must(tb, os.WriteFile(filepath.Join(tmp, filepath.FromSlash(actual.HashFile)), []byte(spec.Hash+"\n"), 0o644))
+	must(tb, os.WriteFile(filepath.Join(tmp, s6.DownFile), nil, 0o644))
+	must(tb, os.WriteFile(filepath.Join(tmp, filepath.FromSlash(s6.HashFile)), []byte(spec.Hash+"\n"), 0o644))
 	must(tb, os.Rename(tmp, filepath.Join(scandir, slot)))
 }
 
@@ -185,7 +187,7 @@ func BenchmarkOverLimit(b *testing.B) {
 	const n, limit, timeout = 59, 20, time.Second
 	w := newWorldOpts(b, n, limit, timeout)
 	t := time.Now()
-	out := reconcile.RunPass(context.Background(), w.src, w.be, nil)
+	out := w.pass.Run(context.Background(), nil, nil)
 	d := time.Since(t)
 	if out.Err != nil {
 		b.Fatal(out.Err)
@@ -209,9 +211,9 @@ func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			home := tempDir(b, false)
-			rd, err := desired.NewRenderer(renderSettings(home))
+			rd, err := s6.NewRenderer(renderSettings(home))
 			must(b, err)
-			specs := make([]desired.Spec, n)
+			specs := make([]reconcile.Spec, n)
 			for i := range specs {
 				specs[i] = rd.Render(profileName(i))
 			}
@@ -219,17 +221,19 @@ func BenchmarkPublish(b *testing.B) {
 			for range 3 {
 				dir := filepath.Join(tempDir(b, true), "scan")
 				must(b, os.Mkdir(dir, 0o755))
-				be := s6.New(s6.Options{Scandir: dir, Bindir: "/command", UID: -1, GID: -1})
+				be, err := s6.New(s6.Options{Scandir: dir, Bindir: "/command", UID: -1, GID: -1, Render: renderSettings(home)})
+				must(b, err)
 				t := time.Now()
-				for i, spec := range specs {
-					must(b, be.Write(context.Background(), desired.SlotName(profileName(i)), spec, nil, true, false))
+				for _, spec := range specs {
+					publish := reconcile.Action{Kind: reconcile.Create, Unit: spec.Unit, Spec: spec}
+					must(b, be.Do(context.Background(), reconcile.Step{Op: "publish", For: []int{0}, Acts: []reconcile.Action{publish}}))
 				}
 				ours = append(ours, time.Since(t))
 				pdir := filepath.Join(tempDir(b, true), "scan")
 				must(b, os.Mkdir(pdir, 0o755))
 				t = time.Now()
 				for i, spec := range specs {
-					writeServiceDir(b, pdir, desired.SlotName(profileName(i)), spec)
+					writeServiceDir(b, pdir, s6.SlotName(profileName(i)), spec)
 				}
 				plain = append(plain, time.Since(t))
 			}

@@ -16,9 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // BenchmarkNoopPass is DESIGN §10's first bar: a pass over N in-sync
@@ -35,8 +34,8 @@ func benchNoop(b *testing.B, n int) {
 	w := newWorld(b, n)
 	w.converge(b)
 	w.checkWanted(b, n)
-	if out := reconcile.Observe(w.src); out.Err != nil || len(out.Plan) != 0 {
-		b.Fatalf("not in sync after converging: %v, %d actions", out.Err, len(out.Plan))
+	if out := w.pass.Observe(context.Background(), nil); out.Err != nil || len(out.Plan.Actions) != 0 {
+		b.Fatalf("not in sync after converging: %v, %d actions", out.Err, len(out.Plan.Actions))
 	}
 	// Enough rounds for a stable median: 100, 40 and 10.
 	rounds := max(10, min(100, 4000/n))
@@ -49,7 +48,7 @@ func benchNoop(b *testing.B, n int) {
 	// Warm every path once (page cache, lazily built regexps).
 	_, _ = readFloor(w.home, w.scandir, readGo)
 	_, _ = readFloor(w.home, w.scandir, readRaw)
-	_ = reconcile.RunPass(ctx, w.src, w.be, nil)
+	_ = w.pass.Run(ctx, nil, nil)
 
 	b.ResetTimer()
 	for range rounds {
@@ -63,10 +62,10 @@ func benchNoop(b *testing.B, n int) {
 		raws = append(raws, time.Since(t))
 		must(b, err)
 		t = time.Now()
-		out := reconcile.RunPass(ctx, w.src, w.be, nil)
+		out := w.pass.Run(ctx, nil, nil)
 		passes = append(passes, time.Since(t))
-		if out.Err != nil || len(out.Plan) != 0 {
-			b.Fatalf("no-op pass: %v, %d actions", out.Err, len(out.Plan))
+		if out.Err != nil || len(out.Plan.Actions) != 0 {
+			b.Fatalf("no-op pass: %v, %d actions", out.Err, len(out.Plan.Actions))
 		}
 	}
 	b.StopTimer()
@@ -77,7 +76,7 @@ func benchNoop(b *testing.B, n int) {
 	runtime.ReadMemStats(&m0)
 	allocRounds := min(rounds, 5)
 	for range allocRounds {
-		_ = reconcile.RunPass(ctx, w.src, w.be, nil)
+		_ = w.pass.Run(ctx, nil, nil)
 	}
 	runtime.ReadMemStats(&m1)
 	if got := w.be.Spawned() - spawned; got != 0 {
@@ -150,16 +149,16 @@ func readFloor(home, scandir string, read func(string) error) (int, error) {
 		return 0, err
 	}
 	for _, e := range slots {
-		if !strings.HasPrefix(e.Name(), desired.SlotPrefix) {
+		if !strings.HasPrefix(e.Name(), s6.SlotPrefix) {
 			continue
 		}
 		dir := filepath.Join(scandir, e.Name())
-		for _, f := range []string{desired.FileType, desired.FileRun, desired.FileFinish, desired.FileLogRun, actual.HashFile, "supervise/status"} {
+		for _, f := range []string{s6.FileType, s6.FileRun, s6.FileFinish, s6.FileLogRun, s6.HashFile, "supervise/status"} {
 			if err := readOpt(filepath.Join(dir, f)); err != nil {
 				return 0, err
 			}
 		}
-		stat(filepath.Join(dir, actual.DownFile))
+		stat(filepath.Join(dir, s6.DownFile))
 	}
 	return files, nil
 }

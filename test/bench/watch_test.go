@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 )
 
 // latencyCase is one watch-latency setting.
@@ -71,7 +71,7 @@ func (w *watchedWorld) event(b *testing.B, name string) time.Duration {
 	staging := filepath.Join(w.home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
 	writeProfile(b, staging, "")
 	before := w.wt.passCount()
-	sdir := filepath.Join(w.scandir, desired.SlotName(name))
+	sdir := filepath.Join(w.scandir, s6.SlotName(name))
 	t := time.Now()
 	must(b, os.Rename(staging, pdir))
 	if !poll(30*time.Second, 500*time.Microsecond, func() bool { return lockHeld(sdir) }) {
@@ -96,16 +96,16 @@ func benchLatency(b *testing.B, c latencyCase, events int) {
 	fscan := filepath.Join(tempDir(b, true), "scan")
 	must(b, os.Mkdir(fscan, 0o755))
 	startSvscan(b, fscan, fhome)
-	rd, err := desired.NewRenderer(renderSettings(fhome))
+	rd, err := s6.NewRenderer(renderSettings(fhome))
 	must(b, err)
 	for i := range c.base {
-		writeServiceDir(b, fscan, desired.SlotName(profileName(i)), rd.Render(profileName(i)))
+		writeServiceDir(b, fscan, s6.SlotName(profileName(i)), rd.Render(profileName(i)))
 	}
 	run(b, "s6-svscanctl", "-a", fscan)
 	waitAllSupervised(b, slotDirs(fscan, c.base)[1:], 5*time.Minute)
 	floorEvent := func(i int) time.Duration {
 		name := fmt.Sprintf("f%03d", i)
-		slot := desired.SlotName(name)
+		slot := s6.SlotName(name)
 		writeServiceDir(b, fscan, "."+slot+".ready", rd.Render(name))
 		t := time.Now()
 		must(b, os.Rename(filepath.Join(fscan, "."+slot+".ready"), filepath.Join(fscan, slot)))

@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermes-reconcile/hermes-reconcile/actual"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -263,9 +262,9 @@ func binaryEnv(home, scandir string) []string {
 type world struct {
 	home, scandir string
 	svscan        *svscan
-	rd            *desired.Renderer
+	rd            *s6.Renderer
 	be            *s6.Backend
-	src           reconcile.Sources
+	pass          *reconcile.Pass
 }
 
 func newWorld(tb testing.TB, n int) *world {
@@ -279,25 +278,26 @@ func newWorldOpts(tb testing.TB, n, maxSvc int, timeout time.Duration) *world {
 	w := &world{home: makeHome(tb, n), scandir: filepath.Join(tempDir(tb, true), "scan")}
 	must(tb, os.Mkdir(w.scandir, 0o755))
 	w.svscan = startSvscanMax(tb, w.scandir, w.home, maxSvc)
-	rd, err := desired.NewRenderer(renderSettings(w.home))
+	rd, err := s6.NewRenderer(renderSettings(w.home))
 	must(tb, err)
 	w.rd = rd
-	w.be = s6.New(s6.Options{Scandir: w.scandir, Bindir: "/command", Timeout: timeout, UID: -1, GID: -1})
-	w.src = reconcile.Sources{Home: w.home, Scandir: w.scandir, Status: w.be, Load: desired.Options{Renderer: rd}}
+	w.be, err = s6.New(s6.Options{Scandir: w.scandir, Bindir: "/command", Timeout: timeout, UID: -1, GID: -1, Render: renderSettings(w.home)})
+	must(tb, err)
+	w.pass = &reconcile.Pass{Reader: desired.NewReader(w.home, desired.Options{}), Engine: w.be}
 	return w
 }
 
 // converge runs one pass and fails on any error.
 func (w *world) converge(tb testing.TB) reconcile.Outcome {
 	tb.Helper()
-	out := reconcile.RunPass(context.Background(), w.src, w.be, nil)
+	out := w.pass.Run(context.Background(), nil, nil)
 	if out.Err != nil {
 		tb.Fatalf("pass: %v", out.Err)
 	}
 	if n := reconcile.Failed(out.Results); n > 0 {
 		for _, r := range out.Results {
 			if r.Err != nil {
-				tb.Fatalf("%d actions failed, e.g. %s %s: %v", n, r.Action.Kind, r.Action.Slot, r.Err)
+				tb.Fatalf("%d actions failed, e.g. %s %s: %v", n, r.Action.Kind, r.Action.Unit, r.Err)
 			}
 		}
 	}
@@ -306,9 +306,9 @@ func (w *world) converge(tb testing.TB) reconcile.Outcome {
 
 // slotDirs are the slot dirs of the root profile and n named ones.
 func slotDirs(scandir string, n int) []string {
-	dirs := []string{filepath.Join(scandir, desired.SlotName(desired.DefaultProfile))}
+	dirs := []string{filepath.Join(scandir, s6.SlotName(desired.DefaultProfile))}
 	for i := range n {
-		dirs = append(dirs, filepath.Join(scandir, desired.SlotName(profileName(i))))
+		dirs = append(dirs, filepath.Join(scandir, s6.SlotName(profileName(i))))
 	}
 	return dirs
 }
@@ -320,7 +320,7 @@ func (w *world) checkWanted(tb testing.TB, n int) {
 	tb.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for _, d := range slotDirs(w.scandir, n) {
-		var st actual.Status
+		var st s6.Status
 		var err error
 		ok := poll(time.Until(deadline), time.Millisecond, func() bool {
 			st, err = w.be.ReadStatus(d)

@@ -20,6 +20,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
@@ -112,12 +113,12 @@ var _ = Describe("hostile input", func() {
 			cases = append(cases, tcase{randomName(rng), randomValue(rng)})
 		}
 		canary, casesRoot := GinkgoT().TempDir(), GinkgoT().TempDir()
-		render := func(value string) (*desired.Renderer, error) {
+		render := func(value string) (*s6.Renderer, error) {
 			r := config.DefaultRender()
 			r.Shebang, r.User, r.HomeDir = "#!/bin/sh", "", canary
 			r.GatewayCommand = fakeGateway()
 			r.Env = map[string]string{"HOSTILE": value}
-			return desired.NewRenderer(r)
+			return s6.NewRenderer(r)
 		}
 
 		By("refusing values that cannot be one quoted line")
@@ -138,7 +139,7 @@ var _ = Describe("hostile input", func() {
 			rd, err := render(c.value)
 			Expect(err).NotTo(HaveOccurred(), "%q", c.value)
 			run := rd.Render(c.name).Files[1]
-			Expect(run.Path).To(Equal(desired.FileRun))
+			Expect(run.Path).To(Equal(s6.FileRun))
 			wantArgv := "argv:"
 			if c.name != desired.DefaultProfile {
 				wantArgv += " [-p] [" + c.name + "]"
@@ -209,17 +210,17 @@ var _ = Describe("hostile input", func() {
 	})
 
 	It("fuzzes every reader of hostile input from a committed seed corpus in `make test`", func() {
-		src := readFile(filepath.Join(repoRoot(), "desired", "fuzz_test.go"))
 		makefile := readFile(filepath.Join(repoRoot(), "Makefile"))
-		for i, t := range []struct{ target, what string }{
-			{"FuzzParseConfig", "config.yaml reader (ParseConfig)"},
-			{"FuzzParseIntent", "gateway_state.json reader (ParseIntent)"},
-			{"FuzzValidName", "profile-name validation (ValidName)"},
-			{"FuzzRender", "rendering (NewRenderer + Render) for any name and env entry"},
+		for i, t := range []struct{ pkg, target, what string }{
+			{"desired", "FuzzParseConfig", "config.yaml reader (ParseConfig)"},
+			{"desired", "FuzzParseIntent", "gateway_state.json reader (ParseIntent)"},
+			{"desired", "FuzzValidName", "profile-name validation (ValidName)"},
+			{"backends/s6", "FuzzRender", "rendering (NewRenderer + Render) for any name and env entry"},
 		} {
+			src := readFile(filepath.Join(repoRoot(), t.pkg, "fuzz_test.go"))
 			Expect(src).To(ContainSubstring("func "+t.target+"(f *testing.F)"), "fuzz target")
-			Expect(makefile).To(MatchRegexp(`FUZZ +:=.*\b`+t.target+`\b`), "`make test` fuzzes %s", t.target)
-			seeds, err := os.ReadDir(filepath.Join(repoRoot(), "desired", "testdata", "fuzz", t.target))
+			Expect(makefile).To(MatchRegexp(`FUZZ +:=.*\b`+regexp.QuoteMeta(t.pkg+":"+t.target)+`\b`), "`make test` fuzzes %s", t.target)
+			seeds, err := os.ReadDir(filepath.Join(repoRoot(), t.pkg, "testdata", "fuzz", t.target))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(len(seeds)).To(BeNumerically(">=", 10), "seed corpus of %s", t.target)
 			record(fmt.Sprintf("4.%d", i+3), "fuzz target "+t.target+": "+t.what+"; runs = committed seed inputs", len(seeds),

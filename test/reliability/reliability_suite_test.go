@@ -32,7 +32,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	testkit.RequireS6()
 	// Without -race (test/e2e has it): these specs run the binary hundreds
 	// of times, and what they check is on disk and in s6, not in memory.
-	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile")
+	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-tags", "crashpoint")
 	Expect(err).NotTo(HaveOccurred())
 	// The unprivileged specs run the binary as another user: open up the
 	// build dirs (gexec_artifacts*/g*/).

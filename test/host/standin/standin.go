@@ -6,10 +6,15 @@
 package standin
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // Dir is the absolute path of test/host/standins.
@@ -74,4 +79,25 @@ func (s State) Clear(name string) { os.Remove(filepath.Join(s.Dir, name)) }
 func (s State) Exists(name string) bool {
 	_, err := os.Stat(filepath.Join(s.Dir, name))
 	return err == nil
+}
+
+// Pass is the pass the binary runs for a host manager m: the profile home
+// names, read and reconciled through the one planner. Keys are what it
+// covers (the active profile).
+func Pass(m host.Manager, home string, s host.Settings) (*reconcile.Pass, []desired.Key) {
+	reader := desired.NewReader(home, desired.Options{})
+	active, _ := desired.Active(home)
+	return &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s)}, []desired.Key{active}
+}
+
+// Run runs Pass once, applying its plan.
+func Run(ctx context.Context, m host.Manager, home string, s host.Settings) reconcile.Outcome {
+	p, keys := Pass(m, home, s)
+	return p.Run(ctx, keys, nil)
+}
+
+// Observe plans Pass once, changing nothing.
+func Observe(ctx context.Context, m host.Manager, home string, s host.Settings) reconcile.Outcome {
+	p, keys := Pass(m, home, s)
+	return p.Observe(ctx, keys)
 }

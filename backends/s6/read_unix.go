@@ -1,6 +1,6 @@
 //go:build unix
 
-package actual
+package s6
 
 import (
 	"os"
@@ -8,12 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ReadSmall reads a whole file with bare system calls: open, read until
+// readSmall reads a whole file with bare system calls: open, read until
 // the end, close. os.ReadFile also registers the file with the runtime
 // poller, five more calls that fail for a regular file, and a pass reads
 // five files per slot (the s6 backend reads supervise/status with it too).
 // size is a hint (from Lstat); the buffer grows past it. O_NONBLOCK: a FIFO swapped in after the Lstat must not hang the pass.
-func ReadSmall(path string, size int64) ([]byte, error) {
+func readSmall(path string, size int64) ([]byte, error) {
 	var fd int
 	for {
 		var err error

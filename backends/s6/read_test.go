@@ -1,4 +1,4 @@
-package actual
+package s6
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// ReadSmall must return exactly what os.ReadFile does, whatever its size
+// readSmall must return exactly what os.ReadFile does, whatever its size
 // hint says.
 func TestReadSmall(t *testing.T) {
 	dir := t.TempDir()
@@ -18,16 +18,16 @@ func TestReadSmall(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, hint := range []int64{-1, 0, 16, int64(size), int64(size) + 100} {
-			got, err := ReadSmall(path, hint)
+			got, err := readSmall(path, hint)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Errorf("size %d, hint %d: got %d bytes, %v", size, hint, len(got), err)
 			}
 		}
 	}
-	if _, err := ReadSmall(filepath.Join(dir, "missing"), 0); !os.IsNotExist(err) {
+	if _, err := readSmall(filepath.Join(dir, "missing"), 0); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v, want not-exist", err)
 	}
-	if _, err := ReadSmall(dir, 0); err == nil {
+	if _, err := readSmall(dir, 0); err == nil {
 		t.Error("a directory read as a file")
 	}
 }

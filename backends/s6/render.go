@@ -1,31 +1,17 @@
-package desired
+package s6
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
-
-// File is one rendered file of a slot, its path relative to the slot.
-type File struct {
-	Path string
-	Mode fs.FileMode
-	Data []byte
-}
-
-// Spec is the rendered content of a slot, in a fixed file order.
-type Spec struct {
-	Files []File
-	// Hash identifies the rendering; it is stored in the slot's data/ so the
-	// next pass can tell our slots from adopted ones.
-	Hash string
-}
 
 // The files a slot is made of, in the order they are written and compared.
 const (
@@ -96,22 +82,24 @@ fi
 exit 0
 `
 
-// Render returns the files of profile's slot.
-func (rd *Renderer) Render(profile string) Spec {
-	files := []File{
+// Render returns the files of profile's slot. s6 reads run at every spawn
+// and log/run at every logger spawn: rewriting either must restart what
+// runs it; finish and type are read when needed.
+func (rd *Renderer) Render(profile desired.Key) reconcile.Spec {
+	files := []reconcile.File{
 		{Path: FileType, Mode: 0o644, Data: rd.typ},
-		{Path: FileRun, Mode: 0o755, Data: rd.run(profile)},
+		{Path: FileRun, Mode: 0o755, Data: rd.run(profile), Effect: reconcile.RestartsService},
 		{Path: FileFinish, Mode: 0o755, Data: rd.finish},
-		{Path: FileLogRun, Mode: 0o755, Data: rd.logRun(profile)},
+		{Path: FileLogRun, Mode: 0o755, Data: rd.logRun(profile), Effect: reconcile.RestartsLogger},
 	}
-	return Spec{Files: files, Hash: HashFiles(files)}
+	return reconcile.Spec{Unit: SlotName(profile), Files: files, Hash: HashFiles(files)}
 }
 
 func (rd *Renderer) run(profile string) []byte {
 	r := rd.r
 	home := shellQuote(r.HomeDir)
 	cmd := shellQuote(r.GatewayCommand)
-	if profile != DefaultProfile {
+	if profile != desired.DefaultProfile {
 		cmd += " -p " + shellQuote(profile)
 	}
 	cmd += " gateway run --replace"
@@ -158,7 +146,8 @@ func (rd *Renderer) logRun(profile string) []byte {
 }
 
 // HashFiles is the spec hash of a set of slot files: paths, modes and bytes.
-func HashFiles(files []File) string {
+// It must not change: the hash in every live slot's data/ was made by it.
+func HashFiles(files []reconcile.File) string {
 	h := sha256.New()
 	for _, f := range files {
 		fmt.Fprintf(h, "%s\x00%o\x00%d\x00", f.Path, f.Mode.Perm(), len(f.Data))

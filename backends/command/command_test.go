@@ -1,15 +1,17 @@
-package host_test
+package command_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 )
 
 var _ = Describe("Runner", func() {
@@ -20,29 +22,36 @@ var _ = Describe("Runner", func() {
 	}
 
 	It("returns exit code, stdout and stderr, and names the call in its error", func() {
-		r := host.Runner{Prog: script("echo out; echo err >&2; exit 3\n")}
+		r := command.Runner{Prog: script("echo out; echo err >&2; exit 3\n")}
 		code, out, errOut, err := r.Run(context.Background(), 0, "a", "b")
 		Expect(code).To(Equal(3))
 		Expect(out).To(Equal("out\n"))
 		Expect(errOut).To(Equal("err\n"))
 		Expect(err).To(MatchError(HaveSuffix("prog a b: exit 3: err")))
-		Expect(host.ExitCode(err)).To(Equal(3))
+		var ce *command.Error
+		Expect(errors.As(err, &ce)).To(BeTrue())
+		Expect(ce.Code).To(Equal(3))
 	})
 
 	It("kills a call that hangs at its deadline, children and all", func() {
-		r := host.Runner{Prog: script("sleep 600 & sleep 600\n"), Timeout: 200 * time.Millisecond}
+		r := command.Runner{Prog: script("sleep 600 & sleep 600\n"), Timeout: 200 * time.Millisecond}
 		start := time.Now()
 		_, _, _, err := r.Run(context.Background(), 0, "show")
 		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
-		var ee *host.ExecError
+		var ee *command.Error
 		Expect(err).To(BeAssignableToTypeOf(ee))
 		Expect(err.Error()).To(ContainSubstring("prog show: no answer in time, killed (after 200ms)"))
 	})
 
 	It("says when the program is missing", func() {
-		r := host.Runner{Prog: "no-such-program-here"}
+		r := command.Runner{Prog: "no-such-program-here"}
 		code, _, _, err := r.Run(context.Background(), 0, "x")
 		Expect(code).To(Equal(-1))
 		Expect(err).To(MatchError(ContainSubstring("no-such-program-here x: exec: ")))
 	})
 })
+
+func TestCommand(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "backends/command")
+}

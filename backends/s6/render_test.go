@@ -1,4 +1,4 @@
-package desired_test
+package s6_test
 
 import (
 	"io/fs"
@@ -7,8 +7,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // The DESIGN.md appendix, byte for byte: what Hermes's S6ServiceManager writes.
@@ -67,15 +69,15 @@ exec s6-setuidgid hermes s6-log 1 n10 s1000000 T "$log_dir"
 `
 )
 
-func mustRenderer(r config.Render) *desired.Renderer {
+func mustRenderer(r config.Render) *s6.Renderer {
 	GinkgoHelper()
-	rd, err := desired.NewRenderer(r)
+	rd, err := s6.NewRenderer(r)
 	Expect(err).NotTo(HaveOccurred())
 	return rd
 }
 
 // fileOf returns the rendered file at path, failing when it is absent.
-func fileOf(spec desired.Spec, path string) desired.File {
+func fileOf(spec reconcile.Spec, path string) reconcile.File {
 	GinkgoHelper()
 	for _, f := range spec.Files {
 		if f.Path == path {
@@ -83,7 +85,7 @@ func fileOf(spec desired.Spec, path string) desired.File {
 		}
 	}
 	Fail("no rendered file " + path)
-	return desired.File{}
+	return reconcile.File{}
 }
 
 func withEnv(env map[string]string) config.Render {
@@ -93,26 +95,26 @@ func withEnv(env map[string]string) config.Render {
 }
 
 var _ = Describe("Render", func() {
-	var rd *desired.Renderer
+	var rd *s6.Renderer
 	BeforeEach(func() { rd = mustRenderer(config.DefaultRender()) })
 
 	Context("with the default settings", func() {
 		It("renders coder exactly as the appendix", func() {
 			spec := rd.Render("coder")
-			Expect(string(fileOf(spec, desired.FileType).Data)).To(Equal(appendixType))
-			Expect(string(fileOf(spec, desired.FileRun).Data)).To(Equal(appendixRunCoder))
-			Expect(string(fileOf(spec, desired.FileFinish).Data)).To(Equal(appendixFinish))
-			Expect(string(fileOf(spec, desired.FileLogRun).Data)).To(Equal(appendixLogRunCoder))
+			Expect(string(fileOf(spec, s6.FileType).Data)).To(Equal(appendixType))
+			Expect(string(fileOf(spec, s6.FileRun).Data)).To(Equal(appendixRunCoder))
+			Expect(string(fileOf(spec, s6.FileFinish).Data)).To(Equal(appendixFinish))
+			Expect(string(fileOf(spec, s6.FileLogRun).Data)).To(Equal(appendixLogRunCoder))
 		})
 
 		It("renders default without -p default, and its logs under gateways/default", func() {
 			spec := rd.Render(desired.DefaultProfile)
-			Expect(string(fileOf(spec, desired.FileType).Data)).To(Equal(appendixType))
-			Expect(string(fileOf(spec, desired.FileRun).Data)).To(Equal(appendixRunDefault))
-			Expect(string(fileOf(spec, desired.FileFinish).Data)).To(Equal(appendixFinish))
-			Expect(string(fileOf(spec, desired.FileLogRun).Data)).To(Equal(
+			Expect(string(fileOf(spec, s6.FileType).Data)).To(Equal(appendixType))
+			Expect(string(fileOf(spec, s6.FileRun).Data)).To(Equal(appendixRunDefault))
+			Expect(string(fileOf(spec, s6.FileFinish).Data)).To(Equal(appendixFinish))
+			Expect(string(fileOf(spec, s6.FileLogRun).Data)).To(Equal(
 				strings.ReplaceAll(appendixLogRunCoder, "/gateways/coder", "/gateways/default")))
-			Expect(string(fileOf(spec, desired.FileRun).Data)).NotTo(ContainSubstring("-p default"))
+			Expect(string(fileOf(spec, s6.FileRun).Data)).NotTo(ContainSubstring("-p default"))
 		})
 
 		It("writes the files in a fixed order with the appendix modes", func() {
@@ -123,16 +125,16 @@ var _ = Describe("Render", func() {
 				got = append(got, f.Path)
 				modes[f.Path] = f.Mode
 			}
-			Expect(got).To(Equal([]string{desired.FileType, desired.FileRun, desired.FileFinish, desired.FileLogRun}))
-			Expect(modes[desired.FileRun]).To(Equal(fs.FileMode(0o755)))
-			Expect(modes[desired.FileFinish]).To(Equal(fs.FileMode(0o755)))
-			Expect(modes[desired.FileLogRun]).To(Equal(fs.FileMode(0o755)))
-			Expect(modes[desired.FileType] & 0o111).To(BeZero())
+			Expect(got).To(Equal([]string{s6.FileType, s6.FileRun, s6.FileFinish, s6.FileLogRun}))
+			Expect(modes[s6.FileRun]).To(Equal(fs.FileMode(0o755)))
+			Expect(modes[s6.FileFinish]).To(Equal(fs.FileMode(0o755)))
+			Expect(modes[s6.FileLogRun]).To(Equal(fs.FileMode(0o755)))
+			Expect(modes[s6.FileType] & 0o111).To(BeZero())
 		})
 
 		It("never bakes the log directory in: HERMES_HOME is expanded at run time", func() {
 			for _, p := range []string{"coder", desired.DefaultProfile, "my-profile"} {
-				logRun := string(fileOf(rd.Render(p), desired.FileLogRun).Data)
+				logRun := string(fileOf(rd.Render(p), s6.FileLogRun).Data)
 				Expect(logRun).NotTo(ContainSubstring("/opt/data/logs/gateways/" + p))
 				Expect(logRun).To(ContainSubstring(`"$HERMES_HOME/logs/gateways/` + p + `"`))
 			}
@@ -141,7 +143,7 @@ var _ = Describe("Render", func() {
 		It("is deterministic, and the hash tells profiles apart", func() {
 			a, b := rd.Render("coder"), mustRenderer(config.DefaultRender()).Render("coder")
 			Expect(a).To(Equal(b))
-			Expect(a.Hash).To(Equal(desired.HashFiles(a.Files)))
+			Expect(a.Hash).To(Equal(s6.HashFiles(a.Files)))
 			Expect(a.Hash).NotTo(Equal(rd.Render("writer").Hash))
 		})
 	})
@@ -154,7 +156,7 @@ var _ = Describe("Render", func() {
 			"EMPTY":  "",
 			"SUBST":  "$(reboot) `id`",
 		}))
-		run := string(fileOf(rd.Render("coder"), desired.FileRun).Data)
+		run := string(fileOf(rd.Render("coder"), s6.FileRun).Data)
 		Expect(run).To(Equal(strings.Replace(appendixRunCoder,
 			"export HERMES_S6_SUPERVISED_CHILD=1\n",
 			"export EMPTY=''\n"+
@@ -175,7 +177,7 @@ var _ = Describe("Render", func() {
 		r.GatewayCommand = "/usr/local/bin/fake-gateway"
 		r.LogScript = "1 n3 s100000"
 		spec := mustRenderer(r).Render("coder")
-		Expect(string(fileOf(spec, desired.FileRun).Data)).To(Equal(`#!/bin/sh
+		Expect(string(fileOf(spec, s6.FileRun).Data)).To(Equal(`#!/bin/sh
 # shellcheck shell=sh
 set -e
 export HOME=/home/h
@@ -185,7 +187,7 @@ export HERMES_S6_SUPERVISED_CHILD=1
 export HERMES_SUPERVISED_CHILD=1
 exec /usr/local/bin/fake-gateway -p coder gateway run --replace
 `))
-		Expect(string(fileOf(spec, desired.FileLogRun).Data)).To(Equal(`#!/bin/sh
+		Expect(string(fileOf(spec, s6.FileLogRun).Data)).To(Equal(`#!/bin/sh
 # shellcheck shell=sh
 : "${HERMES_HOME:=/srv/hermes}"
 log_dir="$HERMES_HOME/logs/gateways/coder"
@@ -193,13 +195,13 @@ mkdir -p "$log_dir"
 rm -f "$log_dir/lock"
 exec s6-log 1 n3 s100000 "$log_dir"
 `))
-		Expect(string(fileOf(spec, desired.FileFinish).Data)).To(HavePrefix("#!/bin/sh\n# shellcheck"))
+		Expect(string(fileOf(spec, s6.FileFinish).Data)).To(HavePrefix("#!/bin/sh\n# shellcheck"))
 	})
 
 	It("quotes a home dir that needs it", func() {
 		r := config.DefaultRender()
 		r.HomeDir = "/data/my home"
-		run := string(fileOf(mustRenderer(r).Render("coder"), desired.FileRun).Data)
+		run := string(fileOf(mustRenderer(r).Render("coder"), s6.FileRun).Data)
 		Expect(run).To(ContainSubstring("export HOME='/data/my home'\ncd '/data/my home'\n"))
 	})
 
@@ -207,7 +209,7 @@ exec s6-log 1 n3 s100000 "$log_dir"
 		func(mutate func(*config.Render), msg string) {
 			r := config.DefaultRender()
 			mutate(&r)
-			_, err := desired.NewRenderer(r)
+			_, err := s6.NewRenderer(r)
 			Expect(err).To(MatchError(ContainSubstring(msg)))
 		},
 		Entry("an env key with a dash", func(r *config.Render) { r.Env = map[string]string{"BAD-KEY": "x"} }, "env key"),
@@ -226,7 +228,20 @@ exec s6-log 1 n3 s100000 "$log_dir"
 	)
 
 	It("accepts the env keys the rule allows", func() {
-		_, err := desired.NewRenderer(withEnv(map[string]string{"_x": "1", "A_1": "2", "lower": "3"}))
+		_, err := s6.NewRenderer(withEnv(map[string]string{"_x": "1", "A_1": "2", "lower": "3"}))
 		Expect(err).NotTo(HaveOccurred())
+	})
+})
+
+var _ = Describe("slot names", func() {
+	It("maps profiles to slots and back, refusing what no profile can be", func() {
+		Expect(s6.SlotName("coder")).To(Equal("gateway-coder"))
+		p, ok := s6.ProfileOfSlot("gateway-coder")
+		Expect(ok).To(BeTrue())
+		Expect(p).To(Equal("coder"))
+		for _, s := range []string{"gateway-", "gateway-Coder", "gateway-../x", "dashboard", "gatewaycoder"} {
+			_, ok := s6.ProfileOfSlot(s)
+			Expect(ok).To(BeFalse(), s)
+		}
 	})
 })

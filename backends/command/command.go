@@ -1,4 +1,8 @@
-package host
+// Package command runs the programs of service managers (s6-svc,
+// systemctl, launchctl, schtasks): every call bounded, and every failure an
+// *Error that names the program, its arguments, its exit code and what it
+// said.
+package command
 
 import (
 	"bytes"
@@ -10,10 +14,10 @@ import (
 	"time"
 )
 
-// ExecError is a failed call of a manager's program: it names the program,
-// its arguments, its exit code (-1 when it did not exit by itself) and what
-// it said on stderr.
-type ExecError struct {
+// Error is a failed call of a manager's program: it names the program, its
+// arguments, its exit code (-1 when it did not exit by itself) and what it
+// said on stderr.
+type Error struct {
 	Prog   string
 	Args   []string
 	Code   int
@@ -23,7 +27,7 @@ type ExecError struct {
 	Err      error
 }
 
-func (e *ExecError) Error() string {
+func (e *Error) Error() string {
 	cmd := strings.TrimSpace(e.Prog + " " + strings.Join(e.Args, " "))
 	if e.TimedOut {
 		return fmt.Sprintf("%s: no answer in time, killed (%v)", cmd, e.Err)
@@ -38,18 +42,9 @@ func (e *ExecError) Error() string {
 	return fmt.Sprintf("%s: exit %d: %s", cmd, e.Code, msg)
 }
 
-func (e *ExecError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// ExitCode returns the exit code of err's *ExecError, or -1.
-func ExitCode(err error) int {
-	var ee *ExecError
-	if errors.As(err, &ee) {
-		return ee.Code
-	}
-	return -1
-}
-
-// Runner runs one manager program (systemctl, launchctl, schtasks). Every
+// Runner runs one manager program (s6-svc, systemctl, launchctl, schtasks). Every
 // call has a deadline: a program that hangs (a user bus that never answers)
 // is killed, and its error says so.
 type Runner struct {
@@ -65,7 +60,7 @@ type Runner struct {
 const DefaultTimeout = 30 * time.Second
 
 // Run calls the program with args, bounded by timeout (Runner.Timeout when
-// 0). It returns the exit code, stdout and stderr; err is an *ExecError
+// 0). It returns the exit code, stdout and stderr; err is an *Error
 // when the program could not run, timed out or exited non-zero.
 func (r Runner) Run(ctx context.Context, timeout time.Duration, args ...string) (code int, stdout, stderr string, err error) {
 	if timeout <= 0 {
@@ -93,7 +88,7 @@ func (r Runner) Run(ctx context.Context, timeout time.Duration, args ...string) 
 	if errors.As(runErr, &ee) {
 		code = ee.ExitCode()
 	}
-	e := &ExecError{Prog: r.Prog, Args: args, Code: code, Stderr: stderr, Err: runErr}
+	e := &Error{Prog: r.Prog, Args: args, Code: code, Stderr: stderr, Err: runErr}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		e.TimedOut, e.Code, e.Err = true, -1, fmt.Errorf("after %v", timeout)
 	}

@@ -1,0 +1,170 @@
+package s6
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// The steps of the s6 engine.
+const (
+	opStop    = "stop"    // down marker, s6-svc -wd -d
+	opRetire  = "retire"  // rename a slot to its retired dot name
+	opDelete  = "delete"  // remove a staging leftover nothing ever supervised
+	opPublish = "publish" // a new slot: staged under a dot name, renamed into place
+	opWrite   = "write"   // the listed files of a live slot, then its hash
+	opRescan  = "rescan"  // once per pass: pick up new slots, prune retired ones
+	opPurge   = "purge"   // wait for a retired slot's supervisors to go, delete it
+	opWait    = "wait"    // until every new slot is supervised, in one wait
+	opRestart = "restart" // down (finish done), then up, for a new run or log/run
+	opStart   = "start"   // remove the down marker, s6-svc -u
+)
+
+// Render is the slot of svc, byte for byte what Hermes writes with the
+// default settings.
+func (b *Backend) Render(svc desired.Service) (reconcile.Spec, error) {
+	return b.render.Render(svc.Profile), nil
+}
+
+// Schedule orders a plan the way s6 needs it: everything that takes
+// gateways down first (two profiles may share a port), then every write,
+// then one rescan for all new and retired slots, then the purges of retired
+// slots and one wait until every new slot is supervised (s6-svc fails on a
+// slot no supervisor holds yet), then what brings gateways up.
+func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
+	var down, writes, purges, up []reconcile.Step
+	rescan := reconcile.Step{Op: opRescan}
+	wait := reconcile.Step{Op: opWait}
+	waited := map[string]bool{}
+	one := func(op string, i int, a reconcile.Action) reconcile.Step {
+		return reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}}
+	}
+	needs := func(st *reconcile.Step, i int, a reconcile.Action) {
+		st.For, st.Acts = append(st.For, i), append(st.Acts, a)
+	}
+	for i, a := range p.Actions {
+		switch a.Kind {
+		case reconcile.Stop:
+			down = append(down, one(opStop, i, a))
+		case reconcile.Remove:
+			retired := fmt.Sprintf(".%s.%d.del", a.Unit, p.Now.UnixNano())
+			r := one(opRetire, i, a)
+			r.Name = retired
+			down = append(down, one(opStop, i, a), r)
+			needs(&rescan, i, a)
+			pg := one(opPurge, i, a)
+			pg.Name = retired
+			purges = append(purges, pg)
+		case reconcile.Clean:
+			if !a.Retired {
+				down = append(down, one(opDelete, i, a))
+				continue
+			}
+			needs(&rescan, i, a)
+			pg := one(opPurge, i, a)
+			pg.Name = a.Unit
+			purges = append(purges, pg)
+		case reconcile.Create:
+			writes = append(writes, one(opPublish, i, a))
+		case reconcile.Update, reconcile.Adopt:
+			// An in-sync slot that only needs registering has nothing to write.
+			if a.Kind == reconcile.Adopt || len(a.Files) > 0 || a.Reason != desired.ReasonNotSupervised {
+				writes = append(writes, one(opWrite, i, a))
+			}
+			if a.Restart || a.RestartLog {
+				up = append(up, one(opRestart, i, a))
+			}
+		case reconcile.Start:
+			up = append(up, one(opStart, i, a))
+		}
+		if a.Kind == reconcile.Create || a.Register {
+			needs(&rescan, i, a)
+			if !waited[a.Unit] {
+				waited[a.Unit] = true
+				needs(&wait, i, a)
+			}
+		}
+	}
+	steps := append(down, writes...)
+	if len(rescan.For) > 0 {
+		steps = append(steps, rescan)
+	}
+	steps = append(steps, purges...)
+	if len(wait.For) > 0 {
+		steps = append(steps, wait)
+	}
+	return append(steps, up...)
+}
+
+// Do carries out one step.
+func (b *Backend) Do(ctx context.Context, s reconcile.Step) error {
+	a := s.Acts[0]
+	switch s.Op {
+	case opStop:
+		return b.control(ctx, a.Unit, false)
+	case opStart:
+		return b.control(ctx, a.Unit, true)
+	case opRetire:
+		return b.retire(a.Unit, s.Name)
+	case opDelete:
+		return b.removeAll(a.Unit)
+	case opPublish:
+		return b.publish(a.Unit, a.Spec, a.WantUp)
+	case opWrite:
+		return b.write(a.Unit, a.Spec, a.Files)
+	case opRescan:
+		return b.rescan(ctx)
+	case opPurge:
+		return b.purge(ctx, s.Name)
+	case opWait:
+		slots := make([]string, len(s.Acts))
+		for i, x := range s.Acts {
+			slots[i] = x.Unit
+		}
+		errs := b.waitSupervised(ctx, slots)
+		per := reconcile.StepErrors{}
+		for i, err := range errs {
+			if err != nil {
+				per[i] = err
+			}
+		}
+		if len(per) == 0 {
+			return nil
+		}
+		return per
+	case opRestart:
+		if a.Restart {
+			if err := b.restart(ctx, a.Unit, false); err != nil {
+				return err
+			}
+		}
+		if a.RestartLog {
+			return b.restart(ctx, a.Unit, true)
+		}
+		return nil
+	}
+	return fmt.Errorf("s6: no step %q", s.Op)
+}
+
+// WatchDirs is the scandir: its entries are the slots.
+func (b *Backend) WatchDirs() []string { return []string{b.scandir} }
+
+// UnitOf maps a scandir entry to the profile of the slot it is.
+func (b *Backend) UnitOf(path string) (desired.Key, string, bool) {
+	name := filepath.Base(path)
+	k, ok := ProfileOfSlot(name)
+	return k, name, ok
+}
+
+// Scandir is the directory the engine manages.
+func (b *Backend) Scandir() string { return b.scandir }
+
+// CapacityWarning words a plan that needs more services than s6-svscan
+// will supervise.
+func (b *Backend) CapacityWarning(n, limit int) desired.Diagnostic {
+	return desired.Diagnostic{Severity: desired.Warning, Path: b.scandir,
+		Message: fmt.Sprintf("the scandir would hold %d services, over s6-svscan's limit of %d: start s6-svscan with -c %d or more", n, limit, n)}
+}

@@ -1,0 +1,249 @@
+package s6
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// ErrScandirMissing is returned when the scandir does not exist: s6 is not
+// set up, and every slot would otherwise look deleted.
+var ErrScandirMissing = errors.New("scandir missing")
+
+// HashFile is where a slot records the spec hash it was written from. s6
+// guarantees never to touch data/.
+const HashFile = "data/hermes-reconcile.hash"
+
+// DownFile makes s6-supervise leave a service down when it starts.
+const DownFile = "down"
+
+// Status is what a slot's supervisor reports.
+type Status struct {
+	// Supervised is true when an s6-supervise process holds the slot.
+	Supervised bool
+	Up         bool
+	WantUp     bool
+	NormallyUp bool
+	Ready      bool
+	PID        int
+	// Since is when the service last went up or down.
+	Since time.Time
+	// ExitCode is the last exit code, -1 when it was killed by a signal or
+	// never ran.
+	ExitCode int
+	// Signal is the signal that last killed it, 0 when none.
+	Signal int
+	// PermanentFailure is true when finish asked s6 not to restart
+	// (exit 125): down, wanted down, normally up, after exit 0 or 78.
+	PermanentFailure bool
+}
+
+// slotFile is one slot file as found; missing when absent.
+type slotFile struct {
+	path    string
+	mode    fs.FileMode
+	data    []byte
+	missing bool
+	// notRegular is true for a symlink, FIFO or directory in a file's place.
+	notRegular bool
+}
+
+// slot is a service directory named gateway-<profile>, as read.
+type slot struct {
+	name, profile, dir string
+	files              []slotFile
+	// hash is the spec hash from data/, empty for a slot we did not write.
+	hash      string
+	hasDown   bool
+	status    Status
+	statusErr error
+	// untouchable explains why the slot must not be changed (a symlink in
+	// the slot's place); empty when it is ours to manage.
+	untouchable string
+}
+
+func (s *slot) file(path string) slotFile {
+	for _, f := range s.files {
+		if f.path == path {
+			return f
+		}
+	}
+	return slotFile{path: path, missing: true}
+}
+
+// slotFiles are read in every slot: the files a rendering is made of.
+var slotFiles = []string{FileType, FileRun, FileFinish, FileLogRun}
+
+// Observe reads the slots of keys (nil: the whole scandir, with our
+// leftovers and a count of the services that are not ours) and says how
+// each differs from its wanted rendering.
+func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
+	o := reconcile.Observed{Keys: keys, Units: map[desired.Key]*reconcile.Unit{}}
+	if keys != nil {
+		fi, err := os.Stat(b.scandir)
+		if err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("%w: %s", ErrScandirMissing, b.scandir)
+		}
+		for _, k := range keys {
+			name := SlotName(k)
+			fi, err := os.Lstat(b.slotDir(name))
+			if err != nil {
+				continue
+			}
+			if s, ok := b.classify(name, k, fi.Mode().Type()); ok {
+				o.Units[k] = unitOf(&s, want)
+			}
+		}
+		return o, nil
+	}
+	entries, err := os.ReadDir(b.scandir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return o, fmt.Errorf("%w: %s", ErrScandirMissing, b.scandir)
+	}
+	if err != nil {
+		return o, fmt.Errorf("read scandir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if retired, ok := leftover(name); ok {
+			o.Leftovers = append(o.Leftovers, reconcile.Leftover{Name: name, Retired: retired})
+			continue
+		}
+		if name[0] == '.' {
+			continue // s6-svscan's own .s6-svscan, our lock: not services
+		}
+		profile, ok := ProfileOfSlot(name)
+		if !ok {
+			o.Others++
+			continue
+		}
+		s, ok := b.classify(name, profile, e.Type())
+		if !ok {
+			o.Others++
+			continue
+		}
+		o.Units[profile] = unitOf(&s, want)
+	}
+	sort.Slice(o.Leftovers, func(i, j int) bool { return o.Leftovers[i].Name < o.Leftovers[j].Name })
+	return o, nil
+}
+
+// classify reads an entry named like a slot; ok is false for one that is no
+// service directory at all (a file).
+func (b *Backend) classify(name, profile string, typ fs.FileMode) (slot, bool) {
+	dir := b.slotDir(name)
+	switch {
+	case typ&fs.ModeSymlink != 0:
+		return slot{name: name, profile: profile, dir: dir, untouchable: "slot is a symlink; left as it is"}, true
+	case !typ.IsDir():
+		return slot{}, false
+	}
+	return b.readSlot(name, profile, dir), true
+}
+
+// leftover reports whether a scandir entry is one of our interrupted
+// staging or removal directories, and which.
+func leftover(name string) (retired, ok bool) {
+	if !strings.HasPrefix(name, "."+SlotPrefix) {
+		return false, false
+	}
+	switch {
+	case strings.HasSuffix(name, ".tmp"):
+		return false, true
+	case strings.HasSuffix(name, ".del"):
+		return true, true
+	}
+	return false, false
+}
+
+func (b *Backend) readSlot(name, profile, dir string) slot {
+	s := slot{name: name, profile: profile, dir: dir, files: make([]slotFile, 0, len(slotFiles))}
+	for _, p := range slotFiles {
+		s.files = append(s.files, readFile(dir, p))
+	}
+	if data, err := readSmall(filepath.Join(dir, HashFile), 64); err == nil {
+		s.hash = strings.TrimSpace(string(data))
+	}
+	if _, err := os.Lstat(filepath.Join(dir, DownFile)); err == nil {
+		s.hasDown = true
+	}
+	s.status, s.statusErr = b.ReadStatus(dir)
+	st := &s.status
+	st.NormallyUp = !s.hasDown
+	// finish exits 125 for a clean stop (0) or a config error (78): s6
+	// then wants the service down although it is normally up.
+	st.PermanentFailure = st.Supervised && !st.Up && !st.WantUp && st.NormallyUp && (st.ExitCode == 0 || st.ExitCode == 78)
+	return s
+}
+
+func readFile(dir, rel string) slotFile {
+	path := filepath.Join(dir, filepath.FromSlash(rel))
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return slotFile{path: rel, missing: true}
+	}
+	if !fi.Mode().IsRegular() {
+		return slotFile{path: rel, mode: fi.Mode(), notRegular: true}
+	}
+	data, err := readSmall(path, fi.Size())
+	if err != nil {
+		return slotFile{path: rel, missing: true}
+	}
+	return slotFile{path: rel, mode: fi.Mode().Perm(), data: data}
+}
+
+// unitOf is a slot in the planner's terms.
+func unitOf(s *slot, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
+	u := &reconcile.Unit{Key: s.profile, Name: s.name, Untouchable: s.untouchable}
+	if s.untouchable != "" {
+		u.State = "untouchable"
+		return u
+	}
+	st := s.status
+	u.Ours, u.Hash = s.hash != "", s.hash
+	if spec, ok := want[s.profile]; ok {
+		u.Drift = diffFiles(&spec, s)
+	}
+	u.Registered, u.Running, u.WantUp, u.Persisted = st.Supervised, st.Up, st.WantUp, !s.hasDown
+	u.LoggerRegistered = st.Supervised
+	u.PID, u.Since, u.ExitCode, u.Signal, u.PermanentFailure = st.PID, st.Since, st.ExitCode, st.Signal, st.PermanentFailure
+	u.StatusErr = s.statusErr
+	switch {
+	case s.statusErr != nil:
+		u.State = "unknown"
+	case st.PermanentFailure:
+		u.State = "failed"
+	case !st.Supervised:
+		u.State = "unsupervised"
+	case st.Up:
+		u.State = "up"
+	default:
+		u.State = "down"
+	}
+	return u
+}
+
+// diffFiles lists the spec files the slot lacks or holds differently. A
+// file that should be executable and is not counts as different; other mode
+// bits do not (Hermes and umasks vary).
+func diffFiles(spec *reconcile.Spec, s *slot) []string {
+	var changed []string
+	for _, want := range spec.Files {
+		got := s.file(want.Path)
+		exec := want.Mode&0o111 != 0
+		if got.missing || got.notRegular || !bytes.Equal(got.data, want.Data) || (exec && got.mode&0o111 == 0) {
+			changed = append(changed, want.Path)
+		}
+	}
+	return changed
+}

@@ -1,0 +1,383 @@
+package desired
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+)
+
+// Options are the inputs of a Reader besides the filesystem.
+type Options struct {
+	// MultiplexEnv is GATEWAY_MULTIPLEX_PROFILES as found in the environment
+	// ("" when unset); it overrides config.yaml when it is a clear word.
+	MultiplexEnv string
+}
+
+// Reader reads the profiles under one root, all of them or some keys. It
+// only reads; bad input becomes a Diagnostic of its profile, never an error
+// that stops the others.
+type Reader struct {
+	layout Layout
+	opt    Options
+	// named is every named profile as last read. A keyed load folds the
+	// running intents of a multiplexed topology into default from it,
+	// without reading every profile again; listed says a full load filled it.
+	named  map[Key]profileInput
+	listed bool
+}
+
+type profileInput struct {
+	name   Key
+	dir    string
+	intent IntentRecord
+}
+
+// NewReader returns a reader of the profiles under home's root.
+func NewReader(home string, opt Options) *Reader {
+	return &Reader{layout: NewLayout(home), opt: opt, named: map[Key]profileInput{}}
+}
+
+// Layout is the layout the reader reads.
+func (r *Reader) Layout() Layout { return r.layout }
+
+// Load reads every profile under the root of home.
+func Load(home string, opt Options) (State, error) { return NewReader(home, opt).Load(nil) }
+
+// Load reads the profiles keys name (nil: every profile). The root's
+// config.yaml is read every time: the topology it sets decides every
+// service.
+func (r *Reader) Load(keys []Key) (State, error) {
+	root := r.layout.Root
+	fi, err := os.Stat(root)
+	if err != nil {
+		return State{}, fmt.Errorf("%w: %s: %w", ErrHomeMissing, root, err)
+	}
+	if !fi.IsDir() {
+		return State{}, fmt.Errorf("%w: %s is not a directory", ErrHomeMissing, root)
+	}
+	if keys != nil {
+		keys = slices.Clone(keys)
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+	}
+	st := State{Root: root, Keys: keys, Held: map[Key]bool{}, Tombstoned: map[Key]bool{}}
+	withDefault := st.Covers(DefaultProfile)
+	var rootDiags []Diagnostic
+	rootDiag := func(d Diagnostic) { rootDiags = append(rootDiags, d) }
+	diag := func(d Diagnostic) { st.Diagnostics = append(st.Diagnostics, d) }
+
+	if isEmptyDir(root) {
+		// An empty volume is what an unmounted HERMES_HOME looks like; it
+		// must not read as "every profile was deleted".
+		st.Incomplete = true
+		rootDiag(Diagnostic{Severity: Warning, Profile: DefaultProfile, Path: root, Message: "HERMES_HOME is empty (not mounted?): no slot will be removed"})
+	}
+	rootCfg, cfgOK := readConfig(root, DefaultProfile, rootDiag)
+	rootIntent, d := readIntent(root, DefaultProfile)
+	if d != nil {
+		rootDiag(*d)
+	}
+	if withDefault {
+		st.Diagnostics = append(st.Diagnostics, rootDiags...)
+		if !cfgOK {
+			st.Held[DefaultProfile] = true
+		}
+	}
+
+	var named []profileInput
+	if keys == nil {
+		named = r.list(&st, diag)
+	} else {
+		for _, k := range keys {
+			if k == DefaultProfile || ValidName(k) != nil {
+				continue
+			}
+			if p, ok := r.readKey(&st, k, diag); ok {
+				named = append(named, p)
+			}
+		}
+	}
+
+	multiplex, known := false, cfgOK
+	if rootCfg.Multiplex != nil {
+		multiplex = *rootCfg.Multiplex
+	}
+	if v, ok := ParseSwitch(r.opt.MultiplexEnv); ok {
+		multiplex, known = v, true
+	}
+	st.Multiplex = multiplex
+
+	st.Services = make([]Service, 0, len(named)+1)
+	if withDefault && !st.Held[DefaultProfile] {
+		svc := newService(profileInput{name: DefaultProfile, dir: root, intent: rootIntent})
+		if multiplex {
+			foldInto(&svc, r.allNamed())
+		}
+		if !known {
+			// Without a readable root config.yaml nobody can say whether
+			// named gateways may run: touch no run state.
+			svc.Enforce = false
+		}
+		st.Services = append(st.Services, svc)
+	}
+	for _, p := range named {
+		svc := newService(p)
+		switch {
+		case !known:
+			svc.WantUp, svc.Enforce, svc.Reason = false, false, ReasonTopologyUnknown
+		case multiplex:
+			svc.WantUp, svc.Enforce, svc.Reason = false, true, ReasonMultiplex
+		}
+		st.Services = append(st.Services, svc)
+	}
+	return st, nil
+}
+
+func newService(p profileInput) Service {
+	svc := Service{
+		Profile: p.name,
+		Dir:     p.dir,
+		WantUp:  p.intent.Intent == IntentRunning,
+		Enforce: p.intent.Explicit,
+		Intent:  p.intent,
+	}
+	switch p.intent.Intent {
+	case IntentRunning:
+		svc.Reason = ReasonIntentRunning
+	case IntentStopped:
+		svc.Reason = ReasonIntentStopped
+	default:
+		svc.Reason = ReasonNoIntent
+	}
+	return svc
+}
+
+// foldInto makes the default service serve every named profile that wants
+// to run: in multiplex topology one root gateway runs them all.
+func foldInto(def *Service, named []profileInput) {
+	for _, p := range named {
+		if p.intent.Intent != IntentRunning {
+			continue
+		}
+		def.Folded = append(def.Folded, p.name)
+		// An explicit running intent folded in is the operator's word for
+		// the root gateway. An explicit stop of a named profile is not: it
+		// must not stop a root gateway whose own intent is legacy.
+		if p.intent.Explicit {
+			def.Enforce = true
+		}
+	}
+	if len(def.Folded) > 0 && !def.WantUp {
+		def.WantUp, def.Reason = true, ReasonMultiplex
+	}
+}
+
+// allNamed is every named profile as last read, sorted; the first keyed
+// load that needs it lists profiles/ once.
+func (r *Reader) allNamed() []profileInput {
+	if !r.listed {
+		scratch := State{Held: map[Key]bool{}, Tombstoned: map[Key]bool{}}
+		r.list(&scratch, func(Diagnostic) {})
+	}
+	out := make([]profileInput, 0, len(r.named))
+	for _, p := range r.named {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// list reads every entry of profiles/, sorted by name, skipping and
+// diagnosing what is not a usable profile, and remembers what it read.
+func (r *Reader) list(st *State, diag func(Diagnostic)) []profileInput {
+	pdir := r.layout.ProfilesDir()
+	entries, err := os.ReadDir(pdir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		st.Incomplete = true
+		diag(Diagnostic{Severity: Error, Path: pdir, Message: fmt.Sprintf("cannot list profiles: %v; no slot will be removed", unwrapPath(err))})
+		return nil
+	}
+	r.named, r.listed = map[Key]profileInput{}, true
+	if err != nil {
+		return nil // no profiles/: no named profiles
+	}
+	r.readTombstones(st, diag)
+	var out []profileInput
+	for _, e := range entries {
+		name := e.Name()
+		dir := filepath.Join(pdir, name)
+		switch {
+		case name[0] == '.':
+			continue // .deleted/, and staging dirs of a `hermes profile create`
+		case name == DefaultProfile:
+			diag(Diagnostic{Severity: Warning, Path: dir, Message: "profiles/default/ skipped: it would collide with the root profile's slot gateway-default"})
+			continue
+		}
+		if err := ValidName(name); err != nil {
+			diag(Diagnostic{Severity: Error, Path: dir, Message: err.Error() + "; no slot"})
+			continue
+		}
+		if st.Tombstoned[name] {
+			continue
+		}
+		if p, ok := r.readProfile(st, name, dir, e.Type(), diag); ok {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (r *Reader) readTombstones(st *State, diag func(Diagnostic)) {
+	dd := r.layout.TombstonesDir()
+	tombs, err := os.ReadDir(dd)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		// Without the tombstones a deleted profile would look alive: that
+		// keeps its slot, which is the safe side.
+		diag(Diagnostic{Severity: Error, Path: dd, Message: fmt.Sprintf("cannot list tombstones: %v", unwrapPath(err))})
+		return
+	}
+	for _, t := range tombs {
+		st.Tombstoned[t.Name()] = true
+	}
+}
+
+// readKey reads one named profile the way list does for each entry.
+func (r *Reader) readKey(st *State, k Key, diag func(Diagnostic)) (profileInput, bool) {
+	delete(r.named, k)
+	tomb := r.layout.Tombstone(k)
+	switch _, err := os.Lstat(tomb); {
+	case err == nil:
+		st.Tombstoned[k] = true
+		return profileInput{}, false
+	case !errors.Is(err, fs.ErrNotExist):
+		diag(Diagnostic{Severity: Error, Profile: k, Path: tomb, Message: fmt.Sprintf("cannot read tombstone: %v", unwrapPath(err))})
+	}
+	dir := r.layout.Dir(k)
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return profileInput{}, false // gone
+	case err != nil:
+		st.Held[k] = true
+		diag(Diagnostic{Severity: Error, Profile: k, Path: dir, Message: fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err))})
+		return profileInput{}, false
+	}
+	return r.readProfile(st, k, dir, fi.Mode().Type(), diag)
+}
+
+// readProfile decides whether profiles/<name> is a profile and reads it.
+func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, diag func(Diagnostic)) (profileInput, bool) {
+	hold := func(msg string) (profileInput, bool) {
+		st.Held[name] = true
+		diag(Diagnostic{Severity: Error, Profile: name, Path: dir, Message: msg})
+		return profileInput{}, false
+	}
+	if typ&fs.ModeSymlink != 0 {
+		return hold("symlinked profile not followed; its slot is left as it is")
+	}
+	if !typ.IsDir() {
+		return profileInput{}, false
+	}
+	marker := false
+	for _, f := range []string{SoulFile, ConfigFile} {
+		_, err := os.Lstat(filepath.Join(dir, f))
+		if err == nil {
+			marker = true
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
+		}
+	}
+	if !marker {
+		if _, err := os.ReadDir(dir); err != nil {
+			return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
+		}
+		return profileInput{}, false // a directory without SOUL.md or config.yaml is not a profile
+	}
+	if _, ok := readConfig(dir, name, diag); !ok {
+		st.Held[name] = true
+		return profileInput{}, false
+	}
+	intent, d := readIntent(dir, name)
+	if d != nil {
+		diag(*d)
+	}
+	p := profileInput{name: name, dir: dir, intent: intent}
+	r.named[name] = p
+	return p, true
+}
+
+// readConfig parses dir/config.yaml. ok is false (with a diagnostic) when
+// the file exists but cannot be used; a missing file is fine.
+func readConfig(dir string, profile Key, diag func(Diagnostic)) (GatewayConfig, bool) {
+	path := filepath.Join(dir, ConfigFile)
+	data, err := ReadInput(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return GatewayConfig{}, true
+	}
+	if err != nil {
+		diag(Diagnostic{Severity: Error, Profile: profile, Path: path, Message: unwrapPath(err).Error() + "; slot left as it is"})
+		return GatewayConfig{}, false
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		line := 0
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			line = ce.Line
+		}
+		diag(Diagnostic{Severity: Error, Profile: profile, Path: path, Line: line, Message: err.Error() + "; slot left as it is"})
+		return GatewayConfig{}, false
+	}
+	return cfg, true
+}
+
+// readIntent reads dir/gateway_state.json. A missing file is no intent and no
+// diagnostic; anything unreadable or corrupt is a Warning diagnostic.
+func readIntent(dir string, profile Key) (IntentRecord, *Diagnostic) {
+	path := filepath.Join(dir, StateFile)
+	data, err := ReadInput(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return IntentRecord{}, nil
+	}
+	if err != nil {
+		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Message: err.Error() + "; treated as no intent"}
+	}
+	rec, line, err := ParseIntent(data)
+	if err != nil {
+		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Line: line, Message: err.Error() + "; treated as no intent"}
+	}
+	return rec, nil
+}
+
+// unwrapPath drops the path from an *fs.PathError: diagnostics name the path
+// once, themselves.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// isEmptyDir reports whether dir has no entry at all; it reads one name,
+// not the whole listing, since every load asks.
+func isEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	return errors.Is(err, io.EOF)
+}

@@ -1,0 +1,81 @@
+package desired
+
+import (
+	"errors"
+	"slices"
+)
+
+// ErrHomeMissing is returned when HERMES_HOME does not exist or is not a
+// directory: nothing can be known, so nothing may change.
+var ErrHomeMissing = errors.New("HERMES_HOME missing")
+
+// Service is one gateway service that should exist, in no engine's terms:
+// which profile, where it lives, and the run state it should have. Engines
+// render it into slots, units, plists, tasks or Deployments.
+type Service struct {
+	Profile Key
+	// Dir is the profile directory.
+	Dir string
+	// WantUp is the run state the service should have.
+	WantUp bool
+	// Enforce is true when the reconciler owns the run state on every pass
+	// (explicit desired_state, or multiplex). Otherwise WantUp is applied
+	// only when the service is created, and a gateway someone started is left be.
+	Enforce bool
+	// Reason explains WantUp.
+	Reason Reason
+	// Folded names the profiles whose running intent the default service
+	// serves in multiplex topology.
+	Folded []Key
+	Intent IntentRecord
+}
+
+// State is the desired state of the profiles a load covered.
+type State struct {
+	// Root is the profile root (the default profile's directory).
+	Root string
+	// Keys are the profiles this state covers, sorted; nil when it covers
+	// every profile (a full load).
+	Keys []Key
+	// Multiplex is true when one root gateway serves every profile.
+	Multiplex bool
+	// Services is sorted: default first, then by profile name.
+	Services []Service
+	// Held names profiles whose input is bad: their service is left exactly
+	// as it is, whatever it looks like.
+	Held map[Key]bool
+	// Tombstoned names profiles marked deleted in profiles/.deleted/.
+	Tombstoned map[Key]bool
+	// Incomplete is true when some profiles could not be listed: no service
+	// may be removed on the strength of this state.
+	Incomplete  bool
+	Diagnostics []Diagnostic
+}
+
+// Covers reports whether the state speaks for profile k.
+func (s *State) Covers(k Key) bool {
+	if s.Keys == nil {
+		return true
+	}
+	_, ok := slices.BinarySearch(s.Keys, k)
+	return ok
+}
+
+// Service returns the service of profile k, or nil.
+func (s *State) Service(k Key) *Service {
+	for i := range s.Services {
+		if s.Services[i].Profile == k {
+			return &s.Services[i]
+		}
+	}
+	return nil
+}
+
+// Less orders keys as plans and tables show them: default first, then by
+// name.
+func Less(a, b Key) bool {
+	if (a == DefaultProfile) != (b == DefaultProfile) {
+		return a == DefaultProfile
+	}
+	return a < b
+}

@@ -1,0 +1,208 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+)
+
+// Key is a profile: the unit of work.
+type Key = desired.Key
+
+// Engine is what a service manager implements to be driven by the one
+// planner: s6, systemd, launchd, Windows, Kubernetes. Render and Schedule
+// are pure, Observe only reads, and Do carries out one step and decides
+// nothing.
+type Engine interface {
+	// Render turns a desired service into what the engine would install.
+	Render(svc desired.Service) (Spec, error)
+	// Observe reads the units of keys (nil: every unit, leftovers and
+	// foreign entries too). want holds the rendering of each key that has
+	// one, so drift can be judged while reading.
+	Observe(ctx context.Context, keys []Key, want map[Key]Spec) (Observed, error)
+	// Schedule orders a plan into steps: where the engine needs barriers
+	// (s6's single rescan) and waits, it puts them here.
+	Schedule(p Plan) []Step
+	// Do carries out one step.
+	Do(ctx context.Context, s Step) error
+}
+
+// Prober is an engine that can say, before anything changes, that it
+// cannot act at all (scandir read-only, s6-svscan not running): one clear
+// error instead of one per action.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
+// Effect is what rewriting a file does to a running service.
+type Effect uint8
+
+const (
+	// NoEffect: the manager reads the file when it needs it (s6's finish and
+	// type, a systemd unit: taken at the next start).
+	NoEffect Effect = iota
+	// RestartsService: the service runs it; a running gateway must be
+	// restarted to pick it up (s6's run, a launchd plist).
+	RestartsService
+	// RestartsLogger: the service's logger runs it (s6's log/run).
+	RestartsLogger
+)
+
+// File is one file of a rendering, its path relative to the unit.
+type File struct {
+	Path   string
+	Mode   fs.FileMode
+	Data   []byte
+	Effect Effect
+}
+
+// Spec is the rendering of one service by an engine.
+type Spec struct {
+	// Unit is the service's name in the engine: slot, unit, label, task or
+	// Deployment.
+	Unit string
+	// Hash identifies the rendering; an engine records it with what it
+	// writes, so it can tell its own units from adopted ones.
+	Hash  string
+	Files []File
+}
+
+// File returns the spec's file at path, or nil.
+func (s *Spec) File(path string) *File {
+	for i := range s.Files {
+		if s.Files[i].Path == path {
+			return &s.Files[i]
+		}
+	}
+	return nil
+}
+
+// Unit is one service as an engine found it, in no engine's terms.
+type Unit struct {
+	Key  Key
+	Name string
+	// Ours is true when the unit carries the hash we record (we wrote it);
+	// false when Hermes or a hand made it: it is adopted, never restarted.
+	Ours bool
+	// Hash is the recorded spec hash, "" when none.
+	Hash string
+	// Drift lists the files of the wanted rendering the unit lacks or holds
+	// differently, in rendering order.
+	Drift []string
+	// Registered is true when the manager knows the unit and can control it
+	// (s6: a supervisor holds the slot; a host: the unit is loaded).
+	Registered bool
+	// Running is true when the gateway process runs (or is being started).
+	Running bool
+	// WantUp is what the manager wants now (s6's want-up flag).
+	WantUp bool
+	// Persisted is true when the unit comes up by itself after its manager
+	// restarts (s6: no down file; systemd: enabled).
+	Persisted bool
+	// LoggerRegistered is true when the unit has a supervised logger.
+	LoggerRegistered bool
+	// Untouchable, when set, says why the unit must not be changed (a
+	// symlink in a slot's place, a unit serving another HERMES_HOME).
+	Untouchable string
+	// What status shows.
+	State            string // the manager's word: up, down, failed, unsupervised, activating…
+	PID              int
+	Since            time.Time // when Running last changed; zero when unknown
+	ExitCode, Signal int       // of the last exit: -1 and 0 when none
+	PermanentFailure bool      // finish asked not to restart (exit 125)
+	Detail           string    // more of the manager's words
+	// StatusErr is set when the run state could not be read.
+	StatusErr error
+}
+
+// Leftover is a dot-named directory an interrupted pass of ours left.
+type Leftover struct {
+	Name string
+	// Retired is true for a retired unit that may still have a supervisor;
+	// false for a staging dir nothing ever supervised.
+	Retired bool
+}
+
+// Observed is what an engine found for the keys it was asked about.
+type Observed struct {
+	// Keys are the profiles observed, sorted; nil: everything.
+	Keys []Key
+	// Units holds one entry per key that has a unit.
+	Units map[Key]*Unit
+	// Leftovers and Others are only filled by a full observation.
+	Leftovers []Leftover
+	// Others counts what the engine manages beside our units (other
+	// services in the scandir): never touched, but they count against a
+	// capacity.
+	Others int
+}
+
+// Covers reports whether the observation speaks for key k.
+func (o *Observed) Covers(k Key) bool {
+	if o.Keys == nil {
+		return true
+	}
+	for _, x := range o.Keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Step is one thing an engine does, on behalf of one or more actions of a
+// plan. The executor drops the actions of a key that failed before and
+// skips a step left with none.
+type Step struct {
+	// Op is the engine's verb ("publish", "rescan", "install", …).
+	Op string
+	// For are the indices, in the plan, of the actions the step carries out;
+	// Acts are those actions.
+	For  []int
+	Acts []Action
+	// Name is a name the engine chose for the step (a retired slot's name).
+	Name string
+}
+
+// StepErrors is what Do returns when a step that serves several actions
+// failed for some of them only: the error of each, by its index in For.
+type StepErrors map[int]error
+
+func (e StepErrors) Error() string {
+	var msgs []string
+	for _, err := range e {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// TerminalError marks a failure retrying cannot mend (a setting that
+// cannot be rendered): it is reported, and not retried until its inputs
+// change.
+type TerminalError struct{ Err error }
+
+func (e *TerminalError) Error() string { return e.Err.Error() }
+func (e *TerminalError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, &TerminalError{}) true for any terminal error.
+func (e *TerminalError) Is(target error) bool {
+	_, ok := target.(*TerminalError)
+	return ok
+}
+
+// Terminal wraps err as a TerminalError.
+func Terminal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &TerminalError{Err: err}
+}
+
+// IsTerminal reports whether err must not be retried.
+func IsTerminal(err error) bool { return errors.Is(err, &TerminalError{}) }

@@ -1,0 +1,101 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// ErrSkipped marks an action not tried because an earlier step for its key
+// failed: it is not done, and must not be reported as done.
+var ErrSkipped = errors.New("skipped: an earlier action on this unit failed")
+
+// Result is the outcome of one action.
+type Result struct {
+	Action   Action
+	Err      error
+	Duration time.Duration
+}
+
+// Failed counts the results that carry an error.
+func Failed(results []Result) int {
+	n := 0
+	for _, r := range results {
+		if r.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Execute carries out a plan's steps in order. It decides nothing: a step
+// is done for the actions it serves whose unit has not failed yet, and
+// skipped when none is left; a failed unit is reported and the rest goes on.
+func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
+	results := make([]Result, len(p.Actions))
+	for i, a := range p.Actions {
+		results[i].Action = a
+	}
+	failed := map[string]bool{}
+	fail := func(i int, err error) {
+		if results[i].Err == nil {
+			results[i].Err = err
+		}
+		failed[p.Actions[i].Unit] = true
+	}
+	for _, st := range steps {
+		live := st
+		live.For, live.Acts = nil, nil
+		for _, i := range st.For {
+			switch {
+			case results[i].Err != nil:
+			case failed[p.Actions[i].Unit]:
+				results[i].Err = ErrSkipped
+			default:
+				live.For = append(live.For, i)
+				live.Acts = append(live.Acts, p.Actions[i])
+			}
+		}
+		if len(live.For) == 0 {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			for _, i := range live.For {
+				fail(i, err)
+			}
+			continue
+		}
+		start := time.Now()
+		err := e.Do(ctx, live)
+		d := time.Since(start)
+		var per StepErrors
+		for k, i := range live.For {
+			results[i].Duration += d
+			switch {
+			case errors.As(err, &per):
+				if per[k] != nil {
+					fail(i, per[k])
+				}
+			case err != nil:
+				fail(i, err)
+			}
+		}
+	}
+	logResults(logr.FromContextOrDiscard(ctx), results)
+	return results
+}
+
+func logResults(log logr.Logger, results []Result) {
+	for _, r := range results {
+		a := r.Action
+		l := log.WithValues("profile", a.Key, "slot", a.Unit, "action", a.Kind.String(), "reason", string(a.Reason),
+			"duration_ms", float64(r.Duration.Microseconds())/1000)
+		if r.Err != nil {
+			l.Error(r.Err, "action failed", "result", "failed")
+		} else {
+			l.Info("action done", "result", "ok")
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Symbol is an action's mark, terraform's: + create, ~ change, - destroy,
+// and > and < for the run state.
+func (k Kind) Symbol() string {
+	switch k {
+	case Create:
+		return "+"
+	case Update, Adopt:
+		return "~"
+	case Start:
+		return ">"
+	case Stop:
+		return "<"
+	case Remove, Clean:
+		return "-"
+	}
+	return "?"
+}
+
+// String is the action on one line, as plans print it:
+//
+//   - gateway-a  create (down)  profile_added
+//     ~ gateway-b  update run (restart)  spec_changed
+//     > gateway-default  start  multiplex (serves a, b)
+func (a Action) String() string {
+	var flags []string
+	if a.Kind == Create {
+		flags = append(flags, upDown(a.WantUp))
+	}
+	if a.Restart {
+		flags = append(flags, "restart")
+	}
+	if a.RestartLog {
+		flags = append(flags, "restart logger")
+	}
+	if a.Register {
+		flags = append(flags, "register")
+	}
+	what := a.Kind.String()
+	if len(a.Files) > 0 {
+		what += " " + strings.Join(a.Files, ", ")
+	}
+	if len(flags) > 0 {
+		what += " (" + strings.Join(flags, ", ") + ")"
+	}
+	line := fmt.Sprintf("%s %s  %s  %s", a.Kind.Symbol(), a.Unit, what, a.Reason)
+	if len(a.Folded) > 0 {
+		line += " (serves " + strings.Join(a.Folded, ", ") + ")"
+	}
+	return line
+}
+
+// String is the plan, one action per line.
+func (p Plan) String() string {
+	lines := make([]string, len(p.Actions))
+	for i, a := range p.Actions {
+		lines[i] = a.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Summary is the plan's closing line.
+func (p Plan) Summary() string {
+	if len(p.Actions) == 0 {
+		return "No changes. Services match the profiles."
+	}
+	c := p.Count()
+	return fmt.Sprintf("Plan: %d to create, %d to update, %d to remove, %d to start, %d to stop.",
+		c[Create], c[Update]+c[Adopt], c[Remove]+c[Clean], c[Start], c[Stop])
+}
+
+// Count is how many actions of each kind the plan holds.
+func (p Plan) Count() map[Kind]int {
+	c := map[Kind]int{}
+	for _, a := range p.Actions {
+		c[a.Kind]++
+	}
+	return c
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
