@@ -24,6 +24,7 @@ type Options struct {
 type Reader struct {
 	layout Layout
 	opt    Options
+	cache  *cache
 	// named is every named profile as last read. A keyed load folds the
 	// running intents of a multiplexed topology into default from it,
 	// without reading every profile again; listed says a full load filled it.
@@ -39,7 +40,7 @@ type profileInput struct {
 
 // NewReader returns a reader of the profiles under home's root.
 func NewReader(home string, opt Options) *Reader {
-	return &Reader{layout: NewLayout(home), opt: opt, named: map[Key]profileInput{}}
+	return &Reader{layout: NewLayout(home), opt: opt, named: map[Key]profileInput{}, cache: newCache()}
 }
 
 // Layout is the layout the reader reads.
@@ -77,8 +78,8 @@ func (r *Reader) Load(keys []Key) (State, error) {
 		st.Incomplete = true
 		rootDiag(Diagnostic{Severity: Warning, Profile: DefaultProfile, Path: root, Message: "HERMES_HOME is empty (not mounted?): no slot will be removed"})
 	}
-	rootCfg, cfgOK := readConfig(root, DefaultProfile, rootDiag)
-	rootIntent, d := readIntent(root, DefaultProfile)
+	rootCfg, cfgOK := r.readConfig(root, DefaultProfile, rootDiag)
+	rootIntent, d := r.readIntent(root, DefaultProfile)
 	if d != nil {
 		rootDiag(*d)
 	}
@@ -103,13 +104,7 @@ func (r *Reader) Load(keys []Key) (State, error) {
 		}
 	}
 
-	multiplex, known := false, cfgOK
-	if rootCfg.Multiplex != nil {
-		multiplex = *rootCfg.Multiplex
-	}
-	if v, ok := ParseSwitch(r.opt.MultiplexEnv); ok {
-		multiplex, known = v, true
-	}
+	multiplex, known := r.topology(rootCfg, cfgOK)
 	st.Multiplex = multiplex
 
 	st.Services = make([]Service, 0, len(named)+1)
@@ -136,6 +131,25 @@ func (r *Reader) Load(keys []Key) (State, error) {
 		st.Services = append(st.Services, svc)
 	}
 	return st, nil
+}
+
+// Topology is what the root config.yaml, read again, makes the topology:
+// multiplex or per-profile, and whether that is known at all (a broken root
+// config.yaml and no clear GATEWAY_MULTIPLEX_PROFILES: it is not).
+func (r *Reader) Topology() (multiplex, known bool) {
+	res, _, _ := r.cache.config(filepath.Join(r.layout.Root, ConfigFile))
+	return r.topology(res.cfg, res.ok)
+}
+
+func (r *Reader) topology(rootCfg GatewayConfig, cfgOK bool) (multiplex, known bool) {
+	known = cfgOK
+	if rootCfg.Multiplex != nil {
+		multiplex = *rootCfg.Multiplex
+	}
+	if v, ok := ParseSwitch(r.opt.MultiplexEnv); ok {
+		multiplex, known = v, true
+	}
+	return multiplex, known
 }
 
 func newService(p profileInput) Service {
@@ -287,28 +301,24 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 	if !typ.IsDir() {
 		return profileInput{}, false
 	}
-	marker := false
-	for _, f := range []string{SoulFile, ConfigFile} {
-		_, err := os.Lstat(filepath.Join(dir, f))
-		if err == nil {
-			marker = true
-			continue
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
-		}
+	_, err := os.Lstat(filepath.Join(dir, SoulFile))
+	soul := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
 	}
-	if !marker {
+	cfg, d, hasConfig := r.cache.config(filepath.Join(dir, ConfigFile))
+	if !soul && !hasConfig {
 		if _, err := os.ReadDir(dir); err != nil {
 			return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
 		}
 		return profileInput{}, false // a directory without SOUL.md or config.yaml is not a profile
 	}
-	if _, ok := readConfig(dir, name, diag); !ok {
+	if !cfg.ok {
 		st.Held[name] = true
+		diag(withProfile(d, name))
 		return profileInput{}, false
 	}
-	intent, d := readIntent(dir, name)
+	intent, d := r.readIntent(dir, name)
 	if d != nil {
 		diag(*d)
 	}
@@ -319,45 +329,51 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 
 // readConfig parses dir/config.yaml. ok is false (with a diagnostic) when
 // the file exists but cannot be used; a missing file is fine.
-func readConfig(dir string, profile Key, diag func(Diagnostic)) (GatewayConfig, bool) {
-	path := filepath.Join(dir, ConfigFile)
-	data, err := ReadInput(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return GatewayConfig{}, true
+func (r *Reader) readConfig(dir string, profile Key, diag func(Diagnostic)) (GatewayConfig, bool) {
+	res, d, _ := r.cache.config(filepath.Join(dir, ConfigFile))
+	if d != nil {
+		diag(withProfile(d, profile))
 	}
-	if err != nil {
-		diag(Diagnostic{Severity: Error, Profile: profile, Path: path, Message: unwrapPath(err).Error() + "; slot left as it is"})
-		return GatewayConfig{}, false
-	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		line := 0
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			line = ce.Line
-		}
-		diag(Diagnostic{Severity: Error, Profile: profile, Path: path, Line: line, Message: err.Error() + "; slot left as it is"})
-		return GatewayConfig{}, false
-	}
-	return cfg, true
+	return res.cfg, res.ok
 }
 
 // readIntent reads dir/gateway_state.json. A missing file is no intent and no
 // diagnostic; anything unreadable or corrupt is a Warning diagnostic.
-func readIntent(dir string, profile Key) (IntentRecord, *Diagnostic) {
-	path := filepath.Join(dir, StateFile)
-	data, err := ReadInput(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return IntentRecord{}, nil
-	}
-	if err != nil {
-		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Message: err.Error() + "; treated as no intent"}
-	}
-	rec, line, err := ParseIntent(data)
-	if err != nil {
-		return IntentRecord{}, &Diagnostic{Severity: Warning, Profile: profile, Path: path, Line: line, Message: err.Error() + "; treated as no intent"}
+func (r *Reader) readIntent(dir string, profile Key) (IntentRecord, *Diagnostic) {
+	rec, d, _, _ := r.cache.intent(filepath.Join(dir, StateFile))
+	if d != nil {
+		w := withProfile(d, profile)
+		return IntentRecord{}, &w
 	}
 	return rec, nil
+}
+
+// IntentChanged reads profile k's intent file again and reports whether it
+// says something else than at the last read: it appeared or went, or holds
+// another intent. A running gateway rewrites the file at every turn with the
+// same intent; that is no change, and costs this one read.
+func (r *Reader) IntentChanged(k Key) bool {
+	path := filepath.Join(r.layout.Dir(k), StateFile)
+	prev, had := r.cache.intents[path]
+	r.cache.intent(path)
+	cur := r.cache.intents[path]
+	switch {
+	case !had:
+		return true // never read: only a load can say
+	case prev.missing || cur.missing:
+		return prev.missing != cur.missing
+	}
+	return !sameParse(prev, cur)
+}
+
+// CacheStats are how many input files the reader looked up and how many of
+// those it had to read and parse again.
+func (r *Reader) CacheStats() (lookups, reads int) { return r.cache.stats, r.cache.reads }
+
+func withProfile(d *Diagnostic, k Key) Diagnostic {
+	out := *d
+	out.Profile = k
+	return out
 }
 
 // unwrapPath drops the path from an *fs.PathError: diagnostics name the path

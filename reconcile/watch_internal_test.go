@@ -3,7 +3,9 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +53,7 @@ func TestRelevantScandirEvents(t *testing.T) {
 		},
 	}
 	w := testLoop(WatchOptions{})
-	w.left = unitsLeft(out)
+	w.leave(out, nil)
 	for _, tc := range []struct {
 		name string
 		op   fsnotify.Op
@@ -76,15 +78,15 @@ func TestRelevantScandirEvents(t *testing.T) {
 		{"gateway-kept", fsnotify.Create | fsnotify.Remove, true},
 	} {
 		ev := fsnotify.Event{Name: filepath.Join(scandir, tc.name), Op: tc.op}
-		if got := w.relevant(ev); got != tc.want {
+		if got := w.note(ev); got != tc.want {
 			t.Errorf("%s %s: relevant = %v, want %v", tc.op, tc.name, got, tc.want)
 		}
 	}
 
 	// After a failed pass nothing is known: every slot event counts.
-	w.left = unitsLeft(Outcome{Err: errors.New("lock: busy"), Observed: out.Observed})
+	w.leave(Outcome{Err: errors.New("lock: busy"), Observed: out.Observed}, nil)
 	for _, name := range []string{"gateway-kept", "gateway-new"} {
-		if !w.relevant(fsnotify.Event{Name: filepath.Join(scandir, name), Op: fsnotify.Create}) {
+		if !w.note(fsnotify.Event{Name: filepath.Join(scandir, name), Op: fsnotify.Create}) {
 			t.Errorf("after a failed pass, CREATE %s not relevant", name)
 		}
 	}
@@ -102,7 +104,7 @@ func TestBackoffForgetsWhatNeedsNothing(t *testing.T) {
 	w.account(logr.Discard(), Outcome{Results: []Result{
 		{Action: Action{Kind: Update, Key: "a", Unit: "gateway-a"}, Err: fail},
 		{Action: Action{Kind: Start, Key: "a", Unit: "gateway-a"}, Err: ErrSkipped},
-	}})
+	}}, nil)
 	if d, ok := w.nextRetry(); !ok || d != w.opt.BackoffMin {
 		t.Fatalf("first backoff %s, %v; want %s (one per key, not one per failed action)", d, ok, w.opt.BackoffMin)
 	}
@@ -111,8 +113,98 @@ func TestBackoffForgetsWhatNeedsNothing(t *testing.T) {
 	if d, ok := w.nextRetry(); !ok || d < w.opt.BackoffMin {
 		t.Fatalf("an expired entry re-arms the retry in %s, want at least %s", d, w.opt.BackoffMin)
 	}
-	w.account(logr.Discard(), Outcome{})
+	w.account(logr.Discard(), Outcome{}, nil)
 	if _, ok := w.nextRetry(); ok || w.retry.Len() != 0 {
 		t.Fatalf("backoff of %d keys kept after a pass that needed nothing of them", w.retry.Len())
+	}
+}
+
+// TestEventsBecomeKeys: a changed path asks for its profile's key, or for
+// a full pass when every profile depends on it; an intent file rewritten
+// with the intent it had asks for nothing.
+func TestEventsBecomeKeys(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, data string) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+".tmp", []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.yaml", "model: x\n")
+	for _, p := range []string{"a", "b"} {
+		write("profiles/"+p+"/SOUL.md", p)
+		write("profiles/"+p+"/gateway_state.json", `{"desired_state":"running"}`)
+	}
+	scandir := filepath.Join(t.TempDir(), "scan")
+	p := &Pass{Reader: desired.NewReader(root, desired.Options{}), Engine: slotNames{dir: scandir}}
+	w := newWatchLoop(p, WatchOptions{}, logr.Discard())
+	if _, err := p.Reader.Load(nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(rel string, op fsnotify.Op) fsnotify.Event {
+		return fsnotify.Event{Name: filepath.Join(root, rel), Op: op}
+	}
+	for _, tc := range []struct {
+		name      string
+		multiplex bool
+		before    func()
+		events    []fsnotify.Event
+		keys      []Key
+		full      bool
+	}{
+		{name: "a gateway rewrites its state with the same intent: no pass",
+			before: func() {
+				write("profiles/a/gateway_state.json", `{"desired_state":"running","gateway_state":"running","updated_at":"2026-12-01T00:00:00Z"}`)
+			},
+			events: []fsnotify.Event{ev("profiles/a/gateway_state.json.tmp", fsnotify.Create), ev("profiles/a/gateway_state.json", fsnotify.Create)}},
+		{name: "hermes gateway stop writes a new intent",
+			before: func() { write("profiles/a/gateway_state.json", `{"desired_state":"stopped"}`) },
+			events: []fsnotify.Event{ev("profiles/a/gateway_state.json", fsnotify.Create)}, keys: []Key{"a"}},
+		{name: "a config.yaml edit", events: []fsnotify.Event{ev("profiles/b/config.yaml", fsnotify.Write)}, keys: []Key{"b"}},
+		{name: "a profile published by rename", events: []fsnotify.Event{ev("profiles/c", fsnotify.Create)}, keys: []Key{"c"}},
+		{name: "a tombstone", events: []fsnotify.Event{ev("profiles/.deleted/b", fsnotify.Create)}, keys: []Key{"b"}},
+		{name: "a slot deleted by hand", events: []fsnotify.Event{{Name: filepath.Join(scandir, "gateway-b"), Op: fsnotify.Remove}}, keys: []Key{"b"}},
+		{name: "noise: a pid file, a staging dir, a dot entry of the scandir",
+			events: []fsnotify.Event{ev("profiles/a/gateway.pid", fsnotify.Create), ev("profiles/.x.staging-1", fsnotify.Create),
+				{Name: filepath.Join(scandir, ".s6-svscan"), Op: fsnotify.Create}}},
+		{name: "several at once, sorted, default first",
+			events: []fsnotify.Event{ev("profiles/b/SOUL.md", fsnotify.Write), ev("gateway_state.json", fsnotify.Remove), ev("profiles/a/.env", fsnotify.Create)},
+			keys:   []Key{"default", "a", "b"}},
+		{name: "multiplex: a named profile's change is default's too",
+			multiplex: true, events: []fsnotify.Event{ev("profiles/b/config.yaml", fsnotify.Write)}, keys: []Key{"default", "b"}},
+		{name: "the root config.yaml, topology unchanged: default only",
+			before: func() { write("config.yaml", "model: y\n") },
+			events: []fsnotify.Event{ev("config.yaml", fsnotify.Create)}, keys: []Key{"default"}},
+		{name: "the root config.yaml turns multiplex on: every profile",
+			before: func() { write("config.yaml", "multiplex_profiles: true\n") },
+			events: []fsnotify.Event{ev("config.yaml", fsnotify.Create)}, full: true},
+		{name: "profiles/ itself replaced", events: []fsnotify.Event{ev("profiles", fsnotify.Remove)}, full: true},
+		{name: "the scandir replaced", events: []fsnotify.Event{{Name: scandir, Op: fsnotify.Rename}}, full: true},
+	} {
+		w.multiplex = tc.multiplex
+		if tc.before != nil {
+			tc.before()
+		}
+		for _, e := range tc.events {
+			w.note(e)
+		}
+		keys, full := w.take()
+		if full != tc.full || !slices.Equal(keys, tc.keys) {
+			t.Errorf("%s: take() = %v, full %v; want %v, full %v", tc.name, keys, full, tc.keys, tc.full)
+		}
+	}
+
+	// A watched dir that inotify dropped is forgotten, to be watched again.
+	w.watched[filepath.Join(root, "profiles", "a")] = true
+	w.note(ev("profiles/a", fsnotify.Remove))
+	if w.watched[filepath.Join(root, "profiles", "a")] {
+		t.Error("a removed profile dir is still thought watched")
 	}
 }

@@ -46,6 +46,8 @@ type Backend struct {
 	timeout time.Duration
 	run     runner
 	render  *Renderer
+	// files are the slot files as last read (observe.go).
+	files fileCache
 	// uid, gid own what we write when we run as root; -1 when not root.
 	uid, gid int
 	rescans  atomic.Int64

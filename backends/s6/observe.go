@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -169,10 +170,10 @@ func leftover(name string) (retired, ok bool) {
 func (b *Backend) readSlot(name, profile, dir string) slot {
 	s := slot{name: name, profile: profile, dir: dir, files: make([]slotFile, 0, len(slotFiles))}
 	for _, p := range slotFiles {
-		s.files = append(s.files, readFile(dir, p))
+		s.files = append(s.files, b.readFile(dir, p))
 	}
-	if data, err := readSmall(filepath.Join(dir, HashFile), 64); err == nil {
-		s.hash = strings.TrimSpace(string(data))
+	if h := b.readFile(dir, HashFile); !h.missing && !h.notRegular {
+		s.hash = strings.TrimSpace(string(h.data))
 	}
 	if _, err := os.Lstat(filepath.Join(dir, DownFile)); err == nil {
 		s.hasDown = true
@@ -186,20 +187,77 @@ func (b *Backend) readSlot(name, profile, dir string) slot {
 	return s
 }
 
-func readFile(dir, rel string) slotFile {
+// readFile reads a slot file, from the cache when its stamp says it is what
+// was read last time: a full pass over slots we wrote mostly stats them.
+func (b *Backend) readFile(dir, rel string) slotFile {
 	path := filepath.Join(dir, filepath.FromSlash(rel))
-	fi, err := os.Lstat(path)
+	st, mode, err := desired.StatFile(path)
 	if err != nil {
+		b.files.forget(path)
 		return slotFile{path: rel, missing: true}
 	}
-	if !fi.Mode().IsRegular() {
-		return slotFile{path: rel, mode: fi.Mode(), notRegular: true}
+	if !mode.IsRegular() {
+		b.files.forget(path)
+		return slotFile{path: rel, mode: mode, notRegular: true}
 	}
-	data, err := readSmall(path, fi.Size())
+	if c, ok := b.files.get(path); ok && st.Trusted(c.st, c.readAt) {
+		return slotFile{path: rel, mode: mode.Perm(), data: c.data}
+	}
+	readAt := time.Now().UnixNano()
+	data, err := readSmall(path, st.Size)
 	if err != nil {
+		b.files.forget(path)
 		return slotFile{path: rel, missing: true}
 	}
-	return slotFile{path: rel, mode: fi.Mode().Perm(), data: data}
+	b.files.put(path, cachedFile{st: st, readAt: readAt, data: data})
+	return slotFile{path: rel, mode: mode.Perm(), data: data}
+}
+
+// cachedFile is a slot file as last read, valid while its stamp is st.
+type cachedFile struct {
+	st     desired.Stamp
+	readAt int64
+	data   []byte
+}
+
+// fileCache holds the slot files the observer read, by path.
+type fileCache struct {
+	mu    sync.Mutex
+	files map[string]cachedFile
+}
+
+func (c *fileCache) get(path string) (cachedFile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.files[path]
+	return f, ok
+}
+
+func (c *fileCache) put(path string, f cachedFile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.files == nil {
+		c.files = map[string]cachedFile{}
+	}
+	c.files[path] = f
+}
+
+func (c *fileCache) forget(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.files, path)
+}
+
+// forgetSlot drops every file of a slot that went (removed or retired).
+func (c *fileCache) forgetSlot(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := dir + string(filepath.Separator)
+	for p := range c.files {
+		if strings.HasPrefix(p, prefix) {
+			delete(c.files, p)
+		}
+	}
 }
 
 // unitOf is a slot in the planner's terms.

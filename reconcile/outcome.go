@@ -1,0 +1,100 @@
+package reconcile
+
+import (
+	"slices"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// account handles the outcome of a pass over keys (nil: all), per key, in
+// one place: a key whose actions failed backs off once, however many of its
+// actions failed; a key the pass covered that did not fail is forgotten,
+// whether it succeeded or needed nothing (its profile deleted, a leftover
+// vanished). A whole-pass failure backs off the pass, logged once per
+// change of state rather than once per retry.
+func (w *watchLoop) account(log logr.Logger, out Outcome, keys []Key) {
+	if out.Err != nil {
+		w.passDelay = nextDelay(w.passDelay, w.opt.BackoffMin, w.opt.BackoffMax)
+		if msg := out.Err.Error(); msg != w.lastErr {
+			log.Error(out.Err, "pass failed; backing off", "retry_in", w.passDelay.String())
+			w.lastErr = msg
+		}
+		return
+	}
+	if w.lastErr != "" {
+		log.Info("pass recovered")
+		w.lastErr = ""
+	}
+	w.passDelay = 0
+	failed := map[string]Result{}
+	for _, r := range out.Results {
+		if _, seen := failed[r.Action.Target()]; r.Err != nil && !seen {
+			failed[r.Action.Target()] = r
+		}
+	}
+	covered := func(target string) bool {
+		return keys == nil || slices.Contains(keys, target)
+	}
+	recovered := func(target string) {
+		if w.retry.Forget(target) {
+			log.Info("slot recovered", "target", target)
+		}
+	}
+	for _, k := range w.retry.Due() {
+		if _, ok := failed[k]; !ok && covered(k) {
+			recovered(k)
+		}
+	}
+	for _, r := range out.Results {
+		if _, ok := failed[r.Action.Target()]; !ok {
+			recovered(r.Action.Target())
+		}
+	}
+	for target, r := range failed {
+		if d, ok := w.retry.Failed(target, r.Err); ok {
+			log.Info("slot backing off", "slot", r.Action.Unit, "profile", r.Action.Key, "retry_in", d.String())
+		} else {
+			log.Info("slot not retried until its profile changes", "slot", r.Action.Unit, "profile", r.Action.Key)
+		}
+	}
+}
+
+func nextDelay(d, lo, hi time.Duration) time.Duration {
+	if d <= 0 {
+		return lo
+	}
+	return min(d*2, hi)
+}
+
+// logDiagnostics says each new diagnostic once, not on every pass, and
+// forgets the ones that went away so they are said again if they return.
+// A pass over some keys only speaks for their profiles.
+func (w *watchLoop) logDiagnostics(log logr.Logger, out Outcome, keys []Key) {
+	if out.Err != nil {
+		return
+	}
+	seen := map[Key]map[string]bool{}
+	for _, d := range out.Desired.Diagnostics {
+		s := d.String()
+		if seen[d.Profile] == nil {
+			seen[d.Profile] = map[string]bool{}
+		}
+		seen[d.Profile][s] = true
+		if !w.diags[d.Profile][s] {
+			log.Info("profile diagnostic", "severity", d.Severity.String(), "profile", d.Profile, "diagnostic", s)
+		}
+	}
+	if keys == nil {
+		w.diags = seen
+		return
+	}
+	// What is no profile's (a listing, the capacity) only full passes know.
+	for _, k := range keys {
+		if seen[k] == nil {
+			delete(w.diags, k)
+		} else {
+			w.diags[k] = seen[k]
+		}
+	}
+}
