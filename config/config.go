@@ -42,6 +42,11 @@ type Config struct {
 	// MaxServices is the s6-svscan service limit the plan is checked against
 	// (HERMES_RECONCILE_MAX_SERVICES). Default 1000, s6-svscan's own default.
 	MaxServices int
+	// Settle is how long another writer (the Hermes CLI) gets to finish what
+	// it started before a pass acts against it: a new profile's slot, a slot
+	// it removed, a run state it changed before writing the intent
+	// (HERMES_RECONCILE_SETTLE). Default 2s; 0 acts at once.
+	Settle time.Duration
 
 	// Render shapes the files of every slot.
 	Render Render
@@ -107,6 +112,7 @@ func Default() Config {
 		LockTimeout:      30 * time.Second,
 		SuperviseTimeout: 10 * time.Second,
 		MaxServices:      1000,
+		Settle:           2 * time.Second,
 		Render:           DefaultRender(),
 		Watch: Watch{
 			Quiet:      100 * time.Millisecond,

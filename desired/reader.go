@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Options are the inputs of a Reader besides the filesystem.
@@ -36,6 +37,9 @@ type profileInput struct {
 	name   Key
 	dir    string
 	intent IntentRecord
+	// intentAt is when the intent file first said intent; touched when it
+	// was last written, whatever it said.
+	intentAt, touched time.Time
 }
 
 // NewReader returns a reader of the profiles under home's root.
@@ -80,6 +84,7 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	}
 	rootCfg, cfgOK := r.readConfig(root, DefaultProfile, rootDiag)
 	rootIntent, d := r.readIntent(root, DefaultProfile)
+	rootIntent.name, rootIntent.dir = DefaultProfile, root
 	if d != nil {
 		rootDiag(*d)
 	}
@@ -109,7 +114,7 @@ func (r *Reader) Load(keys []Key) (State, error) {
 
 	st.Services = make([]Service, 0, len(named)+1)
 	if withDefault && !st.Held[DefaultProfile] {
-		svc := newService(profileInput{name: DefaultProfile, dir: root, intent: rootIntent})
+		svc := newService(rootIntent)
 		if multiplex {
 			foldInto(&svc, r.allNamed())
 		}
@@ -154,11 +159,13 @@ func (r *Reader) topology(rootCfg GatewayConfig, cfgOK bool) (multiplex, known b
 
 func newService(p profileInput) Service {
 	svc := Service{
-		Profile: p.name,
-		Dir:     p.dir,
-		WantUp:  p.intent.Intent == IntentRunning,
-		Enforce: p.intent.Explicit,
-		Intent:  p.intent,
+		Profile:  p.name,
+		Dir:      p.dir,
+		WantUp:   p.intent.Intent == IntentRunning,
+		Enforce:  p.intent.Explicit,
+		Intent:   p.intent,
+		IntentAt: p.intentAt,
+		Touched:  p.touched,
 	}
 	switch p.intent.Intent {
 	case IntentRunning:
@@ -318,11 +325,11 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 		diag(withProfile(d, name))
 		return profileInput{}, false
 	}
-	intent, d := r.readIntent(dir, name)
+	p, d := r.readIntent(dir, name)
 	if d != nil {
 		diag(*d)
 	}
-	p := profileInput{name: name, dir: dir, intent: intent}
+	p.name, p.dir = name, dir
 	r.named[name] = p
 	return p, true
 }
@@ -339,13 +346,19 @@ func (r *Reader) readConfig(dir string, profile Key, diag func(Diagnostic)) (Gat
 
 // readIntent reads dir/gateway_state.json. A missing file is no intent and no
 // diagnostic; anything unreadable or corrupt is a Warning diagnostic.
-func (r *Reader) readIntent(dir string, profile Key) (IntentRecord, *Diagnostic) {
-	rec, d, _, _ := r.cache.intent(filepath.Join(dir, StateFile))
+func (r *Reader) readIntent(dir string, profile Key) (profileInput, *Diagnostic) {
+	path := filepath.Join(dir, StateFile)
+	rec, d, _, _ := r.cache.intent(path)
+	var p profileInput
+	if e, ok := r.cache.intents[path]; ok && !e.missing {
+		p.intentAt, p.touched = time.Unix(0, e.changed), time.Unix(0, e.st.Mtime)
+	}
 	if d != nil {
 		w := withProfile(d, profile)
-		return IntentRecord{}, &w
+		return p, &w
 	}
-	return rec, nil
+	p.intent = rec
+	return p, nil
 }
 
 // IntentChanged reads profile k's intent file again and reports whether it

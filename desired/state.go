@@ -3,6 +3,7 @@ package desired
 import (
 	"errors"
 	"slices"
+	"time"
 )
 
 // ErrHomeMissing is returned when HERMES_HOME does not exist or is not a
@@ -28,6 +29,10 @@ type Service struct {
 	// serves in multiplex topology.
 	Folded []Key
 	Intent IntentRecord
+	// IntentAt is when the intent file first said what it says (a rewrite
+	// with the same intent keeps it); Touched is when it was last written.
+	// Zero without an intent file.
+	IntentAt, Touched time.Time
 }
 
 // State is the desired state of the profiles a load covered.

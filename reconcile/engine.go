@@ -108,6 +108,10 @@ type Unit struct {
 	// Untouchable, when set, says why the unit must not be changed (a
 	// symlink in a slot's place, a unit serving another HERMES_HOME).
 	Untouchable string
+	// Blocked, when set, says why the unit's run state cannot be controlled
+	// by us, and how to mend it (a supervise/ made by root before its
+	// skeleton existed): its files are still kept current.
+	Blocked string
 	// What status shows.
 	State            string // the manager's word: up, down, failed, unsupervised, activating…
 	PID              int
@@ -127,14 +131,22 @@ type Leftover struct {
 	Retired bool
 }
 
+// Foreign is another writer's dot entry beside our units (the Hermes CLI's
+// slot in the making): never touched, reported when it lingers.
+type Foreign struct {
+	Name  string
+	Since time.Time
+}
+
 // Observed is what an engine found for the keys it was asked about.
 type Observed struct {
 	// Keys are the profiles observed, sorted; nil: everything.
 	Keys []Key
 	// Units holds one entry per key that has a unit.
 	Units map[Key]*Unit
-	// Leftovers and Others are only filled by a full observation.
+	// Leftovers, Foreign and Others are only filled by a full observation.
 	Leftovers []Leftover
+	Foreign   []Foreign
 	// Others counts what the engine manages beside our units (other
 	// services in the scandir): never touched, but they count against a
 	// capacity.
@@ -181,6 +193,11 @@ func (e StepErrors) Error() string {
 	}
 	return strings.Join(msgs, "; ")
 }
+
+// ErrSuperseded marks a step another writer made needless by doing the
+// same meanwhile (the Hermes CLI published the slot we were staging). It is
+// not a failure: the next pass over the key sees what that writer did.
+var ErrSuperseded = errors.New("superseded: another writer did it meanwhile")
 
 // TerminalError marks a failure retrying cannot mend (a setting that
 // cannot be rendered): it is reported, and not retried until its inputs

@@ -3,8 +3,11 @@ package reconcile
 import (
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
@@ -20,9 +23,7 @@ func (w *watchLoop) note(ev fsnotify.Event) bool {
 	name := cleanPath(ev.Name)
 	gone := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
 	if gone && w.watched[name] {
-		// inotify dropped the watch of a directory removed or moved away
-		// (DELETE_SELF, MOVE_SELF); the next pass over it adds it again.
-		delete(w.watched, name)
+		w.unwatch(name)
 	}
 	if w.unitDirs[filepath.Dir(name)] {
 		// Dot names are ours (staging, retired units, the lock) or the
@@ -31,7 +32,7 @@ func (w *watchLoop) note(ev fsnotify.Event) bool {
 		if !ok || w.ownUnitEvent(ev, key) {
 			return false
 		}
-		w.dirty[key] = true
+		w.touch(key)
 		return true
 	}
 	if w.unitDirs[name] && gone {
@@ -51,9 +52,16 @@ func (w *watchLoop) note(ev fsnotify.Event) bool {
 	case filepath.Base(name) == desired.StateFile && ev.Op&^(fsnotify.Create|fsnotify.Write) == 0:
 		w.intents[c.Key] = true
 	default:
-		w.dirty[c.Key] = true
+		w.touch(c.Key)
 	}
 	return true
+}
+
+// touch asks for a pass over key: what it depends on changed, so a
+// terminal failure of it is worth trying again.
+func (w *watchLoop) touch(key Key) {
+	w.dirty[key] = true
+	w.retry.Touch(key)
 }
 
 // take is what the next pass covers, and clears it: every profile (full),
@@ -79,7 +87,7 @@ func (w *watchLoop) take() (keys []Key, full bool) {
 		if !w.dirty[k] && !rd.IntentChanged(k) {
 			continue
 		}
-		w.dirty[k] = true
+		w.touch(k)
 	}
 	if w.multiplex {
 		for k := range w.dirty {
@@ -148,3 +156,92 @@ func (w *watchLoop) leave(out Outcome, keys []Key) {
 }
 
 func cleanPath(p string) string { return filepath.Clean(p) }
+
+// remember updates what the loop saw of each key a pass covered (keys; nil:
+// every one) for the settle window: a profile it had not seen appeared, a
+// unit a pass had left in place and that is gone was removed by someone
+// else, a run state deferred is a conflict; and until when held keys wait.
+func (w *watchLoop) remember(log logr.Logger, out Outcome, keys []Key) {
+	if out.Err != nil {
+		return
+	}
+	now := out.Plan.Now
+	covered := keys
+	if keys == nil {
+		all := map[Key]bool{}
+		for _, s := range out.Desired.Services {
+			all[s.Profile] = true
+		}
+		for k := range out.Desired.Held {
+			all[k] = true
+		}
+		for k := range out.Observed.Units {
+			all[k] = true
+		}
+		for k := range w.seen {
+			all[k] = true
+		}
+		for k := range w.deferred {
+			all[k] = true
+		}
+		covered = nil
+		for k := range all {
+			covered = append(covered, k)
+		}
+	}
+	conflict := map[Key]bool{}
+	for _, k := range covered {
+		delete(w.deferred, k)
+	}
+	for _, d := range out.Plan.Deferred {
+		w.deferred[d.Key] = d.Until
+		conflict[d.Key] = d.Kind == Start || d.Kind == Stop
+		log.V(1).Info("deferred", "profile", d.Key, "slot", d.Unit, "action", d.Kind.String(), "why", d.Why,
+			"until", d.Until.Format(time.RFC3339Nano))
+	}
+	for _, k := range covered {
+		if out.Desired.Service(k) == nil && !out.Desired.Held[k] {
+			delete(w.seen, k)
+			continue
+		}
+		s, known := w.seen[k]
+		if !known && w.ready {
+			s.Appeared = now
+		}
+		if settle := w.p.Policy.Settle; settle <= 0 || !now.Before(s.Appeared.Add(settle)) {
+			s.Appeared = time.Time{} // its window is over
+		}
+		switch {
+		case out.Observed.Units[k] != nil || w.left[k]:
+			s.Vanished = time.Time{}
+		case s.Present && s.Vanished.IsZero():
+			s.Vanished = now
+		}
+		s.Present = w.left[k]
+		switch {
+		case !conflict[k]:
+			s.Conflict = time.Time{}
+		case s.Conflict.IsZero():
+			s.Conflict = now
+		}
+		w.seen[k] = s
+	}
+}
+
+// unwatch forgets the watch of a directory removed or moved away (inotify
+// dropped it: DELETE_SELF, MOVE_SELF) and of every directory under it: a
+// profile dir inside a profiles/ that was renamed away gets no event of its
+// own, and its watch would follow the old inode. The next pass over them
+// watches what is there now.
+func (w *watchLoop) unwatch(dir string) {
+	delete(w.watched, dir)
+	prefix := dir + string(filepath.Separator)
+	for d := range w.watched {
+		if strings.HasPrefix(d, prefix) {
+			if w.fw != nil {
+				_ = w.fw.Remove(d)
+			}
+			delete(w.watched, d)
+		}
+	}
+}

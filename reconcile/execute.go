@@ -19,11 +19,23 @@ type Result struct {
 	Duration time.Duration
 }
 
-// Failed counts the results that carry an error.
+// Failed counts the results that carry an error; a step another writer
+// made needless (ErrSuperseded) is no failure.
 func Failed(results []Result) int {
 	n := 0
 	for _, r := range results {
-		if r.Err != nil {
+		if r.Err != nil && !errors.Is(r.Err, ErrSuperseded) {
+			n++
+		}
+	}
+	return n
+}
+
+// Superseded counts the actions another writer made needless.
+func Superseded(results []Result) int {
+	n := 0
+	for _, r := range results {
+		if errors.Is(r.Err, ErrSuperseded) {
 			n++
 		}
 	}
@@ -37,6 +49,13 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 	results := make([]Result, len(p.Actions))
 	for i, a := range p.Actions {
 		results[i].Action = a
+	}
+	for i, a := range p.Actions {
+		if a.Blocked != "" {
+			// Not tried: it cannot succeed until someone mends what it says.
+			// The unit's other actions (its files) still run.
+			results[i].Err = Terminal(errors.New(a.Blocked))
+		}
 	}
 	failed := map[string]bool{}
 	fail := func(i int, err error) {
@@ -92,9 +111,12 @@ func logResults(log logr.Logger, results []Result) {
 		a := r.Action
 		l := log.WithValues("profile", a.Key, "slot", a.Unit, "action", a.Kind.String(), "reason", string(a.Reason),
 			"duration_ms", float64(r.Duration.Microseconds())/1000)
-		if r.Err != nil {
+		switch {
+		case errors.Is(r.Err, ErrSuperseded):
+			l.Info("action superseded", "result", "superseded", "error", r.Err.Error())
+		case r.Err != nil:
 			l.Error(r.Err, "action failed", "result", "failed")
-		} else {
+		default:
 			l.Info("action done", "result", "ok")
 		}
 	}

@@ -48,19 +48,25 @@ func svc(profile string, wantUp, enforce bool, reason desired.Reason, folded ...
 // Intents as the reader reports them: explicit desired_state is enforced
 // on every pass, legacy gateway_state and no intent only seed a new unit.
 func explicitUp(p string) desired.Service {
-	return svc(p, true, true, desired.ReasonIntentRunning)
+	return withIntent(svc(p, true, true, desired.ReasonIntentRunning), desired.IntentRunning, true, "running")
 }
 
 func explicitDown(p string) desired.Service {
-	return svc(p, false, true, desired.ReasonIntentStopped)
+	return withIntent(svc(p, false, true, desired.ReasonIntentStopped), desired.IntentStopped, true, "stopped")
 }
 
 func legacyUp(p string) desired.Service {
-	return svc(p, true, false, desired.ReasonIntentRunning)
+	return withIntent(svc(p, true, false, desired.ReasonIntentRunning), desired.IntentRunning, false, "running")
 }
 
 func legacyDown(p string) desired.Service {
-	return svc(p, false, false, desired.ReasonIntentStopped)
+	return withIntent(svc(p, false, false, desired.ReasonIntentStopped), desired.IntentStopped, false, "starting")
+}
+
+// withIntent is what the reader records of the intent file.
+func withIntent(s desired.Service, i desired.Intent, explicit bool, raw string) desired.Service {
+	s.Intent = desired.IntentRecord{Intent: i, Explicit: explicit, Raw: raw}
+	return s
 }
 
 func noIntent(p string) desired.Service {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -29,6 +30,11 @@ func (w *watchLoop) account(log logr.Logger, out Outcome, keys []Key) {
 	w.passDelay = 0
 	failed := map[string]Result{}
 	for _, r := range out.Results {
+		if errors.Is(r.Err, ErrSuperseded) {
+			// Another writer did it meanwhile: look again, no backoff.
+			w.dirty[r.Action.Key], w.followUp = true, true
+			continue
+		}
 		if _, seen := failed[r.Action.Target()]; r.Err != nil && !seen {
 			failed[r.Action.Target()] = r
 		}

@@ -60,9 +60,12 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 		return o
 	}
 	for _, k := range sortedKeys(o.Observed.Units) {
-		if u := o.Observed.Units[k]; u.Untouchable != "" {
-			o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning,
-				Profile: k, Path: u.Name, Message: u.Untouchable})
+		u := o.Observed.Units[k]
+		for _, why := range []string{u.Untouchable, u.Blocked} {
+			if why != "" {
+				o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning,
+					Profile: k, Path: u.Name, Message: why})
+			}
 		}
 	}
 	pol := p.Policy

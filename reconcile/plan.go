@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -71,6 +72,10 @@ type Action struct {
 	// Retired is set on a clean of a retired unit, which may still have a
 	// supervisor to see off.
 	Retired bool
+	// Blocked, when set, says why the action cannot be carried out and how
+	// to mend it (the unit's supervisor is out of our reach): it is reported
+	// as a failure that is not retried until the key changes.
+	Blocked string
 }
 
 // Target is what the action's outcome is kept under: its profile, or the
@@ -97,6 +102,10 @@ type Plan struct {
 	Actions []Action
 	// Keys are the profiles the plan covers; nil: every profile.
 	Keys []Key
+	// Deferred are the actions held back for now, and until when: another
+	// writer gets its settle window. A pass over their keys decides again
+	// then.
+	Deferred []Deferral
 	// Warnings are decisions worth saying before anything is applied (the
 	// supervisor's capacity).
 	Warnings []desired.Diagnostic
@@ -104,15 +113,64 @@ type Plan struct {
 	Now time.Time
 }
 
-// Policy is what the planner needs besides the states: the time, and the
-// limits it checks the plan against.
+// Deferral is an action the plan holds back until a time.
+type Deferral struct {
+	Key   Key
+	Unit  string
+	Kind  Kind
+	Why   string
+	Until time.Time
+}
+
+// Seen is what the watch loop saw of a key over its passes: when another
+// writer acted on it. The planner gives that writer the settle window.
+type Seen struct {
+	// Appeared is when the profile was first seen; zero when it was there
+	// before the loop started, or its window is over.
+	Appeared time.Time
+	// Present is true when the last pass over the key left its unit in place.
+	Present bool
+	// Vanished is when the unit was first found gone after a pass left it in
+	// place (someone else removed it); zero while it is there.
+	Vanished time.Time
+	// Conflict is when the manager was first seen wanting another run state
+	// than the intent says, changed after the intent was written.
+	Conflict time.Time
+}
+
+// Policy is what the planner needs besides the states: the time, what the
+// watch loop saw, and the limits it checks the plan against.
 type Policy struct {
 	Now time.Time
+	// Settle is how long another writer (the Hermes CLI, an operator) gets
+	// to finish what it started before the plan acts against it: a new
+	// profile's unit, a unit it removed, a run state it changed before
+	// writing the intent. 0 acts at once.
+	Settle time.Duration
+	// Seen is what the watch loop saw of each key; nil outside the loop.
+	// Watching says the loop has seen every profile once: a key it has not
+	// seen is a profile just created.
+	Seen     map[Key]Seen
+	Watching bool
 	// Capacity is how many units the manager can supervise, 0 when it has
 	// no limit; CapacityWarning words the warning for n.
 	Capacity        int
 	CapacityWarning func(n, limit int) desired.Diagnostic
 }
+
+// settling reports until when the settle window that opened at t runs, and
+// whether it still does at now.
+func (p *Policy) settling(t time.Time) (time.Time, bool) {
+	if p.Settle <= 0 || t.IsZero() {
+		return time.Time{}, false
+	}
+	until := t.Add(p.Settle)
+	return until, p.Now.Before(until)
+}
+
+// ForeignAge is how long another writer's dot entry may stay before the
+// plan mentions it.
+const ForeignAge = time.Hour
 
 // Decide returns the plan that makes what the engine observed match what
 // the profiles want. It is pure. Units in sync get no action; held
@@ -129,12 +187,42 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 			continue // it could not be rendered: held, with its diagnostic
 		}
 		u := o.Units[svc.Profile]
+		seen, known := p.Seen[svc.Profile]
+		if !known && p.Watching {
+			seen.Appeared = p.Now
+		}
+		hold := func(k Kind, why string, until time.Time) {
+			plan.Deferred = append(plan.Deferred, Deferral{Key: svc.Profile, Unit: spec.Unit, Kind: k, Why: why, Until: until})
+		}
+		if until, ok := p.settling(seen.Appeared); ok {
+			// A profile just created: `hermes profile create` registers its
+			// slot itself. Adopted if it did, created if not, after the window.
+			hold(Create, "profile just created: its creator registers its service", until)
+			continue
+		}
 		switch {
 		case u == nil:
+			if seen.Present {
+				vanished := seen.Vanished
+				if vanished.IsZero() {
+					vanished = p.Now
+				}
+				if until, ok := p.settling(vanished); ok {
+					// Removed by someone else while its profile exists:
+					// `hermes profile delete` unregisters before it writes
+					// the tombstone.
+					hold(Create, "service removed by another writer: recreated after the settle window unless its profile goes too", until)
+					continue
+				}
+			}
 			plan.Actions = append(plan.Actions, Action{Kind: Create, Key: svc.Profile, Unit: spec.Unit, Reason: desired.ReasonProfileAdded,
 				WantUp: svc.WantUp, Spec: spec, Folded: svc.Folded})
 		case u.Untouchable == "":
-			plan.Actions = unitActions(plan.Actions, svc, &spec, u)
+			var d *Deferral
+			plan.Actions, d = unitActions(plan.Actions, svc, &spec, u, &p, seen)
+			if d != nil {
+				plan.Deferred = append(plan.Deferred, *d)
+			}
 		}
 	}
 	for key, u := range o.Units {
@@ -150,6 +238,14 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 	for _, l := range o.Leftovers {
 		plan.Actions = append(plan.Actions, Action{Kind: Clean, Unit: l.Name, Reason: desired.ReasonStaleStaging, Retired: l.Retired})
 	}
+	for _, f := range o.Foreign {
+		// Another writer's slot in the making: its own to finish or clean.
+		// Past an hour nothing is finishing it.
+		if age := p.Now.Sub(f.Since); age > ForeignAge {
+			plan.Warnings = append(plan.Warnings, desired.Diagnostic{Severity: desired.Warning, Path: f.Name,
+				Message: fmt.Sprintf("another writer's staging dir, untouched for %s: left as it is; remove it by hand if nothing is creating that profile", age.Round(time.Minute))})
+		}
+	}
 	sortActions(plan.Actions)
 	if p.Capacity > 0 && p.CapacityWarning != nil && o.Keys == nil {
 		if n := Services(o, plan); n > p.Capacity {
@@ -161,8 +257,11 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 
 // unitActions is the one rule for a service that has a unit: what to
 // rewrite, and whether to start or stop it. Explicit intent is enforced on
-// every pass; legacy or no intent only seeded the unit when it was created.
-func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit) []Action {
+// every pass, unless the manager's run state changed after the intent was
+// written and less than the settle window ago (another writer acts first
+// and writes the intent after: the Hermes CLI's start and stop); legacy or
+// no intent only seeded the unit when it was created.
+func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit, p *Policy, seen Seen) ([]Action, *Deferral) {
 	// What the manager wants now; an unregistered unit will follow what
 	// it persists.
 	wantUp := u.Persisted
@@ -171,7 +270,28 @@ func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit) []Act
 	}
 	stopping := svc.Enforce && !svc.WantUp && (wantUp || u.Persisted)
 	starting := svc.Enforce && svc.WantUp && (!wantUp || !u.Persisted)
-	register := !u.Registered
+	var deferred *Deferral
+	// Only the profile's own written intent gives way: a run state the
+	// topology enforces (multiplex) has no writer to wait for.
+	ownIntent := svc.Intent.Explicit && !svc.IntentAt.IsZero() &&
+		(svc.Reason == desired.ReasonIntentRunning || svc.Reason == desired.ReasonIntentStopped)
+	if (starting || stopping) && ownIntent && u.Registered && wantUp != svc.WantUp && u.Since.After(svc.IntentAt) {
+		changed := u.Since
+		if !seen.Conflict.IsZero() && seen.Conflict.Before(changed) {
+			changed = seen.Conflict // a state that keeps changing gets one window
+		}
+		if until, ok := p.settling(changed); ok {
+			k := Start
+			if stopping {
+				k = Stop
+			}
+			deferred = &Deferral{Key: svc.Profile, Unit: spec.Unit, Kind: k, Until: until,
+				Why: "its run state was changed after the intent was written: the writer gets the settle window to record its intent"}
+			starting, stopping = false, false
+		}
+	}
+	// A status that could not be read says nothing of registration.
+	register := !u.Registered && u.StatusErr == nil
 	act := func(k Kind, reason desired.Reason) Action {
 		return Action{Kind: k, Key: svc.Profile, Unit: spec.Unit, Reason: reason}
 	}
@@ -188,8 +308,8 @@ func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit) []Act
 		a.Files, a.Spec = u.Drift, *spec
 		// A start does not restart a gateway that is already up (a stray
 		// down file), so the restart must happen here.
-		a.Restart = changes(spec, u.Drift, RestartsService) && u.Running && !stopping
-		a.RestartLog = changes(spec, u.Drift, RestartsLogger) && u.LoggerRegistered
+		a.Restart = changes(spec, u.Drift, RestartsService) && u.Running && !stopping && u.Blocked == ""
+		a.RestartLog = changes(spec, u.Drift, RestartsLogger) && u.LoggerRegistered && u.Blocked == ""
 		plan = append(plan, a)
 	case register:
 		// In sync, but the manager has not picked it up (made while it was
@@ -201,17 +321,17 @@ func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit) []Act
 	switch {
 	case starting:
 		a := act(Start, svc.Reason)
-		a.Folded = svc.Folded
+		a.Folded, a.Blocked = svc.Folded, u.Blocked
 		plan = append(plan, a)
 	case stopping:
 		a := act(Stop, svc.Reason)
-		a.Folded = svc.Folded
+		a.Folded, a.Blocked = svc.Folded, u.Blocked
 		plan = append(plan, a)
 	}
 	for i := n; i < len(plan); i++ {
 		plan[i].Register = register
 	}
-	return plan
+	return plan, deferred
 }
 
 // changes reports whether any of the files has effect e.

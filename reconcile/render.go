@@ -42,6 +42,9 @@ func (a Action) String() string {
 	if a.Register {
 		flags = append(flags, "register")
 	}
+	if a.Blocked != "" {
+		flags = append(flags, "blocked")
+	}
 	what := a.Kind.String()
 	if len(a.Files) > 0 {
 		what += " " + strings.Join(a.Files, ", ")
@@ -67,12 +70,19 @@ func (p Plan) String() string {
 
 // Summary is the plan's closing line.
 func (p Plan) Summary() string {
+	deferred := ""
+	if n := len(p.Deferred); n > 0 {
+		deferred = fmt.Sprintf(" %d deferred while another writer acts.", n)
+	}
 	if len(p.Actions) == 0 {
+		if deferred != "" {
+			return "No changes now." + deferred
+		}
 		return "No changes. Services match the profiles."
 	}
 	c := p.Count()
 	return fmt.Sprintf("Plan: %d to create, %d to update, %d to remove, %d to start, %d to stop.",
-		c[Create], c[Update]+c[Adopt], c[Remove]+c[Clean], c[Start], c[Stop])
+		c[Create], c[Update]+c[Adopt], c[Remove]+c[Clean], c[Start], c[Stop]) + deferred
 }
 
 // Count is how many actions of each kind the plan holds.

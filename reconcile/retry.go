@@ -57,6 +57,17 @@ func (r *Retry) Forget(key string) bool {
 	return ok
 }
 
+// Touch drops a terminal failure of key: what it depends on changed, so
+// trying again may succeed. A key that is only backing off keeps waiting.
+func (r *Retry) Touch(key string) {
+	if e, ok := r.entries[key]; ok && e.terminal {
+		delete(r.entries, key)
+	}
+}
+
+// Terminal reports whether key failed terminally.
+func (r *Retry) Terminal(key string) bool { return r.entries[key].terminal }
+
 // Waiting reports whether key is backing off now (or failed terminally).
 func (r *Retry) Waiting(key string) bool {
 	e, ok := r.entries[key]

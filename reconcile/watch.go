@@ -73,7 +73,8 @@ func Watch(ctx context.Context, p *Pass, opt WatchOptions) error {
 
 func newWatchLoop(p *Pass, opt WatchOptions, log logr.Logger) *watchLoop {
 	w := &watchLoop{p: p, opt: opt, log: log, watched: map[string]bool{},
-		dirty: map[Key]bool{}, intents: map[Key]bool{}, diags: map[Key]map[string]bool{}}
+		dirty: map[Key]bool{}, intents: map[Key]bool{}, diags: map[Key]map[string]bool{},
+		seen: map[Key]Seen{}, deferred: map[Key]time.Time{}}
 	w.layout = p.Reader.Layout()
 	if ew, ok := p.Engine.(Watched); ok {
 		w.units = ew
@@ -108,10 +109,17 @@ type watchLoop struct {
 	dirty      map[Key]bool
 	intents    map[Key]bool
 	rootConfig bool // the root config.yaml changed: maybe the topology
+	// followUp asks for a pass over dirty keys after this one (a step
+	// another writer superseded).
+	followUp bool
 
 	passes int
 	ready  bool
 	retry  Retry // per key (or leftover)
+	// seen is what the passes saw of each key (another writer's acts),
+	// for the settle window; deferred is until when each held key waits.
+	seen     map[Key]Seen
+	deferred map[Key]time.Time
 	// passDelay is the whole-pass backoff; lastErr the failure last logged.
 	passDelay time.Duration
 	lastErr   string
@@ -153,9 +161,11 @@ func (w *watchLoop) run(ctx context.Context) error {
 	}
 	debounce := stoppedTimer()
 	retry := stoppedTimer()
+	requeue := stoppedTimer()
 	resync := time.NewTimer(0) // the first pass runs at once
 	defer debounce.Stop()
 	defer retry.Stop()
+	defer requeue.Stop()
 	defer resync.Stop()
 	var burstStart time.Time
 	why := "start"
@@ -208,6 +218,15 @@ func (w *watchLoop) run(ctx context.Context) error {
 		case <-retry.C:
 			why = "retry"
 			w.retryDue()
+		case <-requeue.C:
+			// Settle windows ended: the keys due within a quiet period share
+			// the pass that runs after it.
+			w.requeueDue(time.Now().Add(w.opt.Quiet))
+			if burstStart.IsZero() {
+				burstStart = time.Now()
+			}
+			debounce.Reset(w.opt.Quiet)
+			continue
 		case <-resync.C:
 			if why != "start" {
 				why = "resync"
@@ -226,7 +245,8 @@ func (w *watchLoop) run(ctx context.Context) error {
 		// What arrived during the pass starts a debounced burst, so a burst
 		// of changes runs a pass per quiet period, not one per event. The
 		// pass's own scandir writes are not among it (see note).
-		if w.drainQueued(events) {
+		if w.drainQueued(events) || w.followUp {
+			w.followUp = false
 			burstStart = time.Now()
 			debounce.Reset(w.opt.Quiet)
 		}
@@ -237,6 +257,34 @@ func (w *watchLoop) run(ctx context.Context) error {
 			retry.Reset(d)
 		} else {
 			retry.Stop()
+		}
+		if d, ok := w.nextRequeue(); ok {
+			requeue.Reset(d)
+		} else {
+			requeue.Stop()
+		}
+	}
+}
+
+// nextRequeue is how long until the earliest settle window ends.
+func (w *watchLoop) nextRequeue() (time.Duration, bool) {
+	var first time.Time
+	for _, t := range w.deferred {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	if first.IsZero() {
+		return 0, false
+	}
+	return max(time.Until(first), 0), true
+}
+
+// requeueDue asks for the keys whose settle window ends by then.
+func (w *watchLoop) requeueDue(by time.Time) {
+	for k, t := range w.deferred {
+		if !t.After(by) {
+			w.dirty[k] = true
 		}
 	}
 }
@@ -313,7 +361,13 @@ func (w *watchLoop) pass(ctx context.Context, why string, keys []Key) {
 	if err != nil {
 		out.Err = fmt.Errorf("lock: %w", err)
 	} else {
-		out = w.p.Run(pctx, keys, func(a Action) bool { return w.retry.Waiting(a.Target()) })
+		w.p.Policy.Seen, w.p.Policy.Watching = w.seen, w.ready
+		out = w.p.Run(pctx, keys, func(a Action) bool {
+			// A full pass tries terminal failures again (someone may have
+			// mended them): once per resync, not once per event.
+			t := a.Target()
+			return w.retry.Waiting(t) && !(keys == nil && w.retry.Terminal(t))
+		})
 		unlock()
 	}
 	if out.Err == nil {
@@ -321,6 +375,7 @@ func (w *watchLoop) pass(ctx context.Context, why string, keys []Key) {
 	}
 	w.account(log, out, keys)
 	w.leave(out, keys)
+	w.remember(log, out, keys)
 	if w.opt.OnPass != nil {
 		w.opt.OnPass(out)
 	}

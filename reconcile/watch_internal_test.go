@@ -201,10 +201,19 @@ func TestEventsBecomeKeys(t *testing.T) {
 		}
 	}
 
-	// A watched dir that inotify dropped is forgotten, to be watched again.
+	// A watched dir that inotify dropped is forgotten, to be watched again;
+	// so is every dir under it, which gets no event of its own when its
+	// parent is moved away.
 	w.watched[filepath.Join(root, "profiles", "a")] = true
 	w.note(ev("profiles/a", fsnotify.Remove))
 	if w.watched[filepath.Join(root, "profiles", "a")] {
 		t.Error("a removed profile dir is still thought watched")
+	}
+	w.watched[filepath.Join(root, "profiles")] = true
+	w.watched[filepath.Join(root, "profiles", "b")] = true
+	w.watched[filepath.Join(root, "other")] = true
+	w.note(ev("profiles", fsnotify.Rename))
+	if w.watched[filepath.Join(root, "profiles")] || w.watched[filepath.Join(root, "profiles", "b")] || !w.watched[filepath.Join(root, "other")] {
+		t.Errorf("after profiles/ moved away, watched = %v", w.watched)
 	}
 }

@@ -132,6 +132,9 @@ func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
 		return reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}}
 	}
 	for i, a := range p.Actions {
+		if a.Blocked != "" {
+			continue // reported by the executor, never tried
+		}
 		switch a.Kind {
 		case reconcile.Create:
 			steps = append(steps, one(opInstall, i, a))

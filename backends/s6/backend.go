@@ -50,7 +50,9 @@ type Backend struct {
 	files fileCache
 	// uid, gid own what we write when we run as root; -1 when not root.
 	uid, gid int
-	rescans  atomic.Int64
+	// euid, egid are who we are.
+	euid, egid int
+	rescans    atomic.Int64
 }
 
 var (
@@ -71,6 +73,7 @@ func New(opt Options) (*Backend, error) {
 		b.timeout = 10 * time.Second
 	}
 	b.run = runner{bindir: opt.Bindir, bound: 2*b.timeout + 5*time.Second}
+	b.euid, b.egid = euid(), egid()
 	if euid() == 0 {
 		b.uid, b.gid = opt.UID, opt.GID
 		if b.uid < 0 || b.gid < 0 {
@@ -146,7 +149,7 @@ func (b *Backend) publish(slot string, spec reconcile.Spec, wantUp bool) error {
 		return err
 	}
 	defer scan.Close()
-	tmp := "." + slot + ".tmp"
+	tmp := stagingName(slot)
 	stage, err := scan.Mkdir(tmp, 0o755)
 	if errors.Is(err, fs.ErrExist) {
 		if err := b.removeAll(tmp); err != nil {
@@ -160,10 +163,15 @@ func (b *Backend) publish(slot string, spec reconcile.Spec, wantUp bool) error {
 	err = b.fill(stage, spec, wantUp)
 	stage.Close()
 	if err == nil {
-		err = scan.Rename(tmp, slot)
+		err = scan.Publish(tmp, slot)
 	}
 	if err != nil {
 		_ = b.removeAll(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			// Another writer published the slot meanwhile: not a failure;
+			// the next pass over it adopts theirs.
+			return fmt.Errorf("publish %s: %w", slot, reconcile.ErrSuperseded)
+		}
 		return fmt.Errorf("publish %s: %w", slot, err)
 	}
 	return nil

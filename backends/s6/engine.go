@@ -46,11 +46,14 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 		st.For, st.Acts = append(st.For, i), append(st.Acts, a)
 	}
 	for i, a := range p.Actions {
+		if a.Blocked != "" {
+			continue // reported by the executor, never tried
+		}
 		switch a.Kind {
 		case reconcile.Stop:
 			down = append(down, one(opStop, i, a))
 		case reconcile.Remove:
-			retired := fmt.Sprintf(".%s.%d.del", a.Unit, p.Now.UnixNano())
+			retired := retiredName(a.Unit, p.Now)
 			r := one(opRetire, i, a)
 			r.Name = retired
 			down = append(down, one(opStop, i, a), r)
@@ -108,6 +111,7 @@ func (b *Backend) Do(ctx context.Context, s reconcile.Step) error {
 	case opStart:
 		return b.control(ctx, a.Unit, true)
 	case opRetire:
+		b.files.forgetSlot(b.slotDir(a.Unit))
 		return b.retire(a.Unit, s.Name)
 	case opDelete:
 		return b.removeAll(a.Unit)

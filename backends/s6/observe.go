@@ -71,6 +71,8 @@ type slot struct {
 	// untouchable explains why the slot must not be changed (a symlink in
 	// the slot's place); empty when it is ours to manage.
 	untouchable string
+	// blocked explains why we cannot control its supervisor, and the fix.
+	blocked string
 }
 
 func (s *slot) file(path string) slotFile {
@@ -120,6 +122,12 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 			o.Leftovers = append(o.Leftovers, reconcile.Leftover{Name: name, Retired: retired})
 			continue
 		}
+		if foreignStaging(name) {
+			if fi, err := e.Info(); err == nil {
+				o.Foreign = append(o.Foreign, reconcile.Foreign{Name: name, Since: fi.ModTime()})
+			}
+			continue
+		}
 		if name[0] == '.' {
 			continue // s6-svscan's own .s6-svscan, our lock: not services
 		}
@@ -152,21 +160,6 @@ func (b *Backend) classify(name, profile string, typ fs.FileMode) (slot, bool) {
 	return b.readSlot(name, profile, dir), true
 }
 
-// leftover reports whether a scandir entry is one of our interrupted
-// staging or removal directories, and which.
-func leftover(name string) (retired, ok bool) {
-	if !strings.HasPrefix(name, "."+SlotPrefix) {
-		return false, false
-	}
-	switch {
-	case strings.HasSuffix(name, ".tmp"):
-		return false, true
-	case strings.HasSuffix(name, ".del"):
-		return true, true
-	}
-	return false, false
-}
-
 func (b *Backend) readSlot(name, profile, dir string) slot {
 	s := slot{name: name, profile: profile, dir: dir, files: make([]slotFile, 0, len(slotFiles))}
 	for _, p := range slotFiles {
@@ -179,6 +172,7 @@ func (b *Backend) readSlot(name, profile, dir string) slot {
 		s.hasDown = true
 	}
 	s.status, s.statusErr = b.ReadStatus(dir)
+	s.blocked = b.blocked(dir)
 	st := &s.status
 	st.NormallyUp = !s.hasDown
 	// finish exits 125 for a clean stop (0) or a config error (78): s6
@@ -275,7 +269,7 @@ func unitOf(s *slot, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
 	u.Registered, u.Running, u.WantUp, u.Persisted = st.Supervised, st.Up, st.WantUp, !s.hasDown
 	u.LoggerRegistered = st.Supervised
 	u.PID, u.Since, u.ExitCode, u.Signal, u.PermanentFailure = st.PID, st.Since, st.ExitCode, st.Signal, st.PermanentFailure
-	u.StatusErr = s.statusErr
+	u.StatusErr, u.Blocked = s.statusErr, s.blocked
 	switch {
 	case s.statusErr != nil:
 		u.State = "unknown"
@@ -289,6 +283,36 @@ func unitOf(s *slot, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
 		u.State = "down"
 	}
 	return u
+}
+
+// blocked says why we, not being root, cannot control the supervisors of a
+// slot, and how to mend it; "" when we can (or are root, or s6 has not
+// made its supervise/ yet). A supervise/ made by s6-supervise running as
+// root before our skeleton was in place is root's, 0700: every start and
+// stop of it fails.
+func (b *Backend) blocked(dir string) string {
+	if b.uid >= 0 {
+		return "" // root: we can
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "log")} {
+		ctl := filepath.Join(d, "supervise", "control")
+		err := writable(ctl)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		return fmt.Sprintf("%s: %v: its supervisor cannot be controlled by uid %d (s6-supervise made supervise/ as root before the skeleton existed); "+
+			"as root run `chown -R %d:%d %s %s`, or remove the slot so the next pass makes it again",
+			ctl, unwrapErr(err), b.euid, b.euid, b.egid, filepath.Join(d, "supervise"), filepath.Join(d, "event"))
+	}
+	return ""
+}
+
+func unwrapErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // diffFiles lists the spec files the slot lacks or holds differently. A

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,7 +81,7 @@ func TestPublish(t *testing.T) {
 			scandir := t.TempDir()
 			b := mustNew(t, Options{Scandir: scandir, UID: 4242, GID: 4343})
 			if tc.stale {
-				half := filepath.Join(scandir, ".gateway-p.tmp", "log")
+				half := filepath.Join(scandir, stagingName("gateway-p"), "log")
 				if err := os.MkdirAll(half, 0o700); err != nil {
 					t.Fatal(err)
 				}
@@ -244,4 +245,51 @@ func mustNew(t *testing.T, opt Options) *Backend {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPublishLosesRace: a slot another writer published while ours was
+// staged is never replaced; ours is dropped and the step is superseded, not
+// failed. A staging dir of that writer (.gateway-<p>.tmp) is not ours to
+// touch.
+func TestPublishLosesRace(t *testing.T) {
+	scandir := t.TempDir()
+	b := mustNew(t, Options{Scandir: scandir, UID: -1, GID: -1})
+	theirs := filepath.Join(scandir, "gateway-p")
+	if err := os.MkdirAll(filepath.Join(theirs, "log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(theirs, "run"), []byte("theirs\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hermes := filepath.Join(scandir, ".gateway-q.tmp")
+	if err := os.MkdirAll(hermes, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := b.publish("gateway-p", testSpec(), false)
+	if !errors.Is(err, reconcile.ErrSuperseded) {
+		t.Fatalf("publish over another writer's slot: %v, want superseded", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(theirs, "run")); string(data) != "theirs\n" {
+		t.Fatalf("their slot was changed: run is %q", data)
+	}
+	if err := b.publish("gateway-q", testSpec(), false); err != nil {
+		t.Fatal(err)
+	}
+	names := entries(t, scandir)
+	if !slices.Equal(names, []string{".gateway-q.tmp", "gateway-p", "gateway-q"}) {
+		t.Fatalf("scandir holds %v: our staging left behind, or theirs touched", names)
+	}
+}
+
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
 }

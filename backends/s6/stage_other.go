@@ -15,4 +15,4 @@ func (*stageDir) Close() error                                 { return nil }
 func (*stageDir) Mkdir(string, fs.FileMode) (*stageDir, error) { return nil, errors.ErrUnsupported }
 func (*stageDir) Create(string, []byte, fs.FileMode) error     { return errors.ErrUnsupported }
 func (*stageDir) Mkfifo(string, fs.FileMode) error             { return errors.ErrUnsupported }
-func (*stageDir) Rename(string, string) error                  { return errors.ErrUnsupported }
+func (*stageDir) Publish(string, string) error                 { return errors.ErrUnsupported }

@@ -107,9 +107,14 @@ func (d *stageDir) own(fd int, name string, mode fs.FileMode) error {
 	return nil
 }
 
-// Rename moves from to to within this directory.
-func (d *stageDir) Rename(from, to string) error {
-	if err := mutated(unix.Renameat(d.fd, from, d.fd, to)); err != nil {
+// Publish moves from to to within this directory, never over something
+// already at to: another writer (`hermes profile create`) may have put its
+// slot there meanwhile. Then the error is fs.ErrExist.
+func (d *stageDir) Publish(from, to string) error {
+	if err := mutated(renameNoReplace(d.fd, from, to)); err != nil {
+		if err == unix.EEXIST || err == unix.ENOTEMPTY {
+			err = fs.ErrExist
+		}
 		return &os.LinkError{Op: "rename", Old: filepath.Join(d.path, from), New: filepath.Join(d.path, to), Err: err}
 	}
 	return nil

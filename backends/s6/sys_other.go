@@ -17,3 +17,5 @@ func writable(string) error                  { return errors.ErrUnsupported }
 func tryLock(*os.File) (bool, error)         { return false, errors.ErrUnsupported }
 func openNoFollow(string) (*os.File, error)  { return nil, errors.ErrUnsupported }
 func euid() int                              { return -1 }
+
+func egid() int { return -1 }

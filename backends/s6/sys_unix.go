@@ -82,3 +82,5 @@ func openNoFollow(path string) (*os.File, error) {
 }
 
 func euid() int { return unix.Geteuid() }
+
+func egid() int { return unix.Getegid() }

@@ -104,6 +104,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "how long to wait for another reconciler's lock")
 	fs.DurationVar(&c.SuperviseTimeout, "timeout", c.SuperviseTimeout, "bound on each wait for s6 (supervised, down, supervisor gone)")
 	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c; a slot and its logger count once); warn when a plan needs more")
+	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once")
 
 	r := &c.Render
 	fs.StringVar(&r.Shebang, "shebang", r.Shebang, "first line of run, finish and log/run")
@@ -229,11 +230,14 @@ Exit codes:
   1  error: a pass could not run, or an action failed, or (with --strict) a diagnostic
   2  with --detailed-exitcode: changes were needed (dry-run: drift present)
 
-Watch mode: events on the profiles and the scandir only trigger a full pass:
-at once when no pass is pending, then after a quiet period (--quiet, at most
---max-delay after the first event of a burst).
-A full pass also runs every --resync (jittered by up to 10%), on an event
-queue overflow, and on SIGHUP. A profile whose actions fail is retried with
+Watch mode: an event on a profile or its slot runs a pass over that profile
+alone: at once when no pass is pending, then after a quiet period (--quiet,
+at most --max-delay after the first event of a burst). An intent file
+rewritten with the same intent runs none. A full pass runs at start, every
+--resync (jittered by up to 10%), on an event queue overflow, on SIGHUP,
+after a failed pass, and when profiles/, the scandir or the topology change.
+The Hermes CLI gets --settle to finish a create, delete, start or stop
+before a pass acts against it. A profile whose actions fail is retried with
 exponential backoff (1s doubling to --backoff-max) without delaying the
 others; when the whole pass fails (scandir missing, s6-svscan down) the loop
 backs off the same way and logs once per change of state. SIGTERM/SIGINT

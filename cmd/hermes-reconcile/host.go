@@ -65,7 +65,8 @@ func runHost(ctx context.Context, o options, kind string, p *printer, getenv fun
 	reader := desired.NewReader(home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")})
 	active, held := desired.Active(home)
 	run := runner{o: o, p: p, backend: kind, keys: []desired.Key{active}, held: held,
-		pass: &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s)}}
+		pass: &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s),
+			Policy: reconcile.Policy{Settle: o.cfg.Settle}}}
 	if o.status {
 		return run.status(ctx)
 	}

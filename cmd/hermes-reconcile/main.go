@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	pass := &reconcile.Pass{
 		Reader: desired.NewReader(o.cfg.Home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}),
 		Engine: be,
-		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning},
+		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning, Settle: o.cfg.Settle},
 	}
 	run := runner{o: o, p: p, pass: pass, backend: host.S6}
 	switch {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -93,6 +95,14 @@ func (p *printer) plan(plan reconcile.Plan) {
 		}
 		fmt.Fprintln(p.out, line)
 	}
+	for _, d := range plan.Deferred {
+		if p.json {
+			p.emit(map[string]any{"type": "deferred_change", "action": d.Kind.String(), "slot": d.Unit, "profile": d.Key,
+				"why": d.Why, "until": d.Until.Format(time.RFC3339Nano)})
+			continue
+		}
+		fmt.Fprintf(p.out, "= %s  %s deferred %s  %s\n", d.Unit, d.Kind, d.Until.Sub(plan.Now).Round(time.Millisecond), d.Why)
+	}
 	if !p.json {
 		fmt.Fprintln(p.out, plan.Summary())
 	}
@@ -104,19 +114,30 @@ func (p *printer) results(results []reconcile.Result) {
 		if p.json {
 			ev := map[string]any{"type": "applied_change", "change": changeOf(r.Action), "result": "ok",
 				"duration_ms": float64(r.Duration.Microseconds()) / 1000}
-			if r.Err != nil {
+			switch {
+			case errors.Is(r.Err, reconcile.ErrSuperseded):
+				ev["result"], ev["error"] = "superseded", r.Err.Error()
+			case r.Err != nil:
 				ev["result"], ev["error"] = "failed", r.Err.Error()
 			}
 			p.emit(ev)
 			continue
 		}
-		if r.Err != nil {
+		switch {
+		case errors.Is(r.Err, reconcile.ErrSuperseded):
+			fmt.Fprintf(p.out, "= %s  %s  %v; the next pass adopts it\n", r.Action.Unit, r.Action.Kind, r.Err)
+		case r.Err != nil:
 			failed++
 			fmt.Fprintf(p.out, "! %s  %s  failed: %v\n", r.Action.Unit, r.Action.Kind, r.Err)
 		}
 	}
 	if !p.json && len(results) > 0 {
-		fmt.Fprintf(p.out, "Apply: %d done, %d failed.\n", len(results)-failed, failed)
+		superseded := reconcile.Superseded(results)
+		line := fmt.Sprintf("Apply: %d done, %d failed", len(results)-failed-superseded, failed)
+		if superseded > 0 {
+			line += fmt.Sprintf(", %d superseded by another writer", superseded)
+		}
+		fmt.Fprintln(p.out, line+".")
 	}
 }
 

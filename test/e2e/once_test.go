@@ -9,11 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 var _ = Describe("--once", func() {
@@ -205,16 +208,27 @@ var _ = Describe("drift", func() {
 		Expect(w.supervisorsOf("gateway-gamma")).To(HaveLen(2), "the old supervisor is gone, the new one runs")
 	})
 
-	It("leaves a foreign service alone and cleans our stale staging dir", func() {
+	It("leaves a foreign service and the Hermes CLI's staging alone, and cleans our stale staging dir", func() {
 		foreign := filepath.Join(w.scandir, "cron")
 		writeFile(filepath.Join(foreign, "run"), "#!/bin/sh\nexec sleep 1000\n")
-		writeFile(filepath.Join(w.scandir, ".gateway-x.tmp", "run"), "half\n")
-		before := treeHash(foreign)
+		ours := filepath.Join(w.scandir, testkit.Staging("gateway-x"))
+		writeFile(filepath.Join(ours, "run"), "half\n")
+		hermes := filepath.Join(w.scandir, ".gateway-y.tmp")
+		writeFile(filepath.Join(hermes, "run"), "half, Hermes's\n")
+		before, hermesBefore := treeHash(foreign), treeHash(hermes)
 		s := w.reconcile("--once")
 		Expect(s).To(gexec.Exit(0))
-		Expect(s.Out).To(gbytes.Say(`- \.gateway-x\.tmp  clean  stale_staging`))
-		Expect(filepath.Join(w.scandir, ".gateway-x.tmp")).NotTo(BeADirectory())
+		Expect(s.Out).To(gbytes.Say(`- ` + regexpQuote(testkit.Staging("gateway-x")) + `  clean  stale_staging`))
+		Expect(ours).NotTo(BeADirectory())
 		Expect(treeHash(foreign)).To(Equal(before))
+		Expect(treeHash(hermes)).To(Equal(hermesBefore), "another writer's staging is not ours to clean")
+
+		By("saying so when another writer's staging dir lingers")
+		old := time.Now().Add(-2 * time.Hour)
+		Expect(os.Chtimes(hermes, old, old)).To(Succeed())
+		s = w.reconcile("--once")
+		Expect(s.Err).To(gbytes.Say(`\.gateway-y\.tmp: another writer's staging dir, untouched for 2h0m0s: left as it is`))
+		Expect(treeHash(hermes)).To(Equal(hermesBefore))
 	})
 
 	It("adopts a slot made by hand with the same bytes without a restart", func() {

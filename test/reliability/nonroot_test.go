@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -113,8 +114,8 @@ var _ = Describe("as root, near symlinks", Label("root"), func() {
 		By("planting symlinks in the staging dirs of two new profiles")
 		w.profile("new1", "running")
 		w.profile("new2", "running")
-		Expect(os.Symlink(filepath.Join(outside, "stage"), filepath.Join(w.scandir, ".gateway-new1.tmp"))).To(Succeed())
-		stale := filepath.Join(w.scandir, ".gateway-new2.tmp")
+		Expect(os.Symlink(filepath.Join(outside, "stage"), filepath.Join(w.scandir, testkit.Staging("gateway-new1")))).To(Succeed())
+		stale := filepath.Join(w.scandir, testkit.Staging("gateway-new2"))
 		Expect(os.MkdirAll(stale, 0o755)).To(Succeed())
 		for name, target := range map[string]string{"supervise": "sup", "event": "sup", "log": "log", "data": "data", "run": "victim", "down": "victim"} {
 			Expect(os.Symlink(filepath.Join(outside, target), filepath.Join(stale, name))).To(Succeed())

@@ -131,8 +131,13 @@ func LockHeld(slotDir string) bool {
 // Slots lists the gateway-* entries of scandir, sorted.
 func Slots(scandir string) []string { return entriesWithPrefix(scandir, "gateway-") }
 
-// Leftovers lists the dot-named staging and removal dirs in scandir.
-func Leftovers(scandir string) []string { return entriesWithPrefix(scandir, ".gateway-") }
+// Leftovers lists our dot-named staging and removal dirs in scandir.
+func Leftovers(scandir string) []string {
+	return entriesWithPrefix(scandir, ".hermes-reconcile.gateway-")
+}
+
+// Staging is where the reconciler builds a new slot before it publishes it.
+func Staging(slot string) string { return ".hermes-reconcile." + slot + ".tmp" }
 
 func entriesWithPrefix(dir, prefix string) []string {
 	entries, err := os.ReadDir(dir)
