@@ -372,11 +372,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// watcher is the binary in watch mode; it counts its "pass done" lines.
+// watcher is the binary in watch mode; it counts its "pass done" lines,
+// and among them the full ones (a build that logs which keys a pass
+// covered says "keys":"full"; an older one says nothing, and counts none).
 type watcher struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	passes int
+	full   int
 	done   chan struct{}
 }
 
@@ -403,9 +406,12 @@ func startWatcherBin(tb testing.TB, bin, home, scandir string, args ...string) *
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), `"msg":"pass done"`) {
+			if line := sc.Text(); strings.Contains(line, `"msg":"pass done"`) {
 				w.mu.Lock()
 				w.passes++
+				if strings.Contains(line, `"keys":"full"`) {
+					w.full++
+				}
 				w.mu.Unlock()
 			}
 		}
@@ -446,6 +452,13 @@ func (w *watcher) passCount() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.passes
+}
+
+// fullCount is how many of the passes were full ones (see watcher).
+func (w *watcher) fullCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.full
 }
 
 // procStat is what /proc says about a process.
