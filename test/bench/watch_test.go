@@ -160,44 +160,52 @@ func benchLatency(b *testing.B, c latencyCase, events int) {
 // N in-sync profiles, left alone for BENCH_IDLE_WINDOW (default 60s; at
 // most 15s below 1,000 profiles, where only RSS and watches matter): CPU
 // seconds used (utime+stime from /proc), RSS, open fds, inotify watches,
-// context switches and passes run in the window.
+// context switches and passes run in the window. With BENCH_BASELINE_BIN
+// set, N=1000-baseline runs that build the same way, after N=1000.
 func BenchmarkIdleWatch(b *testing.B) {
 	window := 60 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("BENCH_IDLE_WINDOW")); err == nil && v > 0 {
 		window = v
 	}
 	for _, n := range []int{10, 1000} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			window := window
-			if n < 1000 {
-				window = min(window, 15*time.Second) // for RSS and watches only
-			}
-			w := newWorld(b, n)
-			w.converge(b)
-			wt := startWatcher(b, w.home, w.scandir)
-			pid := wt.cmd.Process.Pid
-			// The first pass logs its line before it notifies readiness, but
-			// the line is read on another pipe: count it before the window.
-			if !poll(10*time.Second, time.Millisecond, func() bool { return wt.passCount() >= 1 }) {
-				b.Fatal("watcher ready, yet no pass logged")
-			}
-			passes := wt.passCount()
-			s0 := readProcStat(b, pid)
-			// The measurement window: nothing to wait for, by design.
-			time.Sleep(window)
-			s1 := readProcStat(b, pid)
-			passes = wt.passCount() - passes
-			cpu := s1.cpu - s0.cpu
-			b.ReportMetric(cpu.Seconds(), "cpu-s")
-			b.ReportMetric(float64(s1.rss)/(1<<20), "rss-MiB")
-			b.ReportMetric(float64(s1.hwm)/(1<<20), "hwm-MiB")
-			b.ReportMetric(float64(s1.fds), "fds")
-			b.ReportMetric(float64(s1.watches), "inotify-watches")
-			b.ReportMetric(float64(s1.ctxSwitches-s0.ctxSwitches), "ctxsw")
-			b.ReportMetric(float64(passes), "passes")
-			b.Logf("N=%d, %s idle: cpu %.2f s, RSS %.1f MiB (peak %.1f), %d fds, %d inotify watches, %d context switches, %d passes",
-				n, window, cpu.Seconds(), float64(s1.rss)/(1<<20), float64(s1.hwm)/(1<<20), s1.fds, s1.watches,
-				s1.ctxSwitches-s0.ctxSwitches, passes)
-		})
+		window := window
+		if n < 1000 {
+			window = min(window, 15*time.Second) // for RSS and watches only
+		}
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) { idleOne(b, binary(b), n, window) })
+		// The baseline build on its own world of the same shape, after this
+		// one's: RSS before and after a change, in the same run.
+		if bin := os.Getenv("BENCH_BASELINE_BIN"); bin != "" && n == 1000 {
+			b.Run(fmt.Sprintf("N=%d-baseline", n), func(b *testing.B) { idleOne(b, bin, n, window) })
+		}
 	}
+}
+
+func idleOne(b *testing.B, bin string, n int, window time.Duration) {
+	w := newWorld(b, n)
+	w.converge(b)
+	wt := startWatcherBin(b, bin, w.home, w.scandir)
+	pid := wt.cmd.Process.Pid
+	// The first pass logs its line before it notifies readiness, but
+	// the line is read on another pipe: count it before the window.
+	if !poll(10*time.Second, time.Millisecond, func() bool { return wt.passCount() >= 1 }) {
+		b.Fatal("watcher ready, yet no pass logged")
+	}
+	passes := wt.passCount()
+	s0 := readProcStat(b, pid)
+	// The measurement window: nothing to wait for, by design.
+	time.Sleep(window)
+	s1 := readProcStat(b, pid)
+	passes = wt.passCount() - passes
+	cpu := s1.cpu - s0.cpu
+	b.ReportMetric(cpu.Seconds(), "cpu-s")
+	b.ReportMetric(float64(s1.rss)/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(s1.hwm)/(1<<20), "hwm-MiB")
+	b.ReportMetric(float64(s1.fds), "fds")
+	b.ReportMetric(float64(s1.watches), "inotify-watches")
+	b.ReportMetric(float64(s1.ctxSwitches-s0.ctxSwitches), "ctxsw")
+	b.ReportMetric(float64(passes), "passes")
+	b.Logf("N=%d, %s idle, %s: cpu %.2f s, RSS %.1f MiB (peak %.1f), %d fds, %d inotify watches, %d context switches, %d passes",
+		n, window, bin, cpu.Seconds(), float64(s1.rss)/(1<<20), float64(s1.hwm)/(1<<20), s1.fds, s1.watches,
+		s1.ctxSwitches-s0.ctxSwitches, passes)
 }
