@@ -3,9 +3,11 @@
 package bench
 
 import (
+	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -240,6 +244,83 @@ func churnOne(b *testing.B, bin string, n int, window time.Duration, seed uint64
 	return r
 }
 
+// churnFloorEnv, set to a HERMES_HOME, makes the test binary the churn
+// floor instead (see TestMain).
+const churnFloorEnv = "BENCH_CHURN_FLOOR_HOME"
+
+// churnFloorMain is the least a Go program can do to follow the intent of
+// home's profiles under churn: one fsnotify watcher on every profile dir,
+// and on each write or rename onto a gateway_state.json an os.ReadFile and
+// the same parse (desired.ParseIntent). No keys, no cache, no timers. It
+// says "ready" on stdout once every watch is in place, and runs until
+// killed.
+func churnFloorMain(home string) int {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	dirs, err := filepath.Glob(filepath.Join(home, "profiles", "*"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, d := range dirs {
+		if err := fw.Add(d); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	fmt.Println("ready")
+	intents := map[string]desired.Intent{}
+	for {
+		select {
+		case ev := <-fw.Events:
+			if filepath.Base(ev.Name) != desired.StateFile || !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Write) {
+				continue
+			}
+			data, err := os.ReadFile(ev.Name)
+			if err != nil {
+				continue
+			}
+			if rec, _, err := desired.ParseIntent(data); err == nil {
+				intents[ev.Name] = rec.Intent
+			}
+		case err := <-fw.Errors:
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+}
+
+// churnFloor runs the floor (this test binary again, see churnFloorMain)
+// over a home of n profiles under the same churn as churnOne, and measures
+// its CPU over window the same way.
+func churnFloor(b *testing.B, n int, window time.Duration, seed uint64) churnResult {
+	home := makeHome(b, n)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), churnFloorEnv+"="+home)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	must(b, err)
+	must(b, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		b.Fatalf("churn floor: %q %v", line, err)
+	}
+	pid := cmd.Process.Pid
+	c := startChurn(b, home, names(n), churnRate, seed)
+	defer c.Stop()
+	time.Sleep(churnWarmup)
+	w0, e0 := c.counts()
+	s0, c0 := readProcStat(b, pid), schedCPU(b, pid)
+	time.Sleep(window)
+	s1, c1 := readProcStat(b, pid), schedCPU(b, pid)
+	w1, e1 := c.counts()
+	return churnResult{window: window, cpu: s1.cpu - s0.cpu, sched: c1 - c0, writes: w1 - w0, errs: e1 - e0,
+		rss: s1.rss, hwm: s1.hwm, ctxSwitches: s1.ctxSwitches - s0.ctxSwitches}
+}
+
 // churnAt10 keeps the N=10 figure of this run for the N=1,000 scaling ratio.
 var churnAt10 = map[string]churnResult{}
 
@@ -249,9 +330,11 @@ var churnAt10 = map[string]churnResult{}
 // changing, as running gateways do. Over BENCH_CHURN_DURATION (default
 // 30s, after 2 s of churn already going): the reconciler's CPU
 // (utime+stime from /proc/<pid>/stat, and schedstat's ns for precision),
-// as % of a core, and the passes it ran. With BENCH_BASELINE_BIN set, that
-// binary then runs the same on its own world of the same shape, after this
-// one's world is torn down: never both at once.
+// as % of a core, and the passes it ran. First, in the same run, the floor:
+// the least a Go program does to follow those intents (churnFloorMain),
+// under the same churn. With BENCH_BASELINE_BIN set, that binary then runs
+// the same on its own world of the same shape, after this one's world is
+// torn down: never two at once.
 func BenchmarkChurn(b *testing.B) {
 	window := 30 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("BENCH_CHURN_DURATION")); err == nil && v > 0 {
@@ -261,7 +344,12 @@ func BenchmarkChurn(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			seed := uint64(n)
+			floor := churnFloor(b, n, window, seed)
+			b.ReportMetric(floor.sched.Seconds(), "floor-schedcpu-s")
+			b.ReportMetric(100*floor.sched.Seconds()/window.Seconds(), "floor-pct-core")
+			b.Logf("N=%d, %s of churn at %d writes/s: floor (fsnotify, ReadFile, ParseIntent): %s", n, window, churnRate, floor)
 			ours := churnOne(b, binary(b), n, window, seed)
+			b.ReportMetric(float64(ours.sched)/float64(floor.sched), "x-floor-sched")
 			b.ReportMetric(ours.cpu.Seconds(), "cpu-s")
 			b.ReportMetric(ours.pctCore(), "pct-core")
 			b.ReportMetric(ours.sched.Seconds(), "schedcpu-s")
@@ -269,7 +357,7 @@ func BenchmarkChurn(b *testing.B) {
 			b.ReportMetric(float64(ours.full), "full-passes")
 			b.ReportMetric(float64(ours.writes), "writes")
 			b.ReportMetric(float64(ours.rss)/(1<<20), "rss-MiB")
-			b.Logf("N=%d, %s of churn at %d writes/s: new: %s", n, window, churnRate, ours)
+			b.Logf("N=%d, %s of churn at %d writes/s: new: %s; %.2fx the floor (schedstat)", n, window, churnRate, ours, float64(ours.sched)/float64(floor.sched))
 			if n == 10 {
 				churnAt10["new"] = ours
 			}

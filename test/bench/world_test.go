@@ -365,6 +365,9 @@ func binary(tb testing.TB) string {
 var binDir string
 
 func TestMain(m *testing.M) {
+	if home := os.Getenv(churnFloorEnv); home != "" {
+		os.Exit(churnFloorMain(home)) // this binary re-run as BenchmarkChurn's floor
+	}
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
