@@ -31,8 +31,14 @@ lint:
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
 	shellcheck -s sh test/fake-gateway test/hermes-cli test/demo.sh test/host/standins/* $$(find deploy -type f -name run -o -type f -path '*cont-init.d*' 2>/dev/null)
 
+# The soak suite (test/soak) mostly waits through minutes of watch mode, so
+# it runs beside the other packages rather than after them.
 test: deps lint
-	$(GO) test -count=1 ./...
+	@soak=$$(mktemp); \
+	$(GO) test -count=1 ./test/soak/ >"$$soak" 2>&1 & pid=$$!; \
+	rc=0; $(GO) test -count=1 $$($(GO) list ./... | grep -v '/test/soak$$') || rc=$$?; \
+	src=0; wait $$pid || src=$$?; cat "$$soak"; rm -f "$$soak"; \
+	[ $$rc = 0 ] && [ $$src = 0 ]
 	@$(MAKE) --no-print-directory fuzz
 
 # fuzz runs every fuzz target of hostile input (config.yaml, gateway_state.json,

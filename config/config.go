@@ -47,6 +47,14 @@ type Config struct {
 	// it removed, a run state it changed before writing the intent
 	// (HERMES_RECONCILE_SETTLE). Default 2s; 0 acts at once.
 	Settle time.Duration
+	// CrashLoopDeaths and CrashLoopWindow are the crash-loop guard: a
+	// gateway that died CrashLoopDeaths times within CrashLoopWindow (not
+	// counting stops) is parked down until its inputs or intent change, or
+	// `hermes-reconcile unpark` (HERMES_RECONCILE_CRASH_LOOP_DEATHS,
+	// HERMES_RECONCILE_CRASH_LOOP_WINDOW). Default 5 in 60s; 0 deaths: no
+	// guard.
+	CrashLoopDeaths int
+	CrashLoopWindow time.Duration
 
 	// Render shapes the files of every slot.
 	Render Render
@@ -113,6 +121,8 @@ func Default() Config {
 		SuperviseTimeout: 10 * time.Second,
 		MaxServices:      1000,
 		Settle:           2 * time.Second,
+		CrashLoopDeaths:  5,
+		CrashLoopWindow:  time.Minute,
 		Render:           DefaultRender(),
 		Watch: Watch{
 			Quiet:      100 * time.Millisecond,

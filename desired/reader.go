@@ -38,8 +38,9 @@ type profileInput struct {
 	dir    string
 	intent IntentRecord
 	// intentAt is when the intent file first said intent; touched when it
-	// was last written, whatever it said.
-	intentAt, touched time.Time
+	// was last written, whatever it said; inputsAt when config.yaml or .env
+	// last was.
+	intentAt, touched, inputsAt time.Time
 }
 
 // NewReader returns a reader of the profiles under home's root.
@@ -85,6 +86,7 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	rootCfg, cfgOK := r.readConfig(root, DefaultProfile, rootDiag)
 	rootIntent, d := r.readIntent(root, DefaultProfile)
 	rootIntent.name, rootIntent.dir = DefaultProfile, root
+	rootIntent.inputsAt = r.inputsAt(root)
 	if d != nil {
 		rootDiag(*d)
 	}
@@ -166,6 +168,7 @@ func newService(p profileInput) Service {
 		Intent:   p.intent,
 		IntentAt: p.intentAt,
 		Touched:  p.touched,
+		InputsAt: p.inputsAt,
 	}
 	switch p.intent.Intent {
 	case IntentRunning:
@@ -329,7 +332,7 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 	if d != nil {
 		diag(*d)
 	}
-	p.name, p.dir = name, dir
+	p.name, p.dir, p.inputsAt = name, dir, r.inputsAt(dir)
 	r.named[name] = p
 	return p, true
 }
@@ -359,6 +362,22 @@ func (r *Reader) readIntent(dir string, profile Key) (profileInput, *Diagnostic)
 	}
 	p.intent = rec
 	return p, nil
+}
+
+// inputsAt is when dir's config.yaml or .env was last written: the config
+// from the cache's stamp, .env with one lstat.
+func (r *Reader) inputsAt(dir string) time.Time {
+	var t int64
+	if e, ok := r.cache.configs[filepath.Join(dir, ConfigFile)]; ok && !e.missing {
+		t = e.st.Mtime
+	}
+	if st, _, err := StatFile(filepath.Join(dir, EnvFile)); err == nil {
+		t = max(t, st.Mtime)
+	}
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, t)
 }
 
 // IntentChanged reads profile k's intent file again and reports whether it

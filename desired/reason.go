@@ -23,6 +23,23 @@ const (
 	ReasonProfileRemoved    Reason = "profile_removed"
 	ReasonProfileTombstoned Reason = "profile_tombstoned"
 	ReasonStaleStaging      Reason = "stale_staging"
+	// A running gateway started before we last rewrote its run (a pass was
+	// killed between the rewrite and the restart).
+	ReasonRestartPending Reason = "restart_pending"
+	// A gateway a killed restart left down.
+	ReasonRestartIncomplete Reason = "restart_incomplete"
+	// A slot's logger is not running: its gateway would block on a full pipe.
+	ReasonLoggerDown Reason = "logger_down"
+	// Deaths in a row: the slot is parked down.
+	ReasonCrashLoop Reason = "crash_loop"
+	// A parked or permanently failed gateway started again (its inputs or
+	// intent changed, or an operator said so).
+	ReasonUnparked Reason = "unparked"
+	// Why a gateway is not started: finish asked s6 not to restart it, or
+	// it was parked.
+	ReasonPermanentFailure Reason = "permanent_failure"
+	// Why an action waits: another writer acts.
+	ReasonSettling Reason = "settling"
 )
 
 // Reasons is the whole set, in a fixed order.
@@ -31,5 +48,7 @@ func Reasons() []Reason {
 		ReasonIntentRunning, ReasonIntentStopped, ReasonNoIntent, ReasonMultiplex, ReasonTopologyUnknown,
 		ReasonProfileAdded, ReasonSpecChanged, ReasonAdopted, ReasonNotSupervised,
 		ReasonProfileRemoved, ReasonProfileTombstoned, ReasonStaleStaging,
+		ReasonRestartPending, ReasonRestartIncomplete, ReasonLoggerDown, ReasonCrashLoop, ReasonUnparked,
+		ReasonPermanentFailure, ReasonSettling,
 	}
 }

@@ -33,6 +33,10 @@ type Service struct {
 	// with the same intent keeps it); Touched is when it was last written.
 	// Zero without an intent file.
 	IntentAt, Touched time.Time
+	// InputsAt is when the profile's config.yaml or .env was last written,
+	// the later of the two: a gateway that failed for good is started again
+	// when they change after the failure.
+	InputsAt time.Time
 }
 
 // State is the desired state of the profiles a load covered.

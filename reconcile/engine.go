@@ -96,6 +96,21 @@ type Unit struct {
 	// Registered is true when the manager knows the unit and can control it
 	// (s6: a supervisor holds the slot; a host: the unit is loaded).
 	Registered bool
+	// RunWritten and LogWritten are when we last rewrote what the gateway
+	// and its logger run, as the unit records it: a process that started
+	// before needs a restart, whatever a killed pass did not get to.
+	RunWritten, LogWritten time.Time
+	// Restarting is set while a restart of ours has the gateway down: one
+	// found down with it set was left so by a pass that did not finish.
+	Restarting bool
+	// LoggerRunning, LoggerWantUp and LoggerSince are the logger's run
+	// state.
+	LoggerRunning, LoggerWantUp bool
+	LoggerSince                 time.Time
+	// Deaths are the gateway's recent deaths, oldest first (s6's death tally).
+	Deaths []Death
+	// Park is the crash-loop park recorded with the unit, nil when none.
+	Park *Park
 	// Running is true when the gateway process runs (or is being started).
 	Running bool
 	// WantUp is what the manager wants now (s6's want-up flag).
@@ -122,6 +137,41 @@ type Unit struct {
 	// StatusErr is set when the run state could not be read.
 	StatusErr error
 }
+
+// Death is one exit of a gateway.
+type Death struct {
+	At time.Time
+	// Exit is the exit code; Signal the signal that killed it, 0 when none.
+	Exit, Signal int
+}
+
+// Crash reports whether a death counts towards a crash loop: anything but
+// a clean exit (0; finish parks those itself) and the signals a stop sends.
+func (d Death) Crash() bool {
+	switch d.Signal {
+	case 0:
+		return d.Exit != 0
+	case 1, 2, 15: // SIGHUP, SIGINT, SIGTERM: asked to stop
+		return false
+	}
+	return true
+}
+
+// Park is a crash loop stopped: when, why, and how often this unit was
+// parked since an operator last unparked it.
+type Park struct {
+	At        time.Time `json:"at"`
+	Why       string    `json:"why"`
+	Count     int       `json:"count"`
+	LastExits []string  `json:"last_exits,omitempty"`
+	// Lifted is when it was started again (its inputs changed, or an
+	// operator unparked it); zero while parked. The record stays, so a next
+	// park knows it is a repeat and deaths before it no longer count.
+	Lifted time.Time `json:"lifted,omitzero"`
+}
+
+// Unparked reports whether the park was lifted.
+func (p *Park) Unparked() bool { return p != nil && !p.Lifted.IsZero() }
 
 // Leftover is a dot-named directory an interrupted pass of ours left.
 type Leftover struct {
@@ -198,6 +248,13 @@ func (e StepErrors) Error() string {
 // same meanwhile (the Hermes CLI published the slot we were staging). It is
 // not a failure: the next pass over the key sees what that writer did.
 var ErrSuperseded = errors.New("superseded: another writer did it meanwhile")
+
+// Caveat is returned by a step that reached its end otherwise than asked:
+// a restart whose stop outlasted the timeout and was killed. It is no
+// failure; the executor reports it with the action.
+type Caveat struct{ Msg string }
+
+func (c *Caveat) Error() string { return c.Msg }
 
 // TerminalError marks a failure retrying cannot mend (a setting that
 // cannot be rendered): it is reported, and not retried until its inputs

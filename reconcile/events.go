@@ -25,7 +25,13 @@ func (w *watchLoop) note(ev fsnotify.Event) bool {
 	if gone && w.watched[name] {
 		w.unwatch(name)
 	}
+	if key, ok := w.deathDirs[filepath.Dir(name)]; ok {
+		return w.noteDeath(key, name)
+	}
 	if w.unitDirs[filepath.Dir(name)] {
+		if gone {
+			w.unwatch(name) // its death records went with it
+		}
 		// Dot names are ours (staging, retired units, the lock) or the
 		// manager's; a full pass cleans up what a crash left of them.
 		key, _, ok := w.units.UnitOf(name)
@@ -84,7 +90,10 @@ func (w *watchLoop) take() (keys []Key, full bool) {
 		}
 	}
 	for k := range w.intents {
-		if !w.dirty[k] && !rd.IntentChanged(k) {
+		// A gateway held down after a failure is started again by an
+		// intent rewritten after it, the same intent or not (`hermes
+		// gateway start`): such a rewrite is news.
+		if !w.dirty[k] && !w.held[k] && !rd.IntentChanged(k) {
 			continue
 		}
 		w.touch(k)
@@ -192,11 +201,19 @@ func (w *watchLoop) remember(log logr.Logger, out Outcome, keys []Key) {
 	conflict := map[Key]bool{}
 	for _, k := range covered {
 		delete(w.deferred, k)
+		delete(w.held, k)
 	}
 	for _, d := range out.Plan.Deferred {
+		if d.Until.IsZero() {
+			// Held until its inputs or intent change: an intent file
+			// rewritten with the same intent is then news (see take).
+			w.held[d.Key] = true
+			log.V(1).Info("held", "profile", d.Key, "slot", d.Unit, "action", d.Kind.String(), "reason", string(d.Reason), "why", d.Why)
+			continue
+		}
 		w.deferred[d.Key] = d.Until
-		conflict[d.Key] = d.Kind == Start || d.Kind == Stop
-		log.V(1).Info("deferred", "profile", d.Key, "slot", d.Unit, "action", d.Kind.String(), "why", d.Why,
+		conflict[d.Key] = d.Reason == desired.ReasonSettling && (d.Kind == Start || d.Kind == Stop)
+		log.V(1).Info("deferred", "profile", d.Key, "slot", d.Unit, "action", d.Kind.String(), "reason", string(d.Reason), "why", d.Why,
 			"until", d.Until.Format(time.RFC3339Nano))
 	}
 	for _, k := range covered {
@@ -235,6 +252,7 @@ func (w *watchLoop) remember(log logr.Logger, out Outcome, keys []Key) {
 // watches what is there now.
 func (w *watchLoop) unwatch(dir string) {
 	delete(w.watched, dir)
+	delete(w.deathDirs, dir)
 	prefix := dir + string(filepath.Separator)
 	for d := range w.watched {
 		if strings.HasPrefix(d, prefix) {
@@ -242,6 +260,55 @@ func (w *watchLoop) unwatch(dir string) {
 				_ = w.fw.Remove(d)
 			}
 			delete(w.watched, d)
+			delete(w.deathDirs, d)
+		}
+	}
+}
+
+// noteDeath triages an event among a unit's death records: a pass over
+// its key only when the deaths make a crash loop by the policy's count. A
+// stop of ours, a clean exit, one crash alone cost this read and no pass.
+func (w *watchLoop) noteDeath(key Key, path string) bool {
+	deaths, ok := w.deaths.Deaths(path)
+	cl := w.p.Policy.CrashLoop
+	if !ok || cl.Deaths <= 0 {
+		return false
+	}
+	if crashes(deaths, time.Now().Add(-cl.Window)).n < cl.Deaths {
+		return false
+	}
+	w.touch(key)
+	return true
+}
+
+// watchDeaths watches the death records of the units a pass saw or made,
+// after the pass: a death before the watch is in what the pass read.
+func (w *watchLoop) watchDeaths(out Outcome) {
+	if w.deaths == nil || w.fw == nil || out.Err != nil {
+		return
+	}
+	for _, r := range out.Results {
+		if r.Action.Kind == Remove {
+			w.unwatch(w.deaths.DeathDir(r.Action.Unit))
+		}
+	}
+	add := func(k Key, unit string) {
+		dir := cleanPath(w.deaths.DeathDir(unit))
+		if w.watched[dir] {
+			return
+		}
+		if err := w.fw.Add(dir); err == nil {
+			w.watched[dir], w.deathDirs[dir] = true, k
+		}
+	}
+	for k, u := range out.Observed.Units {
+		if u.Ours && u.Untouchable == "" {
+			add(k, u.Name)
+		}
+	}
+	for _, r := range out.Results {
+		if r.Action.Kind == Create && r.Err == nil {
+			add(r.Action.Key, r.Action.Unit)
 		}
 	}
 }

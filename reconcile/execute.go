@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,6 +18,9 @@ type Result struct {
 	Action   Action
 	Err      error
 	Duration time.Duration
+	// Caveat says what went otherwise than asked in an action that was
+	// done (Err is nil).
+	Caveat string
 }
 
 // Failed counts the results that carry an error; a step another writer
@@ -90,6 +94,7 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 		err := e.Do(ctx, live)
 		d := time.Since(start)
 		var per StepErrors
+		var caveat *Caveat
 		for k, i := range live.For {
 			results[i].Duration += d
 			switch {
@@ -97,6 +102,8 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 				if per[k] != nil {
 					fail(i, per[k])
 				}
+			case errors.As(err, &caveat):
+				results[i].Caveat = strings.TrimPrefix(results[i].Caveat+"; "+caveat.Msg, "; ")
 			case err != nil:
 				fail(i, err)
 			}
@@ -116,6 +123,8 @@ func logResults(log logr.Logger, results []Result) {
 			l.Info("action superseded", "result", "superseded", "error", r.Err.Error())
 		case r.Err != nil:
 			l.Error(r.Err, "action failed", "result", "failed")
+		case r.Caveat != "":
+			l.Info("action done", "result", "ok", "caveat", r.Caveat)
 		default:
 			l.Info("action done", "result", "ok")
 		}

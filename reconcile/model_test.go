@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
@@ -80,7 +79,7 @@ func (w *world) apply(p reconcile.Plan) {
 				Persisted: a.WantUp, ExitCode: -1}
 		case reconcile.Update, reconcile.Adopt:
 			u := w.unit(a)
-			if a.Kind == reconcile.Update && len(a.Files) == 0 && a.Reason == desired.ReasonNotSupervised {
+			if !a.Write {
 				continue // nothing to write
 			}
 			for _, f := range a.Files {
@@ -104,12 +103,15 @@ func (w *world) apply(p reconcile.Plan) {
 		if u.Registered {
 			continue
 		}
-		u.Registered, u.LoggerRegistered, u.WantUp = true, true, u.Persisted
+		u.Registered, u.LoggerRegistered, u.LoggerRunning, u.WantUp = true, true, true, u.Persisted
 		if u.Persisted {
 			w.spawn(u)
 		}
 	}
 	for _, a := range p.Actions {
+		if a.Kind == reconcile.Update && a.RestartLog {
+			w.unit(a).LoggerRunning = true
+		}
 		switch {
 		case a.Kind == reconcile.Update && a.Restart:
 			u := w.unit(a)

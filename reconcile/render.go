@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Symbol is an action's mark, terraform's: + create, ~ change, - destroy,
@@ -45,6 +46,9 @@ func (a Action) String() string {
 	if a.Blocked != "" {
 		flags = append(flags, "blocked")
 	}
+	if a.Park != nil && a.Kind == Stop {
+		flags = append(flags, "park")
+	}
 	what := a.Kind.String()
 	if len(a.Files) > 0 {
 		what += " " + strings.Join(a.Files, ", ")
@@ -57,6 +61,15 @@ func (a Action) String() string {
 		line += " (serves " + strings.Join(a.Folded, ", ") + ")"
 	}
 	return line
+}
+
+// Line is the deferral as the plan prints it: held until its inputs
+// change, or deferred for a while.
+func (d Deferral) Line(now time.Time) string {
+	if d.Until.IsZero() {
+		return fmt.Sprintf("= %s  %s held  %s: %s", d.Unit, d.Kind, d.Reason, d.Why)
+	}
+	return fmt.Sprintf("= %s  %s deferred %s  %s: %s", d.Unit, d.Kind, d.Until.Sub(now).Round(time.Millisecond), d.Reason, d.Why)
 }
 
 // String is the plan, one action per line.

@@ -49,6 +49,18 @@ type Watched interface {
 	UnitOf(path string) (key Key, unit string, ok bool)
 }
 
+// DeathWatched is a Watched engine that records each unit's deaths in a
+// directory of the unit's own, as s6-supervise keeps supervise/death_tally:
+// the loop watches it, so a crash loop is parked at its K-th death, not at
+// the next resync.
+type DeathWatched interface {
+	// DeathDir is the directory whose entries record unit's deaths.
+	DeathDir(unit string) string
+	// Deaths reads the record an event on path names; ok is false for any
+	// other entry of that directory (the status, the control FIFO).
+	Deaths(path string) (deaths []Death, ok bool)
+}
+
 // degradedResync is the pass period when inotify cannot watch everything.
 const degradedResync = 10 * time.Second
 
@@ -74,7 +86,7 @@ func Watch(ctx context.Context, p *Pass, opt WatchOptions) error {
 func newWatchLoop(p *Pass, opt WatchOptions, log logr.Logger) *watchLoop {
 	w := &watchLoop{p: p, opt: opt, log: log, watched: map[string]bool{},
 		dirty: map[Key]bool{}, intents: map[Key]bool{}, diags: map[Key]map[string]bool{},
-		seen: map[Key]Seen{}, deferred: map[Key]time.Time{}}
+		seen: map[Key]Seen{}, deferred: map[Key]time.Time{}, held: map[Key]bool{}}
 	w.layout = p.Reader.Layout()
 	if ew, ok := p.Engine.(Watched); ok {
 		w.units = ew
@@ -82,6 +94,9 @@ func newWatchLoop(p *Pass, opt WatchOptions, log logr.Logger) *watchLoop {
 		for _, d := range ew.WatchDirs() {
 			w.unitDirs[cleanPath(d)] = true
 		}
+	}
+	if dw, ok := p.Engine.(DeathWatched); ok && w.units != nil {
+		w.deaths, w.deathDirs = dw, map[string]Key{}
 	}
 	w.defaults()
 	w.retry = Retry{Min: w.opt.BackoffMin, Max: w.opt.BackoffMax}
@@ -98,6 +113,10 @@ type watchLoop struct {
 	// directories. Nil for an engine with nothing to watch.
 	units    Watched
 	unitDirs map[string]bool
+	// deaths reads the death records of units, watched in deathDirs (dir
+	// to key); nil for an engine that keeps none.
+	deaths    DeathWatched
+	deathDirs map[string]Key
 
 	watched  map[string]bool
 	degraded bool // some watch could not be added: rely on periodic passes
@@ -120,6 +139,9 @@ type watchLoop struct {
 	// for the settle window; deferred is until when each held key waits.
 	seen     map[Key]Seen
 	deferred map[Key]time.Time
+	// held are the keys whose start waits for their inputs or intent to
+	// change (a permanent failure, a park).
+	held map[Key]bool
 	// passDelay is the whole-pass backoff; lastErr the failure last logged.
 	passDelay time.Duration
 	lastErr   string
@@ -374,6 +396,7 @@ func (w *watchLoop) pass(ctx context.Context, why string, keys []Key) {
 		w.multiplex = out.Desired.Multiplex
 	}
 	w.account(log, out, keys)
+	w.watchDeaths(out)
 	w.leave(out, keys)
 	w.remember(log, out, keys)
 	if w.opt.OnPass != nil {

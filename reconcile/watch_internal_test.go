@@ -164,8 +164,14 @@ func TestEventsBecomeKeys(t *testing.T) {
 				write("profiles/a/gateway_state.json", `{"desired_state":"running","gateway_state":"running","updated_at":"2026-12-01T00:00:00Z"}`)
 			},
 			events: []fsnotify.Event{ev("profiles/a/gateway_state.json.tmp", fsnotify.Create), ev("profiles/a/gateway_state.json", fsnotify.Create)}},
+		{name: "a gateway held down after a failure: `hermes gateway start` rewriting the same intent is news",
+			before: func() {
+				w.held["a"] = true
+				write("profiles/a/gateway_state.json", `{"desired_state":"running","updated_at":1800000000}`)
+			},
+			events: []fsnotify.Event{ev("profiles/a/gateway_state.json", fsnotify.Create)}, keys: []Key{"a"}},
 		{name: "hermes gateway stop writes a new intent",
-			before: func() { write("profiles/a/gateway_state.json", `{"desired_state":"stopped"}`) },
+			before: func() { delete(w.held, "a"); write("profiles/a/gateway_state.json", `{"desired_state":"stopped"}`) },
 			events: []fsnotify.Event{ev("profiles/a/gateway_state.json", fsnotify.Create)}, keys: []Key{"a"}},
 		{name: "a config.yaml edit", events: []fsnotify.Event{ev("profiles/b/config.yaml", fsnotify.Write)}, keys: []Key{"b"}},
 		{name: "a profile published by rename", events: []fsnotify.Event{ev("profiles/c", fsnotify.Create)}, keys: []Key{"c"}},
@@ -215,5 +221,69 @@ func TestEventsBecomeKeys(t *testing.T) {
 	w.note(ev("profiles", fsnotify.Rename))
 	if w.watched[filepath.Join(root, "profiles")] || w.watched[filepath.Join(root, "profiles", "b")] || !w.watched[filepath.Join(root, "other")] {
 		t.Errorf("after profiles/ moved away, watched = %v", w.watched)
+	}
+}
+
+// deathRecords is slotNames that also keeps each slot's deaths, as s6
+// keeps supervise/death_tally.
+type deathRecords struct {
+	slotNames
+	deaths map[string][]Death
+}
+
+func (d deathRecords) DeathDir(unit string) string { return filepath.Join(d.dir, unit, "supervise") }
+func (d deathRecords) Deaths(path string) ([]Death, bool) {
+	if filepath.Base(path) != "death_tally" {
+		return nil, false
+	}
+	return d.deaths[filepath.Base(filepath.Dir(filepath.Dir(path)))], true
+}
+
+// TestDeathsRunAPassOnlyForACrashLoop: a death record event costs a read,
+// and a pass only when the deaths make a crash loop.
+func TestDeathsRunAPassOnlyForACrashLoop(t *testing.T) {
+	now := time.Now()
+	crashes := func(n int, exit, sig int) []Death {
+		var out []Death
+		for i := range n {
+			out = append(out, Death{At: now.Add(-time.Duration(n-i) * time.Second), Exit: exit, Signal: sig})
+		}
+		return out
+	}
+	eng := deathRecords{slotNames: slotNames{dir: "/run/service"}, deaths: map[string][]Death{
+		"gateway-loop": crashes(5, 1, 0), "gateway-once": crashes(1, 1, 0), "gateway-stops": crashes(9, 0, 15),
+		"gateway-clean": crashes(9, 0, 0), "gateway-new": nil,
+	}}
+	p := &Pass{Reader: desired.NewReader("/opt/data", desired.Options{}), Engine: eng,
+		Policy: Policy{CrashLoop: CrashLoop{Deaths: 5, Window: time.Minute}}}
+	w := newWatchLoop(p, WatchOptions{}, logr.Discard())
+	for _, k := range []Key{"loop", "once", "stops", "clean", "new"} {
+		w.deathDirs[eng.DeathDir("gateway-"+k)] = k
+	}
+	for _, tc := range []struct {
+		name  string
+		event fsnotify.Event
+		pass  bool
+	}{
+		{"five crashes in a minute", fsnotify.Event{Name: "/run/service/gateway-loop/supervise/death_tally", Op: fsnotify.Create}, true},
+		{"one crash", fsnotify.Event{Name: "/run/service/gateway-once/supervise/death_tally", Op: fsnotify.Create}, false},
+		{"our stops (SIGTERM)", fsnotify.Event{Name: "/run/service/gateway-stops/supervise/death_tally", Op: fsnotify.Create}, false},
+		{"clean exits", fsnotify.Event{Name: "/run/service/gateway-clean/supervise/death_tally", Op: fsnotify.Create}, false},
+		{"a new slot's empty tally", fsnotify.Event{Name: "/run/service/gateway-new/supervise/death_tally", Op: fsnotify.Create}, false},
+		{"the status record", fsnotify.Event{Name: "/run/service/gateway-loop/supervise/status", Op: fsnotify.Create}, false},
+	} {
+		if got := w.note(tc.event); got != tc.pass {
+			t.Errorf("%s: note = %v, want %v", tc.name, got, tc.pass)
+		}
+		keys, _ := w.take()
+		if want := tc.pass; (len(keys) == 1) != want {
+			t.Errorf("%s: take() = %v", tc.name, keys)
+		}
+	}
+	// The slot removed: its death records are no longer watched.
+	w.watched[eng.DeathDir("gateway-loop")] = true
+	w.note(fsnotify.Event{Name: "/run/service/gateway-loop", Op: fsnotify.Remove})
+	if _, ok := w.deathDirs[eng.DeathDir("gateway-loop")]; ok || w.watched[eng.DeathDir("gateway-loop")] {
+		t.Error("a removed slot's death records are still watched")
 	}
 }

@@ -34,7 +34,7 @@ func (w *watchLoop) syncWatches(log logr.Logger, keys []Key) {
 			}
 		}
 		for dir := range w.watched {
-			if !want[dir] {
+			if _, death := w.deathDirs[dir]; !want[dir] && !death {
 				_ = w.fw.Remove(dir) // already gone from inotify if the dir was removed
 				delete(w.watched, dir)
 			}

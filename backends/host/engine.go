@@ -142,7 +142,9 @@ func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
 				steps = append(steps, one(opStart, i, a))
 			}
 		case reconcile.Update, reconcile.Adopt:
-			steps = append(steps, one(opInstall, i, a))
+			if a.Write {
+				steps = append(steps, one(opInstall, i, a))
+			}
 		case reconcile.Start:
 			steps = append(steps, one(opStart, i, a))
 		case reconcile.Stop:

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	UID, GID int
 	// Render shapes every slot's files.
 	Render config.Render
+	// CrashWindow is the crash-loop guard's window: a slot whose gateway
+	// went up or down within it has its death tally read. Zero: 60 s.
+	CrashWindow time.Duration
 }
 
 // Backend is the engine of gateway slots in one scandir.
@@ -51,14 +55,16 @@ type Backend struct {
 	// uid, gid own what we write when we run as root; -1 when not root.
 	uid, gid int
 	// euid, egid are who we are.
-	euid, egid int
-	rescans    atomic.Int64
+	euid, egid  int
+	rescans     atomic.Int64
+	crashWindow time.Duration
 }
 
 var (
-	_ reconcile.Engine  = (*Backend)(nil)
-	_ reconcile.Prober  = (*Backend)(nil)
-	_ reconcile.Watched = (*Backend)(nil)
+	_ reconcile.Engine       = (*Backend)(nil)
+	_ reconcile.Prober       = (*Backend)(nil)
+	_ reconcile.Watched      = (*Backend)(nil)
+	_ reconcile.DeathWatched = (*Backend)(nil)
 )
 
 // New returns the engine of opt.Scandir. It fails when the render settings
@@ -71,6 +77,10 @@ func New(opt Options) (*Backend, error) {
 	b := &Backend{scandir: opt.Scandir, timeout: opt.Timeout, render: rd, uid: -1, gid: -1}
 	if b.timeout <= 0 {
 		b.timeout = 10 * time.Second
+	}
+	b.crashWindow = opt.CrashWindow
+	if b.crashWindow <= 0 {
+		b.crashWindow = time.Minute
 	}
 	b.run = runner{bindir: opt.Bindir, bound: 2*b.timeout + 5*time.Second}
 	b.euid, b.egid = euid(), egid()
@@ -123,12 +133,37 @@ func (b *Backend) slotDir(slot string) string { return filepath.Join(b.scandir, 
 // rename), then records the spec hash. Every write is relative to an open
 // directory and follows no symlink, so a planted one can never lead it
 // outside the scandir.
+//
+// When what the gateway or its logger runs changes, the time is recorded
+// first (StateFile): a process that started before it runs the old script,
+// so a pass killed before the restart leaves one the next pass restarts.
 func (b *Backend) write(slot string, spec reconcile.Spec, files []string) error {
 	root, err := os.OpenRoot(b.scandir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	var run, log bool
+	for _, f := range spec.Files {
+		if slices.Contains(files, f.Path) {
+			run = run || f.Effect == reconcile.RestartsService
+			log = log || f.Effect == reconcile.RestartsLogger
+		}
+	}
+	if run || log {
+		now := time.Now()
+		err := b.updateState(root, slot, func(st *slotState) {
+			if run {
+				st.RunWritten = now
+			}
+			if log {
+				st.LogWritten = now
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
 	for _, f := range spec.Files {
 		if !slices.Contains(files, f.Path) {
 			continue
@@ -292,15 +327,21 @@ func (b *Backend) replaceFile(root *os.Root, name string, data []byte, mode fs.F
 }
 
 func (b *Backend) writeHash(root *os.Root, slot, hash string) error {
-	switch err := mutated(root.Mkdir(slot+"/data", 0o755)); {
-	case err == nil:
-		if err := b.chown(root, slot+"/data"); err != nil {
-			return err
-		}
-	case !errors.Is(err, fs.ErrExist):
+	if err := b.ensureData(root, slot); err != nil {
 		return err
 	}
 	return b.replaceFile(root, path.Join(slot, HashFile), []byte(hash+"\n"), 0o644)
+}
+
+// ensureData makes the slot's data/ when a slot we adopt has none.
+func (b *Backend) ensureData(root *os.Root, slot string) error {
+	switch err := mutated(root.Mkdir(slot+"/data", 0o755)); {
+	case err == nil:
+		return b.chown(root, slot+"/data")
+	case !errors.Is(err, fs.ErrExist):
+		return err
+	}
+	return nil
 }
 
 // chown gives name to the gateway user when we run as root. Lchown: a
@@ -314,13 +355,42 @@ func (b *Backend) chown(root *os.Root, name string) error {
 
 // control sets the run state: the down marker first (so a restart of
 // s6-svscan keeps it), then the supervisor, if there is one yet. Down waits
-// until the gateway is down.
-func (b *Backend) control(ctx context.Context, slot string, up bool) error {
+// until the gateway is down. What the slot's state must record (a park, its
+// lift, the end of a restart) is written before a stop and after a start:
+// a kill in between then leaves a gateway that runs, or a record that says
+// why it does not, never a gateway down for no recorded reason.
+func (b *Backend) control(ctx context.Context, slot string, up bool, record func(*slotState)) error {
 	root, err := os.OpenRoot(b.scandir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	// A start or stop of ours ends any restart mark too: the run state is
+	// now what a pass asked for.
+	if st, _ := b.readState(slot); st.Restarting {
+		inner := record
+		record = func(st *slotState) {
+			st.Restarting = false
+			if inner != nil {
+				inner(st)
+			}
+		}
+	}
+	if record != nil && !up {
+		if err := b.updateState(root, slot, record); err != nil {
+			return err
+		}
+	}
+	if err := b.setRunState(ctx, root, slot, up); err != nil {
+		return err
+	}
+	if record != nil && up {
+		return b.updateState(root, slot, record)
+	}
+	return nil
+}
+
+func (b *Backend) setRunState(ctx context.Context, root *os.Root, slot string, up bool) error {
 	down := slot + "/" + DownFile
 	if up {
 		if err := mutated(root.Remove(down)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -361,6 +431,12 @@ func controllable(dir string) error {
 // (down and finish done), not -wd (process dead): a -u sent while finish
 // still runs is overridden by its exit 125, which left 14 in 40 gateways
 // down when measured by hand; with -wD, none.
+//
+// A gateway restart is marked in the slot's state while the gateway is
+// down for it, so a pass killed before the -u leaves a mark the next pass
+// finishes. A stop that outlasts the timeout is escalated as s6's own
+// timeout-kill would: SIGKILL, a second bounded wait, then the start; the
+// restart then ends with a Caveat that says so.
 func (b *Backend) restart(ctx context.Context, slot string, logger bool) error {
 	dir := b.slotDir(slot)
 	if logger {
@@ -369,11 +445,49 @@ func (b *Backend) restart(ctx context.Context, slot string, logger bool) error {
 	if err := controllable(dir); err != nil {
 		return err
 	}
+	var root *os.Root
+	if !logger {
+		var err error
+		if root, err = os.OpenRoot(b.scandir); err != nil {
+			return err
+		}
+		defer root.Close()
+		if err := b.updateState(root, slot, func(st *slotState) { st.Restarting = true }); err != nil {
+			return err
+		}
+	}
+	var caveat error
 	if _, err := b.run.run(ctx, "s6-svc", "-wD", "-T", ms(b.timeout), "-d", dir); err != nil {
+		if !timedOut(err) {
+			return err
+		}
+		// The whole process group, as s6's timeout-kill with
+		// flag-timeout-killpg would; else s6-svc -k, the process alone.
+		if st, serr := b.ReadStatus(dir); serr != nil || killGroup(st.PID) != nil {
+			if _, err := b.run.run(ctx, "s6-svc", "-k", dir); err != nil {
+				return fmt.Errorf("stop outlasted %s; SIGKILL: %w", b.timeout, err)
+			}
+		}
+		if _, err := b.run.run(ctx, "s6-svwait", "-D", "-t", ms(b.timeout), dir); err != nil {
+			return fmt.Errorf("stop outlasted %s; still not down %s after SIGKILL: %w", b.timeout, b.timeout, err)
+		}
+		caveat = &reconcile.Caveat{Msg: fmt.Sprintf("its stop outlasted %s and it was killed (SIGKILL) before the start", b.timeout)}
+	}
+	if _, err := b.run.run(ctx, "s6-svc", "-u", dir); err != nil {
 		return err
 	}
-	_, err := b.run.run(ctx, "s6-svc", "-u", dir)
-	return err
+	if !logger {
+		if err := b.updateState(root, slot, func(st *slotState) { st.Restarting = false }); err != nil {
+			return err
+		}
+	}
+	return caveat
+}
+
+// timedOut reports whether s6-svc or s6-svwait gave up waiting (exit 99).
+func timedOut(err error) bool {
+	var ce *command.Error
+	return errors.As(err, &ce) && ce.Code == 99
 }
 
 // retire moves a slot out of s6-svscan's sight under the dot name retired;

@@ -11,7 +11,7 @@ import (
 
 // The steps of the s6 engine.
 const (
-	opStop    = "stop"    // down marker, s6-svc -wd -d
+	opStop    = "stop"    // the park, if any; down marker; s6-svc -wd -d
 	opRetire  = "retire"  // rename a slot to its retired dot name
 	opDelete  = "delete"  // remove a staging leftover nothing ever supervised
 	opPublish = "publish" // a new slot: staged under a dot name, renamed into place
@@ -20,7 +20,7 @@ const (
 	opPurge   = "purge"   // wait for a retired slot's supervisors to go, delete it
 	opWait    = "wait"    // until every new slot is supervised, in one wait
 	opRestart = "restart" // down (finish done), then up, for a new run or log/run
-	opStart   = "start"   // remove the down marker, s6-svc -u
+	opStart   = "start"   // a park lifted, if any; remove the down marker; s6-svc -u
 )
 
 // Render is the slot of svc, byte for byte what Hermes writes with the
@@ -73,8 +73,7 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 		case reconcile.Create:
 			writes = append(writes, one(opPublish, i, a))
 		case reconcile.Update, reconcile.Adopt:
-			// An in-sync slot that only needs registering has nothing to write.
-			if a.Kind == reconcile.Adopt || len(a.Files) > 0 || a.Reason != desired.ReasonNotSupervised {
+			if a.Write {
 				writes = append(writes, one(opWrite, i, a))
 			}
 			if a.Restart || a.RestartLog {
@@ -106,10 +105,8 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 func (b *Backend) Do(ctx context.Context, s reconcile.Step) error {
 	a := s.Acts[0]
 	switch s.Op {
-	case opStop:
-		return b.control(ctx, a.Unit, false)
-	case opStart:
-		return b.control(ctx, a.Unit, true)
+	case opStop, opStart:
+		return b.control(ctx, a.Unit, s.Op == opStart, stateRecord(a))
 	case opRetire:
 		b.files.forgetSlot(b.slotDir(a.Unit))
 		return b.retire(a.Unit, s.Name)
@@ -153,8 +150,36 @@ func (b *Backend) Do(ctx context.Context, s reconcile.Step) error {
 	return fmt.Errorf("s6: no step %q", s.Op)
 }
 
+// stateRecord is what a start or stop must leave in the slot's state: a
+// park or its lift. Nil when there is nothing to record.
+func stateRecord(a reconcile.Action) func(*slotState) {
+	if a.Park == nil {
+		return nil
+	}
+	return func(st *slotState) {
+		p := *a.Park
+		st.Park = &p
+	}
+}
+
 // WatchDirs is the scandir: its entries are the slots.
 func (b *Backend) WatchDirs() []string { return []string{b.scandir} }
+
+// DeathDir is where s6-supervise keeps the slot's death tally.
+func (b *Backend) DeathDir(slot string) string { return filepath.Join(b.slotDir(slot), "supervise") }
+
+// Deaths reads the death tally an event names.
+func (b *Backend) Deaths(path string) ([]reconcile.Death, bool) {
+	if filepath.Base(path) != filepath.Base(DeathTally) {
+		return nil, false
+	}
+	data, err := readSmall(path, 4096*deathRecord)
+	if err != nil {
+		return nil, false
+	}
+	deaths, err := ParseDeathTally(data)
+	return deaths, err == nil
+}
 
 // UnitOf maps a scandir entry to the profile of the slot it is.
 func (b *Backend) UnitOf(path string) (desired.Key, string, bool) {

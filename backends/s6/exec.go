@@ -57,6 +57,11 @@ func (r *runner) run(ctx context.Context, prog string, args ...string) (string, 
 	r.count++
 	r.mu.Unlock()
 	_, stdout, _, err := command.Runner{Prog: p, Timeout: r.bound}.Run(ctx, 0, args...)
+	if prog == "s6-svc" {
+		// A control command changes a slot as much as a write does: the
+		// crashpoint build may die after it (see mutated).
+		err = mutated(err)
+	}
 	var ce *command.Error
 	if errors.As(err, &ce) {
 		ce.Prog = prog

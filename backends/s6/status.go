@@ -70,11 +70,14 @@ func (b *Backend) ReadStatus(dir string) (Status, error) {
 	if err != nil {
 		return Status{ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}
-	data, err := readSmall(filepath.Join(dir, "supervise", "status"), 64)
-	if err != nil {
-		return Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
+	// Through the stat-validated cache: s6-supervise replaces the record
+	// (status.new renamed), so a changed one has a new stamp, and a pass
+	// over slots that did not change mostly stats.
+	f := b.readFile(dir, "supervise/status")
+	if f.missing || f.notRegular {
+		return Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: supervise/status: %w", dir, fs.ErrNotExist)
 	}
-	st, err := ParseStatus(data)
+	st, err := ParseStatus(f.data)
 	if err != nil {
 		return Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: %w", dir, err)
 	}

@@ -84,3 +84,21 @@ func openNoFollow(path string) (*os.File, error) {
 func euid() int { return unix.Geteuid() }
 
 func egid() int { return unix.Getegid() }
+
+// killGroup sends SIGKILL to the process group pid leads: s6-supervise
+// (2.11) makes each service the leader of its own session, and a gateway's
+// children (a shell's background job, a helper) killed with it cannot keep
+// the logger's pipe open. It refuses a pid that leads no group of its own.
+func killGroup(pid int) error {
+	if pid <= 1 {
+		return errors.New("no process to kill")
+	}
+	pg, err := unix.Getpgid(pid)
+	if err != nil {
+		return err
+	}
+	if pg != pid {
+		return errors.New("the gateway leads no process group of its own")
+	}
+	return unix.Kill(-pid, unix.SIGKILL)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
 // EnvPrefix starts the environment twin of every flag: --dry-run is
@@ -17,10 +19,12 @@ const EnvPrefix = "HERMES_RECONCILE_"
 
 // options is the command line after flags and environment are merged.
 type options struct {
-	cfg       config.Config
-	once      bool
-	dryRun    bool
-	status    bool
+	cfg    config.Config
+	once   bool
+	dryRun bool
+	status bool
+	// unpark is the profile `unpark PROFILE` names.
+	unpark    string
 	version   bool
 	verbosity int
 	logFormat string
@@ -105,6 +109,8 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 	fs.DurationVar(&c.SuperviseTimeout, "timeout", c.SuperviseTimeout, "bound on each wait for s6 (supervised, down, supervisor gone)")
 	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c; a slot and its logger count once); warn when a plan needs more")
 	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once")
+	fs.IntVar(&c.CrashLoopDeaths, "crash-loop-deaths", c.CrashLoopDeaths, "park a gateway down after this many deaths (not stops) within --crash-loop-window; 0: never")
+	fs.DurationVar(&c.CrashLoopWindow, "crash-loop-window", c.CrashLoopWindow, "the window of --crash-loop-deaths")
 
 	r := &c.Render
 	fs.StringVar(&r.Shebang, "shebang", r.Shebang, "first line of run, finish and log/run")
@@ -132,24 +138,38 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 			return o, flag.ErrHelp
 		}
 	}
-	// "status" may come before or after the flags.
-	if len(args) > 0 && args[0] == "status" {
-		o.status = true
-		args = args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	rest := fs.Args()
-	if len(rest) > 0 && rest[0] == "status" && !o.status {
-		o.status = true
-		if err := fs.Parse(rest[1:]); err != nil {
+	// The command (status, unpark PROFILE) may come before, between or
+	// after the flags.
+	command := ""
+	rest := args
+	for {
+		if len(rest) > 0 && command == "" && (rest[0] == "status" || rest[0] == "unpark") {
+			command, rest = rest[0], rest[1:]
+		}
+		if err := fs.Parse(rest); err != nil {
 			return o, err
 		}
 		rest = fs.Args()
+		switch {
+		case len(rest) == 0:
+		case command == "" && (rest[0] == "status" || rest[0] == "unpark"):
+			continue
+		case command == "unpark" && o.unpark == "":
+			o.unpark, rest = rest[0], rest[1:]
+			continue
+		default:
+			return o, fmt.Errorf("unexpected argument %q (the commands are status and unpark PROFILE)", rest[0])
+		}
+		break
 	}
-	if len(rest) > 0 {
-		return o, fmt.Errorf("unexpected argument %q (the only command is status)", rest[0])
+	o.status = command == "status"
+	if command == "unpark" {
+		if o.unpark == "" {
+			return o, errors.New("unpark needs the profile: hermes-reconcile unpark PROFILE")
+		}
+		if err := desired.ValidName(o.unpark); err != nil && o.unpark != desired.DefaultProfile {
+			return o, fmt.Errorf("unpark %q: %w", o.unpark, err)
+		}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -216,6 +236,7 @@ Usage:
   hermes-reconcile --once [flags]     one pass, then exit (cont-init.d at boot)
   hermes-reconcile --dry-run [flags]  print the plan; write nothing
   hermes-reconcile status [flags]     every profile and slot: intent, want, actual, pid, uptime
+  hermes-reconcile unpark PROFILE     start a gateway parked as a crash loop (or failed for good) again
 
 Flags (each also read from HERMES_RECONCILE_<NAME>, e.g. --dry-run from
 HERMES_RECONCILE_DRY_RUN=true; a flag given on the command line wins):
@@ -229,6 +250,8 @@ Exit codes:
   0  success (with --detailed-exitcode: nothing needed changing)
   1  error: a pass could not run, or an action failed, or (with --strict) a diagnostic
   2  with --detailed-exitcode: changes were needed (dry-run: drift present)
+  3  status: a gateway that should run is held down (parked as a crash loop,
+     or failed for good); its NOTE says why and what starts it again
 
 Watch mode: an event on a profile or its slot runs a pass over that profile
 alone: at once when no pass is pending, then after a quiet period (--quiet,
@@ -237,7 +260,13 @@ rewritten with the same intent runs none. A full pass runs at start, every
 --resync (jittered by up to 10%), on an event queue overflow, on SIGHUP,
 after a failed pass, and when profiles/, the scandir or the topology change.
 The Hermes CLI gets --settle to finish a create, delete, start or stop
-before a pass acts against it. A profile whose actions fail is retried with
+before a pass acts against it. A gateway that dies --crash-loop-deaths times
+within --crash-loop-window is parked down; one whose finish asked s6 not to
+restart it (exit 0 or 78) stays down. Either is started again once when its
+config.yaml, .env or intent is written after that, or by unpark; a gateway
+parked again waits longer each time (1 min doubling to 1 h) before its
+changed inputs start it. A restart whose stop outlasts --timeout is finished
+with SIGKILL, and said so. A profile whose actions fail is retried with
 exponential backoff (1s doubling to --backoff-max) without delaying the
 others; when the whole pass fails (scandir missing, s6-svscan down) the loop
 backs off the same way and logs once per change of state. SIGTERM/SIGINT

@@ -52,6 +52,27 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("got status=%v output=%q v=%d", o.status, o.cfg.Output, o.verbosity)
 			}
 		}},
+		{"unpark, its profile, then flags", []string{"unpark", "coder", "--scandir", "/s"}, nil, func(t *testing.T, o options) {
+			if o.unpark != "coder" || o.status || o.cfg.Scandir != "/s" {
+				t.Errorf("got unpark=%q status=%v scandir=%q", o.unpark, o.status, o.cfg.Scandir)
+			}
+		}},
+		{"flags, then unpark default", []string{"-v", "1", "unpark", "default"}, nil, func(t *testing.T, o options) {
+			if o.unpark != "default" || o.verbosity != 1 {
+				t.Errorf("got unpark=%q v=%d", o.unpark, o.verbosity)
+			}
+		}},
+		{"crash-loop guard flags and twins", []string{"--crash-loop-deaths", "3"}, map[string]string{"HERMES_RECONCILE_CRASH_LOOP_WINDOW": "2m"},
+			func(t *testing.T, o options) {
+				if o.cfg.CrashLoopDeaths != 3 || o.cfg.CrashLoopWindow != 2*time.Minute {
+					t.Errorf("got %d in %s", o.cfg.CrashLoopDeaths, o.cfg.CrashLoopWindow)
+				}
+			}},
+		{"crash-loop guard defaults: 5 in 60s", nil, nil, func(t *testing.T, o options) {
+			if o.cfg.CrashLoopDeaths != 5 || o.cfg.CrashLoopWindow != time.Minute {
+				t.Errorf("got %d in %s", o.cfg.CrashLoopDeaths, o.cfg.CrashLoopWindow)
+			}
+		}},
 		{"boolean and duration twins", nil, map[string]string{"HERMES_RECONCILE_ONCE": "true",
 			"HERMES_RECONCILE_DETAILED_EXITCODE": "1", "HERMES_RECONCILE_QUIET": "250ms"}, func(t *testing.T, o options) {
 			if !o.once || !o.cfg.DetailedExitcode || o.cfg.Watch.Quiet != 250*time.Millisecond {
@@ -96,6 +117,10 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--log-format", "xml"}, nil, "--log-format must be json or console"},
 		{[]string{"--backend", "upstart"}, nil, "--backend must be"},
 		{[]string{"reconcile"}, nil, `unexpected argument "reconcile"`},
+		{[]string{"unpark"}, nil, "unpark needs the profile"},
+		{[]string{"unpark", "../etc"}, nil, `unpark "../etc"`},
+		{[]string{"unpark", "a", "b"}, nil, `unexpected argument "b"`},
+		{[]string{"status", "unpark", "a"}, nil, `unexpected argument "unpark"`},
 		{nil, map[string]string{"HERMES_RECONCILE_QUIET": "soon"}, "HERMES_RECONCILE_QUIET"},
 		{[]string{"--env", "NOEQUALS"}, nil, "want KEY=VALUE"},
 	}

@@ -47,6 +47,9 @@ func runHost(ctx context.Context, o options, kind string, p *printer, getenv fun
 	if o.system && os.Geteuid() != 0 {
 		return p.fail(errors.New("--system installs a system unit and needs root: re-run with sudo"))
 	}
+	if o.unpark != "" {
+		return p.fail(fmt.Errorf("unpark applies to s6 slots; the %s backend restarts its service itself (e.g. systemctl restart)", kind))
+	}
 	if !o.once && !o.status {
 		return p.fail(fmt.Errorf("watch mode runs under s6; with the %s backend use --once (e.g. from a timer), --dry-run or status", kind))
 	}

@@ -29,6 +29,9 @@ const (
 	exitOK      = 0
 	exitError   = 1
 	exitChanges = 2
+	// exitHeld: status found a gateway that should run held down (parked,
+	// or failed for good).
+	exitHeld = 3
 )
 
 func main() {
@@ -70,7 +73,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runHost(ctx, o, kind, p, getenv)
 	}
 	be, err := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
-		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID, Render: o.cfg.Render})
+		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID, Render: o.cfg.Render,
+		CrashWindow: o.cfg.CrashLoopWindow})
 	if err != nil {
 		fmt.Fprintf(stderr, "hermes-reconcile: %v\n", err)
 		return exitError
@@ -78,13 +82,22 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	pass := &reconcile.Pass{
 		Reader: desired.NewReader(o.cfg.Home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}),
 		Engine: be,
-		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning, Settle: o.cfg.Settle},
+		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning, Settle: o.cfg.Settle,
+			CrashLoop: reconcile.CrashLoop{Deaths: o.cfg.CrashLoopDeaths, Window: o.cfg.CrashLoopWindow}},
 	}
 	run := runner{o: o, p: p, pass: pass, backend: host.S6}
+	if o.unpark != "" {
+		// One pass over the profile, as --once, with the operator's word
+		// that its parked (or failed) gateway starts again.
+		run.keys = []desired.Key{o.unpark}
+		pass.Policy.Unpark = map[desired.Key]bool{o.unpark: true}
+		o.once = true
+		run.o = o
+	}
 	switch {
 	case o.status:
 		return run.status(ctx)
-	case o.once: // --dry-run sets it too
+	case o.once: // --dry-run and unpark set it too
 		if !o.dryRun {
 			// --dry-run takes no lock: taking it would write to the scandir.
 			run.lock = func(ctx context.Context) (func(), error) {
@@ -158,8 +171,11 @@ func (r runner) once(ctx context.Context) int {
 
 // modeName names a one-shot run in the version line.
 func (o options) modeName() string {
-	if o.dryRun {
+	switch {
+	case o.dryRun:
 		return "dry-run"
+	case o.unpark != "":
+		return "unpark"
 	}
 	return "once"
 }

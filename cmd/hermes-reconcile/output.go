@@ -97,11 +97,15 @@ func (p *printer) plan(plan reconcile.Plan) {
 	}
 	for _, d := range plan.Deferred {
 		if p.json {
-			p.emit(map[string]any{"type": "deferred_change", "action": d.Kind.String(), "slot": d.Unit, "profile": d.Key,
-				"why": d.Why, "until": d.Until.Format(time.RFC3339Nano)})
+			ev := map[string]any{"type": "deferred_change", "action": d.Kind.String(), "slot": d.Unit, "profile": d.Key,
+				"reason": string(d.Reason), "why": d.Why}
+			if !d.Until.IsZero() {
+				ev["until"] = d.Until.Format(time.RFC3339Nano)
+			}
+			p.emit(ev)
 			continue
 		}
-		fmt.Fprintf(p.out, "= %s  %s deferred %s  %s\n", d.Unit, d.Kind, d.Until.Sub(plan.Now).Round(time.Millisecond), d.Why)
+		fmt.Fprintln(p.out, d.Line(plan.Now))
 	}
 	if !p.json {
 		fmt.Fprintln(p.out, plan.Summary())
@@ -119,6 +123,8 @@ func (p *printer) results(results []reconcile.Result) {
 				ev["result"], ev["error"] = "superseded", r.Err.Error()
 			case r.Err != nil:
 				ev["result"], ev["error"] = "failed", r.Err.Error()
+			case r.Caveat != "":
+				ev["caveat"] = r.Caveat
 			}
 			p.emit(ev)
 			continue
@@ -129,6 +135,8 @@ func (p *printer) results(results []reconcile.Result) {
 		case r.Err != nil:
 			failed++
 			fmt.Fprintf(p.out, "! %s  %s  failed: %v\n", r.Action.Unit, r.Action.Kind, r.Err)
+		case r.Caveat != "":
+			fmt.Fprintf(p.out, "~ %s  %s  done, but %s\n", r.Action.Unit, r.Action.Kind, r.Caveat)
 		}
 	}
 	if !p.json && len(results) > 0 {

@@ -79,11 +79,17 @@ func (r runner) status(ctx context.Context) int {
 }
 
 // statusEnd closes a status: an observation that failed is said after the
-// rows it left unknown, and fails the command.
+// rows it left unknown, and fails the command; a gateway held down that
+// should run makes it exit 3.
 func (r runner) statusEnd(o reconcile.Outcome) int {
 	if o.Err != nil {
 		r.p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
+	}
+	for _, d := range o.Plan.Deferred {
+		if d.Kind == reconcile.Start && (d.Reason == desired.ReasonPermanentFailure || d.Reason == desired.ReasonCrashLoop) {
+			return exitHeld
+		}
 	}
 	return exitOK
 }
@@ -142,6 +148,13 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		if a.Key != "" {
 			note(a.Key, "pending: "+a.Kind.String()+" ("+string(a.Reason)+")")
 		}
+	}
+	for _, d := range o.Plan.Deferred {
+		if d.Reason == desired.ReasonPermanentFailure && o.Observed.Units[d.Key] != nil && o.Observed.Units[d.Key].Detail != "" {
+			note(d.Key, "held: started again when its config.yaml, .env or intent changes, or by `hermes-reconcile unpark "+d.Key+"`")
+			continue // its Detail said why
+		}
+		note(d.Key, "held: "+d.Kind.String()+" ("+string(d.Reason)+"): "+d.Why)
 	}
 	for _, d := range o.Desired.Diagnostics {
 		if d.Profile != "" && byProfile[d.Profile] != nil {
