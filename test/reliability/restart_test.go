@@ -40,9 +40,13 @@ var _ = Describe("kill -9 mid-restart", func() {
 	}
 	cases := []rewrite{
 		{"1.2", "run", func(i int) []string { return []string{"--env", "NEW=" + strconv.Itoa(i)} },
-			func(w *world, p string, i int) bool { return procHas(w.state(p).PID, "environ", "NEW="+strconv.Itoa(i)) }},
+			func(w *world, p string, i int) bool {
+				return procHas(w.state(p).PID, "environ", "NEW="+strconv.Itoa(i))
+			}},
 		{"1.3", "log/run", func(i int) []string { return []string{"--log-script", fmt.Sprintf("1 n%d s1000000 T", 10+i)} },
-			func(w *world, p string, i int) bool { return procHas(logPID(w, p), "cmdline", fmt.Sprintf("n%d", 10+i)) }},
+			func(w *world, p string, i int) bool {
+				return procHas(logPID(w, p), "cmdline", fmt.Sprintf("n%d", 10+i))
+			}},
 	}
 	for _, c := range cases {
 		It(fmt.Sprintf("finishes what a watcher killed at a random point of a %s rewrite of %d running gateways left", c.what, gateways), func() {
