@@ -46,7 +46,7 @@ test: deps lint
 # <package>/testdata/fuzz; a failure leaves its input there. Longer:
 # make fuzz FUZZTIME=10m.
 FUZZTIME ?= 5s
-FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzValidName backends/s6:FuzzRender
+FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzValidName backends/s6:FuzzRender backends/s6:FuzzRenderSettings
 fuzz:
 	@for pt in $(FUZZ); do \
 		pkg=$${pt%%:*}; t=$${pt#*:}; \

@@ -40,7 +40,8 @@ type Config struct {
 	// (HERMES_RECONCILE_SUPERVISE_TIMEOUT). Default 10s.
 	SuperviseTimeout time.Duration
 	// MaxServices is the s6-svscan service limit the plan is checked against
-	// (HERMES_RECONCILE_MAX_SERVICES). Default 1000, s6-svscan's own default.
+	// and waits respect (HERMES_RECONCILE_MAX_SERVICES). Default 0: learned
+	// from the running s6-svscan's -c, else s6 2.11's default of 500.
 	MaxServices int
 	// Settle is how long another writer (the Hermes CLI) gets to finish what
 	// it started before a pass acts against it: a new profile's slot, a slot
@@ -119,7 +120,7 @@ func Default() Config {
 		Output:           OutputText,
 		LockTimeout:      30 * time.Second,
 		SuperviseTimeout: 10 * time.Second,
-		MaxServices:      1000,
+		MaxServices:      0,
 		Settle:           2 * time.Second,
 		CrashLoopDeaths:  5,
 		CrashLoopWindow:  time.Minute,

@@ -201,6 +201,9 @@ type Observed struct {
 	// services in the scandir): never touched, but they count against a
 	// capacity.
 	Others int
+	// Capacity is how many services the manager says it will supervise (a
+	// full observation; 0: no limit known). Policy.Capacity overrides it.
+	Capacity int
 }
 
 // Covers reports whether the observation speaks for key k.

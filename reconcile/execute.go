@@ -109,11 +109,12 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 			}
 		}
 	}
-	logResults(logr.FromContextOrDiscard(ctx), results)
 	return results
 }
 
-func logResults(log logr.Logger, results []Result) {
+// logResults logs each action's outcome; a failure repeated (as its caller
+// knows, nil: none) is logged at V(1), not as an error again.
+func logResults(log logr.Logger, results []Result, repeated func(target string, err error) bool) {
 	for _, r := range results {
 		a := r.Action
 		l := log.WithValues("profile", a.Key, "slot", a.Unit, "action", a.Kind.String(), "reason", string(a.Reason),
@@ -121,6 +122,8 @@ func logResults(log logr.Logger, results []Result) {
 		switch {
 		case errors.Is(r.Err, ErrSuperseded):
 			l.Info("action superseded", "result", "superseded", "error", r.Err.Error())
+		case r.Err != nil && repeated != nil && repeated(a.Target(), r.Err):
+			l.V(1).Info("action failed as before", "result", "failed", "error", r.Err.Error())
 		case r.Err != nil:
 			l.Error(r.Err, "action failed", "result", "failed")
 		case r.Caveat != "":

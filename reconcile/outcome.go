@@ -58,10 +58,16 @@ func (w *watchLoop) account(log logr.Logger, out Outcome, keys []Key) {
 		}
 	}
 	for target, r := range failed {
+		// Said when the failure is new or says something else; a retry
+		// that fails as before is no news.
+		l := log
+		if w.retry.Same(target, r.Err) {
+			l = log.V(1)
+		}
 		if d, ok := w.retry.Failed(target, r.Err); ok {
-			log.Info("slot backing off", "slot", r.Action.Unit, "profile", r.Action.Key, "retry_in", d.String())
+			l.Info("slot backing off", "slot", r.Action.Unit, "profile", r.Action.Key, "retry_in", d.String())
 		} else {
-			log.Info("slot not retried until its profile changes", "slot", r.Action.Unit, "profile", r.Action.Key)
+			l.Info("slot not retried until its profile changes", "slot", r.Action.Unit, "profile", r.Action.Key)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-logr/logr"
+
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
@@ -19,6 +21,9 @@ type Pass struct {
 	Policy Policy
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Repeated, if set, tells a failure its caller has reported already
+	// (the target failed the same way last time): it is logged at V(1).
+	Repeated func(target string, err error) bool
 }
 
 // Outcome is everything one pass saw, decided and did.
@@ -101,6 +106,7 @@ func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outc
 		}
 	}
 	o.Results = Execute(ctx, p.Engine, o.Plan, p.Engine.Schedule(o.Plan))
+	logResults(logr.FromContextOrDiscard(ctx), o.Results, p.Repeated)
 	return o
 }
 

@@ -162,8 +162,9 @@ type Policy struct {
 	// seen is a profile just created.
 	Seen     map[Key]Seen
 	Watching bool
-	// Capacity is how many units the manager can supervise, 0 when it has
-	// no limit; CapacityWarning words the warning for n.
+	// Capacity is how many units the manager can supervise, as the
+	// operator says; 0: what the engine observed (Observed.Capacity).
+	// CapacityWarning words the warning for n.
 	Capacity        int
 	CapacityWarning func(n, limit int) desired.Diagnostic
 	// CrashLoop parks a gateway that died CrashLoop.Deaths times within
@@ -268,9 +269,13 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		}
 	}
 	sortActions(plan.Actions)
-	if p.Capacity > 0 && p.CapacityWarning != nil && o.Keys == nil {
-		if n := Services(o, plan); n > p.Capacity {
-			plan.Warnings = append(plan.Warnings, p.CapacityWarning(n, p.Capacity))
+	limit := p.Capacity
+	if limit <= 0 {
+		limit = o.Capacity
+	}
+	if limit > 0 && p.CapacityWarning != nil && o.Keys == nil {
+		if n := Services(o, plan); n > limit {
+			plan.Warnings = append(plan.Warnings, p.CapacityWarning(n, limit))
 		}
 	}
 	return plan

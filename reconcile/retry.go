@@ -18,6 +18,8 @@ type retryEntry struct {
 	delay     time.Duration
 	notBefore time.Time
 	terminal  bool
+	// lastErr is what the last failure said: the same again is no news.
+	lastErr string
 }
 
 func (r *Retry) now() time.Time {
@@ -35,9 +37,10 @@ func (r *Retry) Failed(key string, err error) (delay time.Duration, ok bool) {
 	}
 	e := r.entries[key]
 	if IsTerminal(err) {
-		r.entries[key] = retryEntry{terminal: true}
+		r.entries[key] = retryEntry{terminal: true, lastErr: err.Error()}
 		return 0, false
 	}
+	e.lastErr = err.Error()
 	if e.delay <= 0 || e.terminal {
 		e.delay = r.Min
 	} else {
@@ -47,6 +50,13 @@ func (r *Retry) Failed(key string, err error) (delay time.Duration, ok bool) {
 	e.notBefore = r.now().Add(e.delay)
 	r.entries[key] = e
 	return e.delay, true
+}
+
+// Same reports whether key is backing off after a failure that said what
+// err says: a retry that fails the same way is logged as no news.
+func (r *Retry) Same(key string, err error) bool {
+	e, ok := r.entries[key]
+	return ok && err != nil && e.lastErr == err.Error()
 }
 
 // Forget drops key's backoff: it succeeded, or needs nothing now. It

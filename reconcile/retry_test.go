@@ -86,6 +86,17 @@ var _ = Describe("Retry", func() {
 		Expect(r.Len()).To(BeZero())
 	})
 
+	It("knows a failure that says what the last one said: no news to log", func() {
+		Expect(r.Same("a", boom)).To(BeFalse(), "never failed")
+		r.Failed("a", boom)
+		Expect(r.Same("a", boom)).To(BeTrue())
+		Expect(r.Same("a", errors.New("other"))).To(BeFalse(), "a new failure is news")
+		r.Failed("a", errors.New("other"))
+		Expect(r.Same("a", boom)).To(BeFalse())
+		r.Forget("a")
+		Expect(r.Same("a", errors.New("other"))).To(BeFalse(), "after a success it is news again")
+	})
+
 	It("tells terminal errors apart through wrapping", func() {
 		err := reconcile.Terminal(boom)
 		Expect(reconcile.IsTerminal(err)).To(BeTrue())

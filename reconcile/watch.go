@@ -100,6 +100,7 @@ func newWatchLoop(p *Pass, opt WatchOptions, log logr.Logger) *watchLoop {
 	}
 	w.defaults()
 	w.retry = Retry{Min: w.opt.BackoffMin, Max: w.opt.BackoffMax}
+	p.Repeated = w.retry.Same
 	return w
 }
 

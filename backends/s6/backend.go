@@ -39,6 +39,9 @@ type Options struct {
 	UID, GID int
 	// Render shapes every slot's files.
 	Render config.Render
+	// MaxServices is how many services s6-svscan supervises (its -c); 0:
+	// learn it from the running s6-svscan, else DefaultCapacity.
+	MaxServices int
 	// CrashWindow is the crash-loop guard's window: a slot whose gateway
 	// went up or down within it has its death tally read. Zero: 60 s.
 	CrashWindow time.Duration
@@ -58,6 +61,9 @@ type Backend struct {
 	euid, egid  int
 	rescans     atomic.Int64
 	crashWindow time.Duration
+	maxServices int
+	// learned is the capacity learned from s6-svscan, by its pid.
+	learned atomic.Value
 }
 
 var (
@@ -78,6 +84,7 @@ func New(opt Options) (*Backend, error) {
 	if b.timeout <= 0 {
 		b.timeout = 10 * time.Second
 	}
+	b.maxServices = opt.MaxServices
 	b.crashWindow = opt.CrashWindow
 	if b.crashWindow <= 0 {
 		b.crashWindow = time.Minute
@@ -531,13 +538,38 @@ func (b *Backend) rescan(ctx context.Context) error {
 // order and stops at the first one not supervised yet, so it costs one check
 // plus one per slot that came up since. errs[i] is nil once slots[i] is
 // supervised.
+//
+// s6-svscan refuses slots past its capacity (it logs "too many services"
+// and never supervises them): the wait ends as soon as every place left
+// is taken, and the slots still pending then are refused at once, so a
+// scandir over capacity costs no pass a timeout.
 func (b *Backend) waitSupervised(ctx context.Context, slots []string) []error {
 	errs := make([]error, len(slots))
 	locks := make([]string, len(slots))
 	pending := make([]int, len(slots))
+	waiting := map[string]bool{}
 	for i, slot := range slots {
 		locks[i] = filepath.Join(b.slotDir(slot), "supervise", "lock")
 		pending[i] = i
+		waiting[slot] = true
+	}
+	limit := b.capacity()
+	free := limit - b.supervisedServices(waiting)
+	taken := 0
+	refuse := func() bool {
+		if taken < free {
+			return false
+		}
+		// Every place is taken: what is still pending, s6-svscan refused.
+		// A slot that came up meanwhile anyway (another service went) is
+		// not refused.
+		for _, i := range pending {
+			if held, err := lockHeld(locks[i]); err == nil && held {
+				continue
+			}
+			errs[i] = refused(slots[i], limit)
+		}
+		return true
 	}
 	// settled: supervised, or its lock cannot be checked (errs says why).
 	settled := func(i int) bool {
@@ -549,7 +581,13 @@ func (b *Backend) waitSupervised(ctx context.Context, slots []string) []error {
 			errs[i] = err
 			return true
 		}
+		if held {
+			taken++
+		}
 		return held
+	}
+	if refuse() {
+		return errs
 	}
 	stall := time.NewTimer(b.timeout)
 	defer stall.Stop()
@@ -577,8 +615,17 @@ func (b *Backend) waitSupervised(ctx context.Context, slots []string) []error {
 			stall.Reset(b.timeout)
 		case <-t.C:
 			n := len(pending)
-			for len(pending) > 0 && settled(pending[0]) {
-				pending = pending[1:]
+			if over := len(pending) > free-taken; over {
+				// More slots than places: which ones s6-svscan takes is
+				// its order, so look at every one.
+				pending = slices.DeleteFunc(pending, settled)
+			} else {
+				for len(pending) > 0 && settled(pending[0]) {
+					pending = pending[1:]
+				}
+			}
+			if len(pending) > 0 && refuse() {
+				return errs
 			}
 			if len(pending) < n {
 				stall.Reset(b.timeout)
@@ -591,8 +638,20 @@ func (b *Backend) waitSupervised(ctx context.Context, slots []string) []error {
 
 // purge waits until no supervisor holds a retired slot (nor its logger),
 // then deletes it.
+//
+// The pruning rescan reaches only the supervisors the running s6-svscan
+// started: after s6-svscan was killed and replaced, the old supervisors
+// live on, orphaned, and no prune ever stops them. So each supervisor
+// still holding the slot is told itself, as `s6-svc -dx` would: down (the
+// logger is still up), then exit once down. For a supervisor the prune
+// reached anyway this changes nothing.
 func (b *Backend) purge(ctx context.Context, retired string) error {
 	dir := b.slotDir(retired)
+	for _, d := range []string{dir, filepath.Join(dir, "log")} {
+		if held, err := lockHeld(filepath.Join(d, "supervise", "lock")); err == nil && held {
+			_, _ = writeFIFO(filepath.Join(d, "supervise", "control"), []byte("dx"))
+		}
+	}
 	err := b.poll(ctx, "supervisor of "+retired+" to exit", func() (bool, error) {
 		for _, l := range []string{filepath.Join(dir, "supervise", "lock"), filepath.Join(dir, "log", "supervise", "lock")} {
 			held, err := lockHeld(l)

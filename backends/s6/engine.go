@@ -173,7 +173,7 @@ func (b *Backend) Deaths(path string) ([]reconcile.Death, bool) {
 	if filepath.Base(path) != filepath.Base(DeathTally) {
 		return nil, false
 	}
-	data, err := readSmall(path, 4096*deathRecord)
+	data, err := readSmall(path, MaxSlotFile)
 	if err != nil {
 		return nil, false
 	}

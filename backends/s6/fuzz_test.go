@@ -118,3 +118,85 @@ func unquoteWord(s string) (string, bool) {
 	}
 	return b.String(), true
 }
+
+// FuzzRenderSettings: every setting rendered into a script (home dir, the
+// log/run HERMES_HOME fallback, the gateway command, s6-log's script, the
+// user) is refused by NewRenderer or reaches the script as quoted words
+// that read back as the setting: no value can become shell code.
+func FuzzRenderSettings(f *testing.F) {
+	f.Fuzz(func(t *testing.T, home, logHome, command, logScript, user string) {
+		r := config.DefaultRender()
+		r.HomeDir, r.DefaultHermesHome, r.GatewayCommand, r.LogScript, r.User = home, logHome, command, logScript, user
+		rd, err := s6.NewRenderer(r)
+		if err != nil {
+			return // refused: nothing is rendered
+		}
+		for _, v := range []string{home, logHome, command, logScript, user} {
+			if strings.ContainsAny(v, "\n\x00") {
+				t.Fatalf("NewRenderer took a setting with a newline or NUL: %q", v)
+			}
+		}
+		spec := rd.Render("coder")
+		run := strings.Split(string(renderedFile(t, spec, s6.FileRun)), "\n")
+		word := func(line, prefix, suffix string) string {
+			t.Helper()
+			if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
+				t.Fatalf("line %q is not %q…%q", line, prefix, suffix)
+			}
+			w, ok := unquoteWord(strings.TrimSuffix(strings.TrimPrefix(line, prefix), suffix))
+			if !ok {
+				t.Fatalf("line %q: not one quoted word between %q and %q", line, prefix, suffix)
+			}
+			return w
+		}
+		if got := word(run[3], "export HOME=", ""); got != home {
+			t.Fatalf("HOME reads back as %q, want %q", got, home)
+		}
+		if got := word(run[4], "cd ", ""); got != home {
+			t.Fatalf("cd reads back as %q, want %q", got, home)
+		}
+		last := run[len(run)-2]
+		if user != "" {
+			last = strings.Replace(last, "exec s6-setuidgid "+user+" ", "exec ", 1)
+		}
+		if got := word(last, "exec ", " -p coder gateway run --replace"); got != command {
+			t.Fatalf("the gateway command reads back as %q, want %q", got, command)
+		}
+
+		logRun := strings.Split(string(renderedFile(t, spec, s6.FileLogRun)), "\n")
+		switch line := logRun[2]; {
+		case strings.HasPrefix(line, `: "${HERMES_HOME:=`):
+			v := strings.TrimSuffix(strings.TrimPrefix(line, `: "${HERMES_HOME:=`), `}"`)
+			if w, ok := unquoteWord(v); !ok || w != v || v != logHome || v == "" {
+				t.Fatalf("bare HERMES_HOME fallback %q for %q: only a plain word may go bare", v, logHome)
+			}
+		default:
+			if got := word(line, `[ -n "${HERMES_HOME:-}" ] || HERMES_HOME=`, ""); got != logHome {
+				t.Fatalf("the HERMES_HOME fallback reads back as %q, want %q", got, logHome)
+			}
+		}
+		var exec string
+		for _, l := range logRun {
+			if i := strings.Index(l, "exec s6-log "); i >= 0 {
+				exec = l[i+len("exec s6-log "):]
+			}
+		}
+		rest, ok := strings.CutSuffix(exec, ` "$log_dir"`)
+		if !ok {
+			t.Fatalf("log/run's s6-log line %q does not end with the log dir", exec)
+		}
+		var got []string
+		if rest != "" {
+			for _, w := range strings.Split(rest, " ") {
+				u, ok := unquoteWord(w)
+				if !ok {
+					t.Fatalf("s6-log word %q of %q is not one quoted word", w, rest)
+				}
+				got = append(got, u)
+			}
+		}
+		if want := strings.Fields(logScript); strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("s6-log's script reads back as %q, want %q", got, want)
+		}
+	})
+}

@@ -86,7 +86,7 @@ func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration
 const unknownHolder = "unknown holder"
 
 func holder(path string) string {
-	data, err := os.ReadFile(path)
+	data, err := readSmall(path, 4096) // a pid and a mode; never follows a link
 	if err != nil || len(strings.TrimSpace(string(data))) == 0 {
 		return unknownHolder
 	}

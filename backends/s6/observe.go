@@ -49,6 +49,15 @@ type Status struct {
 	PermanentFailure bool
 }
 
+// ErrOddFile is a file in a slot we refuse to read: a symlink, a device
+// or FIFO, or one over MaxSlotFile bytes.
+var ErrOddFile = errors.New("refused")
+
+// MaxSlotFile caps every read of a slot file: far over the largest file we
+// write (a run with its env; NewRenderer refuses bigger), far under what
+// would hurt. A bigger one leaves its slot alone, with a diagnostic.
+const MaxSlotFile = 1 << 20
+
 // slotFile is one slot file as found; missing when absent.
 type slotFile struct {
 	path    string
@@ -57,6 +66,9 @@ type slotFile struct {
 	missing bool
 	// notRegular is true for a symlink, FIFO or directory in a file's place.
 	notRegular bool
+	// odd says why a file was refused (ErrOddFile): too big, or swapped
+	// for something else between the stat and the read.
+	odd string
 }
 
 // slot is a service directory named gateway-<profile>, as read.
@@ -150,6 +162,7 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 		o.Units[profile] = unitOf(&s, want)
 	}
 	sort.Slice(o.Leftovers, func(i, j int) bool { return o.Leftovers[i].Name < o.Leftovers[j].Name })
+	o.Capacity = b.capacity()
 	return o, nil
 }
 
@@ -171,14 +184,28 @@ func (b *Backend) readSlot(name, profile, dir string) slot {
 	for _, p := range slotFiles {
 		s.files = append(s.files, b.readFile(dir, p))
 	}
-	if h := b.readFile(dir, HashFile); !h.missing && !h.notRegular {
+	h := b.readFile(dir, HashFile)
+	if !h.missing && !h.notRegular && h.odd == "" {
 		s.hash = strings.TrimSpace(string(h.data))
+	}
+	state := b.readFile(dir, StateFile)
+	if !state.missing && !state.notRegular && state.odd == "" {
+		s.state, _ = parseState(state.data) // unreadable: as if none, at worst one restart too few
+	}
+	// A slot file we must read and may not: the slot is left as it is,
+	// with one diagnostic; the other slots go on.
+	for _, f := range append(s.files, h, state) {
+		why := f.odd
+		if why == "" && f.notRegular && (f.path == HashFile || f.path == StateFile) {
+			why = "not a regular file (" + f.mode.Type().String() + ")"
+		}
+		if why != "" {
+			s.untouchable = fmt.Sprintf("%s: %s; slot left as it is: remove or replace the file", filepath.Join(dir, f.path), why)
+			return s
+		}
 	}
 	if _, err := os.Lstat(filepath.Join(dir, DownFile)); err == nil {
 		s.hasDown = true
-	}
-	if f := b.readFile(dir, StateFile); !f.missing && !f.notRegular {
-		s.state, _ = parseState(f.data) // unreadable: as if none, at worst one restart too few
 	}
 	s.status, s.statusErr = b.ReadStatus(dir)
 	if s.status.Supervised {
@@ -186,7 +213,7 @@ func (b *Backend) readSlot(name, profile, dir string) slot {
 		// respawns) both supervisors of a slot, so with the slot's own
 		// supervisor alive a logger record is a live one; three system
 		// calls less per slot and pass.
-		if f := b.readFile(dir, "log/supervise/status"); !f.missing && !f.notRegular {
+		if f := b.readFile(dir, "log/supervise/status"); !f.missing && !f.notRegular && f.odd == "" {
 			if ls, err := ParseStatus(f.data); err == nil {
 				s.logStatus = ls
 			}
@@ -195,7 +222,7 @@ func (b *Backend) readSlot(name, profile, dir string) slot {
 	if st := s.status; st.Supervised && !st.Since.IsZero() && time.Since(st.Since) < b.crashWindow {
 		// A gateway up or down since longer than the window has no death
 		// in it: only one that changed state lately costs the read.
-		if f := b.readFile(dir, DeathTally); !f.missing && !f.notRegular {
+		if f := b.readFile(dir, DeathTally); !f.missing && !f.notRegular && f.odd == "" {
 			s.deaths, _ = ParseDeathTally(f.data)
 		}
 	}
@@ -221,11 +248,19 @@ func (b *Backend) readFile(dir, rel string) slotFile {
 		b.files.forget(path)
 		return slotFile{path: rel, mode: mode, notRegular: true}
 	}
+	if st.Size > MaxSlotFile {
+		b.files.forget(path)
+		return slotFile{path: rel, mode: mode.Perm(), odd: fmt.Sprintf("%d bytes, over the %d byte limit", st.Size, MaxSlotFile)}
+	}
 	if c, ok := b.files.get(path); ok && st.Trusted(c.st, c.readAt) {
 		return slotFile{path: rel, mode: mode.Perm(), data: c.data}
 	}
 	readAt := time.Now().UnixNano()
-	data, err := readSmall(path, st.Size)
+	data, err := readSmall(path, MaxSlotFile)
+	if errors.Is(err, ErrOddFile) {
+		b.files.forget(path)
+		return slotFile{path: rel, mode: mode.Perm(), odd: unwrapErr(err).Error()}
+	}
 	if err != nil {
 		b.files.forget(path)
 		return slotFile{path: rel, missing: true}

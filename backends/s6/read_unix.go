@@ -3,23 +3,30 @@
 package s6
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// readSmall reads a whole file with bare system calls: open, read until
-// the end, close. os.ReadFile also registers the file with the runtime
-// poller, five more calls that fail for a regular file, and a pass reads
-// five files per slot (the s6 backend reads supervise/status with it too).
-// size is a hint (from Lstat); the buffer grows past it. O_NONBLOCK: a FIFO swapped in after the Lstat must not hang the pass.
-func readSmall(path string, size int64) ([]byte, error) {
+// readSmall reads a whole file of at most limit bytes with bare system
+// calls: open (O_NOFOLLOW: a symlink is never followed, so a slot file
+// pointing at /dev/zero or a secret is refused; O_NONBLOCK: a FIFO swapped
+// in must not hang the pass), fstat on the descriptor (it must be a regular
+// file, no bigger than limit: a 10 GB sparse file is refused before a byte
+// is allocated), read until the end, close. os.ReadFile also registers the
+// file with the runtime poller, five more calls that fail for a regular
+// file, and a pass reads several files per slot.
+func readSmall(path string, limit int64) ([]byte, error) {
 	var fd int
 	for {
 		var err error
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.ELOOP {
+			return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: a symlink", ErrOddFile)}
 		}
 		if err != nil {
 			return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -27,7 +34,17 @@ func readSmall(path string, size int64) ([]byte, error) {
 		break
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 0, max(size, 0)+1)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrOddFile)}
+	}
+	if st.Size > limit {
+		return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %d bytes, over the %d byte limit", ErrOddFile, st.Size, limit)}
+	}
+	buf := make([]byte, 0, st.Size+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -43,5 +60,9 @@ func readSmall(path string, size int64) ([]byte, error) {
 			return buf, nil
 		}
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			// It grew past the limit while we read.
+			return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: over the %d byte limit", ErrOddFile, limit)}
+		}
 	}
 }

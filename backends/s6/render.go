@@ -26,10 +26,12 @@ var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Renderer renders slots from validated settings. Build it once per process:
 // what never changes between profiles is rendered once.
 type Renderer struct {
-	r      config.Render
-	envSh  string // the export lines of r.Env, sorted
-	finish []byte
-	typ    []byte
+	r     config.Render
+	envSh string // the export lines of r.Env, sorted
+	// logScript is s6-log's script, each word quoted.
+	logScript string
+	finish    []byte
+	typ       []byte
 }
 
 // NewRenderer checks the settings: env keys must be shell names and values
@@ -64,8 +66,18 @@ func NewRenderer(r config.Render) (*Renderer, error) {
 	for _, k := range keys {
 		fmt.Fprintf(&env, "export %s=%s\n", k, shellQuote(r.Env[k]))
 	}
-	rd := &Renderer{r: r, envSh: env.String(), typ: []byte("longrun\n")}
+	// s6-log's script is words (directives, regexes): each is quoted, so a
+	// $( ) or ; in one stays s6-log's, never the shell's.
+	words := strings.Fields(r.LogScript)
+	for i, w := range words {
+		words[i] = shellQuote(w)
+	}
+	rd := &Renderer{r: r, envSh: env.String(), logScript: strings.Join(words, " "), typ: []byte("longrun\n")}
 	rd.finish = []byte(r.Shebang + "\n" + finishBody)
+	if n := len(rd.run(desired.DefaultProfile)) + len(rd.logRun(desired.DefaultProfile)); n > MaxSlotFile/2 {
+		// What we write we must read back (MaxSlotFile caps every read).
+		return nil, fmt.Errorf("the env, prelude and other settings render scripts of %d bytes: more than %d is refused", n, MaxSlotFile/2)
+	}
 	return rd, nil
 }
 
@@ -127,12 +139,18 @@ func (rd *Renderer) logRun(profile string) []byte {
 	b.Grow(512)
 	b.WriteString(r.Shebang + "\n# shellcheck shell=sh\n")
 	// HERMES_HOME is expanded when the logger starts, never baked in: the
-	// same slot must follow the container's HERMES_HOME.
-	b.WriteString(`: "${HERMES_HOME:=` + r.DefaultHermesHome + "}\"\n")
+	// same slot must follow the container's HERMES_HOME. Hermes's own line
+	// for a plain path; the fallback quoted otherwise (inside "${:=}" a
+	// $( ) of the setting would run, and quotes there differ by shell).
+	if home := shellQuote(r.DefaultHermesHome); home == r.DefaultHermesHome {
+		b.WriteString(`: "${HERMES_HOME:=` + home + "}\"\n")
+	} else {
+		b.WriteString(`[ -n "${HERMES_HOME:-}" ] || HERMES_HOME=` + home + "\n")
+	}
 	b.WriteString(`log_dir="$HERMES_HOME/logs/gateways/` + profile + "\"\n")
 	if r.User == "" {
 		b.WriteString("mkdir -p \"$log_dir\"\nrm -f \"$log_dir/lock\"\n")
-		b.WriteString("exec s6-log " + r.LogScript + " \"$log_dir\"\n")
+		b.WriteString("exec s6-log " + rd.logScript + " \"$log_dir\"\n")
 		return []byte(b.String())
 	}
 	u := r.User
@@ -140,8 +158,8 @@ func (rd *Renderer) logRun(profile string) []byte {
 	b.WriteString("  s6-setuidgid " + u + " mkdir -p \"$log_dir\"\n")
 	b.WriteString("  s6-setuidgid " + u + " rm -f \"$log_dir/lock\"\n")
 	b.WriteString("else\n  mkdir -p \"$log_dir\"\n  rm -f \"$log_dir/lock\"\nfi\n")
-	b.WriteString(`[ "$(id -u)" = 0 ] || exec s6-log ` + r.LogScript + " \"$log_dir\"\n")
-	b.WriteString("exec s6-setuidgid " + u + " s6-log " + r.LogScript + " \"$log_dir\"\n")
+	b.WriteString(`[ "$(id -u)" = 0 ] || exec s6-log ` + rd.logScript + " \"$log_dir\"\n")
+	b.WriteString("exec s6-setuidgid " + u + " s6-log " + rd.logScript + " \"$log_dir\"\n")
 	return []byte(b.String())
 }
 

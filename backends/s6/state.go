@@ -68,7 +68,7 @@ func (b *Backend) updateState(root *os.Root, slot string, change func(*slotState
 
 func (b *Backend) readState(slot string) (slotState, error) {
 	p := b.slotDir(slot) + "/" + StateFile
-	data, err := readSmall(p, 64<<10)
+	data, err := readSmall(p, MaxSlotFile)
 	if err != nil {
 		return slotState{}, nil // none yet
 	}

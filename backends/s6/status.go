@@ -74,7 +74,7 @@ func (b *Backend) ReadStatus(dir string) (Status, error) {
 	// (status.new renamed), so a changed one has a new stamp, and a pass
 	// over slots that did not change mostly stats.
 	f := b.readFile(dir, "supervise/status")
-	if f.missing || f.notRegular {
+	if f.missing || f.notRegular || f.odd != "" {
 		return Status{Supervised: true, ExitCode: -1}, fmt.Errorf("%s: supervise/status: %w", dir, fs.ErrNotExist)
 	}
 	st, err := ParseStatus(f.data)

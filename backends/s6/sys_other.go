@@ -17,6 +17,7 @@ func writable(string) error                  { return errors.ErrUnsupported }
 func tryLock(*os.File) (bool, error)         { return false, errors.ErrUnsupported }
 func openNoFollow(string) (*os.File, error)  { return nil, errors.ErrUnsupported }
 func euid() int                              { return -1 }
+func lockHolder(string) (int, error)         { return 0, errors.ErrUnsupported }
 func killGroup(int) error                    { return errors.ErrUnsupported }
 
 func egid() int { return -1 }

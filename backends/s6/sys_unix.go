@@ -102,3 +102,21 @@ func killGroup(pid int) error {
 	}
 	return unix.Kill(-pid, unix.SIGKILL)
 }
+
+// lockHolder is the pid of the process holding the POSIX lock on path (0:
+// none): s6-svscan holds .s6-svscan/lock.
+func lockHolder(path string) (int, error) {
+	fd, err := openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(uintptr(fd), unix.F_GETLK, &lk); err != nil {
+		return 0, &os.PathError{Op: "fcntl", Path: path, Err: err}
+	}
+	if lk.Type == unix.F_UNLCK {
+		return 0, nil
+	}
+	return int(lk.Pid), nil
+}

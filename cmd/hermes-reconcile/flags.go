@@ -107,7 +107,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, std
 
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "how long to wait for another reconciler's lock")
 	fs.DurationVar(&c.SuperviseTimeout, "timeout", c.SuperviseTimeout, "bound on each wait for s6 (supervised, down, supervisor gone)")
-	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c; a slot and its logger count once); warn when a plan needs more")
+	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c; a slot and its logger count once); warn when a plan needs more, and never wait for slots past it; 0: learn it from the running s6-svscan, else 500")
 	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once")
 	fs.IntVar(&c.CrashLoopDeaths, "crash-loop-deaths", c.CrashLoopDeaths, "park a gateway down after this many deaths (not stops) within --crash-loop-window; 0: never")
 	fs.DurationVar(&c.CrashLoopWindow, "crash-loop-window", c.CrashLoopWindow, "the window of --crash-loop-deaths")

@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	be, err := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
 		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID, Render: o.cfg.Render,
-		CrashWindow: o.cfg.CrashLoopWindow})
+		CrashWindow: o.cfg.CrashLoopWindow, MaxServices: o.cfg.MaxServices})
 	if err != nil {
 		fmt.Fprintf(stderr, "hermes-reconcile: %v\n", err)
 		return exitError

@@ -209,6 +209,91 @@ var _ = Describe("hostile input", func() {
 			"held: the pass finished in under 5 s with a `path:line:` diagnostic for each (`excessive aliasing`, `over the 1048576 byte limit`, `invalid JSON`); the slots and gateways were left as they were")
 	})
 
+	It("runs the scripts rendered from hostile settings under sh, executing nothing of them", func() {
+		canary, root := GinkgoT().TempDir(), GinkgoT().TempDir()
+		// Stand-ins on PATH record how they were called: s6-log (the
+		// logger), and the gateway command resolved through PATH.
+		bin := filepath.Join(root, "bin")
+		recorder := "#!/bin/sh\n{ printf '%s\\n' \"$0\"; for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done; } > \"$RECORD\"\n"
+		for _, prog := range []string{"s6-log", "hermes"} {
+			writeFile(filepath.Join(bin, prog), recorder)
+			Expect(os.Chmod(filepath.Join(bin, prog), 0o755)).To(Succeed())
+		}
+		// log/run's mkdir and rm of the log dir do nothing: a hostile path
+		// must not be made on this machine.
+		for _, prog := range []string{"mkdir", "rm"} {
+			writeFile(filepath.Join(bin, prog), "#!/bin/sh\nexit 0\n")
+			Expect(os.Chmod(filepath.Join(bin, prog), 0o755)).To(Succeed())
+		}
+		values := append([]string{"/plain/path"}, hostileValues...)
+		execd := 0
+		sh := func(script []byte, env ...string) string {
+			dir, err := os.MkdirTemp(root, "case-")
+			Expect(err).NotTo(HaveOccurred())
+			path, record := filepath.Join(dir, "script"), filepath.Join(dir, "record")
+			Expect(os.WriteFile(path, script, 0o755)).To(Succeed())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "sh", path)
+			cmd.Dir = dir
+			cmd.Env = append([]string{"PATH=" + bin + ":/usr/bin:/bin", "RECORD=" + record, "CANARY=" + canary}, env...)
+			_ = cmd.Run() // a cd to a hostile path fails: set -e ends run, which is fine
+			execd++
+			data, _ := os.ReadFile(record)
+			return string(data)
+		}
+		for _, v := range values {
+			if strings.TrimSpace(v) == "" {
+				continue
+			}
+			By(fmt.Sprintf("setting value %q", v))
+			for _, setting := range []string{"log-hermes-home", "log-script", "home-dir", "gateway-command"} {
+				r := config.DefaultRender()
+				r.Shebang, r.User, r.GatewayCommand, r.HomeDir, r.DefaultHermesHome = "#!/bin/sh", "", "hermes", root, root
+				switch setting {
+				case "log-hermes-home":
+					r.DefaultHermesHome = v
+				case "log-script":
+					r.LogScript = v
+				case "home-dir":
+					r.HomeDir = v
+				case "gateway-command":
+					r.GatewayCommand = v
+				}
+				rd, err := s6.NewRenderer(r)
+				Expect(err).NotTo(HaveOccurred(), "--%s %q", setting, v)
+				spec := rd.Render("coder")
+				for _, f := range spec.Files {
+					switch f.Path {
+					case s6.FileLogRun:
+						got := sh(f.Data) // HERMES_HOME unset: the fallback is used
+						if setting == "log-hermes-home" {
+							Expect(got).To(HaveSuffix("["+v+"/logs/gateways/coder]\n"), "--log-hermes-home %q: s6-log's dir", v)
+						}
+						if setting == "log-script" {
+							want := ""
+							for _, w := range strings.Fields(v) {
+								want += "[" + w + "]\n"
+							}
+							Expect(got).To(HaveSuffix(want+"["+root+"/logs/gateways/coder]\n"), "--log-script %q: s6-log's words", v)
+						}
+					case s6.FileRun:
+						got := sh(f.Data)
+						if setting == "gateway-command" && got != "" {
+							Expect(got).To(HavePrefix(bin+"/hermes\n[-p]\n[coder]\n"), "--gateway-command %q", v)
+						}
+					}
+				}
+				entries, err := os.ReadDir(canary)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(entries).To(BeEmpty(), "--%s %q executed a payload", setting, v)
+			}
+		}
+		GinkgoWriter.Printf("hostile settings: %d scripts run under sh\n", execd)
+		record("4.8", "hostile values (quotes, `$()`, backticks, `;`, globs, control bytes) as each setting that reaches a script: --log-hermes-home, --log-script, --home-dir, --gateway-command; the rendered run and log/run executed by sh", execd,
+			"held: no payload ran; log/run's fallback HERMES_HOME and every s6-log word arrived as the exact value, the gateway command as one word")
+	})
+
 	It("fuzzes every reader of hostile input from a committed seed corpus in `make test`", func() {
 		makefile := readFile(filepath.Join(repoRoot(), "Makefile"))
 		for i, t := range []struct{ pkg, target, what string }{
@@ -216,6 +301,7 @@ var _ = Describe("hostile input", func() {
 			{"desired", "FuzzParseIntent", "gateway_state.json reader (ParseIntent)"},
 			{"desired", "FuzzValidName", "profile-name validation (ValidName)"},
 			{"backends/s6", "FuzzRender", "rendering (NewRenderer + Render) for any name and env entry"},
+			{"backends/s6", "FuzzRenderSettings", "rendering of every setting that reaches a script (home dir, log/run's HERMES_HOME fallback, gateway command, s6-log script, user)"},
 		} {
 			src := readFile(filepath.Join(repoRoot(), t.pkg, "fuzz_test.go"))
 			Expect(src).To(ContainSubstring("func "+t.target+"(f *testing.F)"), "fuzz target")

@@ -55,11 +55,14 @@ type Svscan struct {
 // control FIFO; the spec's cleanup stops it. Pdeathsig: should the test
 // process die without its cleanups (a timeout), s6-svscan and its gateways
 // still go.
-func StartSvscan(scandir, home string) *Svscan {
-	cmd := exec.Command("s6-svscan", scandir)
+func StartSvscan(scandir, home string, flags ...string) *Svscan {
+	cmd := exec.Command("s6-svscan", append(flags, scandir)...)
 	cmd.Env = append(os.Environ(), "HERMES_HOME="+home)
 	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// Supervisors orphaned by a killed s6-svscan keep its output pipe open;
+	// its exit, not their end, is what Stop waits for.
+	cmd.WaitDelay = time.Second
 	Expect(cmd.Start()).To(Succeed())
 	s := &Svscan{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
