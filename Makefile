@@ -35,8 +35,8 @@ lint:
 # it runs beside the other packages rather than after them.
 test: deps lint
 	@soak=$$(mktemp); \
-	$(GO) test -count=1 ./test/soak/ >"$$soak" 2>&1 & pid=$$!; \
-	rc=0; $(GO) test -count=1 $$($(GO) list ./... | grep -v '/test/soak$$') || rc=$$?; \
+	$(GO) test -count=1 -timeout 25m ./test/soak/ >"$$soak" 2>&1 & pid=$$!; \
+	rc=0; $(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/test/soak$$') || rc=$$?; \
 	src=0; wait $$pid || src=$$?; cat "$$soak"; rm -f "$$soak"; \
 	[ $$rc = 0 ] && [ $$src = 0 ]
 	@$(MAKE) --no-print-directory fuzz
