@@ -2,7 +2,6 @@ package windows
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"os"
 	"os/user"
@@ -20,15 +19,21 @@ type Options struct {
 	UserID string
 	// Schtasks is the program. Default "schtasks" from PATH.
 	Schtasks string
-	// Timeout bounds every schtasks call. Default 30s.
+	// PowerShell is the program that reads a task's run state (its
+	// Task Scheduler enumeration, which no locale changes). Default
+	// "powershell" from PATH.
+	PowerShell string
+	// Timeout bounds every schtasks and PowerShell call. Default 30s.
 	Timeout time.Duration
-	// Env is schtasks's environment. Default the process's own.
+	// Env is schtasks's and PowerShell's environment. Default the
+	// process's own.
 	Env []string
 }
 
 type backend struct {
 	opt Options
 	run command.Runner
+	ps  command.Runner
 }
 
 var _ host.Manager = (*backend)(nil)
@@ -38,6 +43,9 @@ func New(opt Options) (host.Manager, error) {
 	if opt.Schtasks == "" {
 		opt.Schtasks = "schtasks"
 	}
+	if opt.PowerShell == "" {
+		opt.PowerShell = "powershell"
+	}
 	if opt.UserID == "" {
 		u, err := user.Current()
 		if err != nil {
@@ -45,7 +53,9 @@ func New(opt Options) (host.Manager, error) {
 		}
 		opt.UserID = u.Username
 	}
-	return &backend{opt: opt, run: command.Runner{Prog: opt.Schtasks, Timeout: opt.Timeout, Env: opt.Env}}, nil
+	return &backend{opt: opt,
+		run: command.Runner{Prog: opt.Schtasks, Timeout: opt.Timeout, Env: opt.Env},
+		ps:  command.Runner{Prog: opt.PowerShell, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (b *backend) schtasks(ctx context.Context, args ...string) (int, string, error) {
@@ -68,9 +78,10 @@ func (b *backend) Define(svc host.Service) (host.Definition, error) {
 	}}, nil
 }
 
-// Status asks schtasks for the registered task (its XML) and its status,
-// and compares the launcher files on disk. The registered task is stale
-// when its action, trigger or enabled setting differ from ours.
+// Status asks schtasks for the registered task (its XML) and PowerShell for
+// its run state (see runState), and compares the launcher files on disk.
+// The registered task is stale when its action, trigger or enabled setting
+// differ from ours.
 func (b *backend) Status(ctx context.Context, def host.Definition) (host.Observed, error) {
 	var o host.Observed
 	_, _, stale, err := host.StaleFiles(def)
@@ -100,27 +111,12 @@ func (b *backend) Status(ctx context.Context, def host.Definition) (host.Observe
 	case !sameTask(got, want):
 		o.Stale = addStale(o.Stale, def)
 	}
-	_, out, err = b.schtasks(ctx, "/Query", "/TN", def.Name, "/FO", "CSV", "/NH")
+	o.State, o.Up, o.Detail, err = b.runState(ctx, def.Name)
 	if err != nil {
 		return o, err
 	}
-	o.State = csvStatus(out)
-	switch o.State {
-	case "Running", "Queued":
-		o.Up = true
-	}
 	o.Enabled = o.Up
 	return o, nil
-}
-
-// csvStatus is the Status column of `schtasks /Query /FO CSV /NH`:
-// "TaskName","Next Run Time","Status". The word is localised.
-func csvStatus(out string) string {
-	recs, err := csv.NewReader(strings.NewReader(strings.TrimSpace(out))).ReadAll()
-	if err != nil || len(recs) == 0 || len(recs[0]) < 3 {
-		return "unknown"
-	}
-	return recs[0][2]
 }
 
 func addStale(stale []string, def host.Definition) []string {

@@ -3,10 +3,13 @@ package host_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
 
 // These specs run the binary with --backend launchd and --backend windows
@@ -80,5 +83,42 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 		s = w.run("--once", "--backend", "windows")
 		Expect(string(s.Out.Contents())).To(HavePrefix("- Hermes_Gateway_coder  remove  profile_tombstoned\n"))
 		Expect(w.st.Calls()).To(ContainElement("schtasks /Delete /TN " + task + " /F"))
+	})
+
+	It("windows: on a German Windows, a running gateway is up and a stopped one down", func() {
+		const task = "Hermes_Gateway_coder"
+		reads := []string{"schtasks /Query /TN " + task + " /XML",
+			"powershell -NoProfile -NonInteractive -Command $ErrorActionPreference='Stop'; " +
+				"[int](Get-ScheduledTask -TaskName '" + task + "' -TaskPath '\\').State"}
+		w.st.Set("locale", "de")
+		w.intent("running")
+		s := w.run("--once", "--backend", "windows")
+		Expect(s.ExitCode()).To(Equal(0))
+		Expect(string(s.Out.Contents())).To(HavePrefix("+ Hermes_Gateway_coder  create (up)  profile_added\n"))
+
+		By("schtasks says \"Wird ausgeführt\" (in code page 850), which is not taken for down")
+		q := exec.Command(filepath.Join(standin.Dir(), "schtasks"), "/Query", "/TN", task, "/FO", "CSV", "/NH")
+		q.Env = w.env
+		Expect(q.Output()).To(Equal([]byte("\"\\" + task + "\",\"Nicht zutreffend\",\"Wird ausgef\x81hrt\"\n")))
+		s = w.run("--once", "--backend", "windows")
+		Expect(s.ExitCode()).To(Equal(0))
+		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(w.st.Calls()).To(Equal(reads))
+		s = w.run("status", "--backend", "windows")
+		Expect(string(s.Out.Contents())).To(MatchRegexp(`coder\s+Hermes_Gateway_coder\s+running\s+up\s+up\s+`))
+
+		By("stopped, it is down: one stop, then nothing")
+		w.intent("stopped")
+		s = w.run("--once", "--backend", "windows")
+		Expect(string(s.Out.Contents())).To(HavePrefix("< Hermes_Gateway_coder  stop  intent_stopped\n"))
+		Expect(w.st.Calls()).To(Equal(append(reads, "schtasks /End /TN "+task)))
+		s = w.run("--once", "--backend", "windows")
+		Expect(s.ExitCode()).To(Equal(0))
+		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(w.st.Calls()).To(Equal(reads))
+		s = w.run("status", "--backend", "windows", "--output", "json")
+		evs := ndjson(s.Out.Contents())
+		Expect(evs[1]).To(HaveKeyWithValue("want", "down"))
+		Expect(evs[1]).To(HaveKeyWithValue("actual", "down"))
 	})
 })
