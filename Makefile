@@ -11,7 +11,7 @@ export GINKGO_NO_COLOR := TRUE
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hermes-reconcile
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
 
 # deps installs the real supervisor (s6), shellcheck for the deploy scripts
 # and systemd-analyze for unit verification, when any is missing.

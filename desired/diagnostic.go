@@ -36,5 +36,8 @@ func (d Diagnostic) String() string {
 	if d.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", d.Path, d.Line, d.Message)
 	}
+	if d.Path == "" {
+		return d.Message
+	}
 	return fmt.Sprintf("%s: %s", d.Path, d.Message)
 }

@@ -60,11 +60,13 @@ func Load(home string, opt Options) (State, error) { return NewReader(home, opt)
 func (r *Reader) Load(keys []Key) (State, error) {
 	root := r.layout.Root
 	fi, err := os.Stat(root)
-	if err != nil {
-		return State{}, fmt.Errorf("%w: %s: %w", ErrHomeMissing, root, err)
-	}
-	if !fi.IsDir() {
-		return State{}, fmt.Errorf("%w: %s is not a directory", ErrHomeMissing, root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return State{}, fmt.Errorf("%w: %s does not exist (is the volume mounted? set --home or HERMES_HOME)", ErrHomeMissing, root)
+	case err != nil:
+		return State{}, fmt.Errorf("%w: %w", ErrHomeMissing, err)
+	case !fi.IsDir():
+		return State{}, fmt.Errorf("%w: %s is a file, not a directory (set --home or HERMES_HOME to the profile root)", ErrHomeMissing, root)
 	}
 	if keys != nil {
 		keys = slices.Clone(keys)
@@ -77,11 +79,17 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	rootDiag := func(d Diagnostic) { rootDiags = append(rootDiags, d) }
 	diag := func(d Diagnostic) { st.Diagnostics = append(st.Diagnostics, d) }
 
-	if isEmptyDir(root) {
-		// An empty volume is what an unmounted HERMES_HOME looks like; it
-		// must not read as "every profile was deleted".
+	if !hasHermesData(root) {
+		// A volume that is not mounted (or swapped) looks like this: empty,
+		// or only the logs/ our own loggers make. It must not read as
+		// "every profile was deleted".
 		st.Incomplete = true
-		rootDiag(Diagnostic{Severity: Warning, Profile: DefaultProfile, Path: root, Message: "HERMES_HOME is empty (not mounted?): no slot will be removed"})
+		what := "holds no Hermes data (no config.yaml, SOUL.md, .env, profiles/ or gateway_state.json; not mounted?)"
+		if isEmptyDir(root) {
+			what = "is empty (not mounted?)"
+		}
+		rootDiag(Diagnostic{Severity: Warning, Profile: DefaultProfile, Path: root,
+			Message: "HERMES_HOME " + what + ": no slot will be removed; check the volume and --home (HERMES_HOME)"})
 	}
 	rootCfg, cfgOK := r.readConfig(root, DefaultProfile, rootDiag)
 	rootIntent, d := r.readIntent(root, DefaultProfile)
@@ -416,6 +424,21 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// hermesMarkers are the entries only a Hermes root holds; the loggers'
+// logs/ is not one of them.
+var hermesMarkers = []string{profilesDir, ConfigFile, SoulFile, EnvFile, StateFile}
+
+// hasHermesData reports whether root holds any Hermes marker: one stat
+// when it does (profiles/ first, the common case).
+func hasHermesData(root string) bool {
+	for _, m := range hermesMarkers {
+		if _, err := os.Lstat(filepath.Join(root, m)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // isEmptyDir reports whether dir has no entry at all; it reads one name,

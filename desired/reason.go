@@ -40,6 +40,9 @@ const (
 	ReasonPermanentFailure Reason = "permanent_failure"
 	// Why an action waits: another writer acts.
 	ReasonSettling Reason = "settling"
+	// Why removals are held: the pass would remove more named services
+	// than --max-remove allows (an unmounted or swapped HERMES_HOME).
+	ReasonMassRemoval Reason = "mass_removal"
 )
 
 // Reasons is the whole set, in a fixed order.
@@ -49,6 +52,6 @@ func Reasons() []Reason {
 		ReasonProfileAdded, ReasonSpecChanged, ReasonAdopted, ReasonNotSupervised,
 		ReasonProfileRemoved, ReasonProfileTombstoned, ReasonStaleStaging,
 		ReasonRestartPending, ReasonRestartIncomplete, ReasonLoggerDown, ReasonCrashLoop, ReasonUnparked,
-		ReasonPermanentFailure, ReasonSettling,
+		ReasonPermanentFailure, ReasonSettling, ReasonMassRemoval,
 	}
 }

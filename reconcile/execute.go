@@ -50,6 +50,19 @@ func Superseded(results []Result) int {
 // is done for the actions it serves whose unit has not failed yet, and
 // skipped when none is left; a failed unit is reported and the rest goes on.
 func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
+	return ExecuteReporting(ctx, e, p, steps, nil)
+}
+
+// Progress hears of a pass as it goes: its plan before anything is applied,
+// then each step (n counts from 0 of total).
+type Progress interface {
+	Planned(o *Outcome)
+	Stepped(n, total int, st Step, err error)
+}
+
+// ExecuteReporting is Execute that tells progress about each step it ran
+// or skipped; progress may be nil.
+func ExecuteReporting(ctx context.Context, e Engine, p Plan, steps []Step, progress Progress) []Result {
 	results := make([]Result, len(p.Actions))
 	for i, a := range p.Actions {
 		results[i].Action = a
@@ -68,7 +81,7 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 		}
 		failed[p.Actions[i].Unit] = true
 	}
-	for _, st := range steps {
+	for n, st := range steps {
 		live := st
 		live.For, live.Acts = nil, nil
 		for _, i := range st.For {
@@ -82,6 +95,9 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 			}
 		}
 		if len(live.For) == 0 {
+			if progress != nil {
+				progress.Stepped(n, len(steps), st, ErrSkipped)
+			}
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -93,6 +109,9 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 		start := time.Now()
 		err := e.Do(ctx, live)
 		d := time.Since(start)
+		if progress != nil {
+			progress.Stepped(n, len(steps), live, err)
+		}
 		var per StepErrors
 		var caveat *Caveat
 		for k, i := range live.For {

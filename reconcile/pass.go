@@ -21,6 +21,9 @@ type Pass struct {
 	Policy Policy
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Progress, if set, hears the plan before it is applied and each step
+	// as it is done (--once on a terminal, NDJSON).
+	Progress Progress
 	// Repeated, if set, tells a failure its caller has reported already
 	// (the target failed the same way last time): it is logged at V(1).
 	Repeated func(target string, err error) bool
@@ -76,6 +79,11 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	pol := p.Policy
 	pol.Now = p.now()
 	o.Plan = Decide(o.Desired, o.Want, o.Observed, pol)
+	if keys != nil && pol.MaxRemove != nil && removesNamed(o.Plan) {
+		// The mass-removal guard weighs removals against every named
+		// unit: a pass over some keys that would remove asks all of them.
+		return p.Observe(ctx, nil)
+	}
 	o.Desired.Diagnostics = append(o.Desired.Diagnostics, o.Plan.Warnings...)
 	return o
 }
@@ -96,6 +104,9 @@ func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outc
 		}
 		o.Plan.Actions = kept
 	}
+	if p.Progress != nil {
+		p.Progress.Planned(&o)
+	}
 	if len(o.Plan.Actions) == 0 {
 		return o
 	}
@@ -105,9 +116,18 @@ func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outc
 			return o
 		}
 	}
-	o.Results = Execute(ctx, p.Engine, o.Plan, p.Engine.Schedule(o.Plan))
+	o.Results = ExecuteReporting(ctx, p.Engine, o.Plan, p.Engine.Schedule(o.Plan), p.Progress)
 	logResults(logr.FromContextOrDiscard(ctx), o.Results, p.Repeated)
 	return o
+}
+
+func removesNamed(plan Plan) bool {
+	for _, a := range plan.Actions {
+		if a.Kind == Remove && a.Key != desired.DefaultProfile {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Pass) now() time.Time {

@@ -173,6 +173,45 @@ type Policy struct {
 	// Unpark names the profiles an operator unparked (`hermes-reconcile
 	// unpark`): started again whatever changed.
 	Unpark map[Key]bool
+	// MaxRemove bounds the named units one pass may remove; nil: no bound.
+	MaxRemove *RemoveLimit
+}
+
+// RemoveLimit is the mass-removal guard, in the spirit of Argo CD's
+// allowEmpty: a pass that would remove more named units than it allows
+// removes none. The zero value allows all but one (of at least two).
+type RemoveLimit struct {
+	// Max is a count of units, or with Percent a share of the named ones;
+	// Set says either was given.
+	Max     int
+	Percent bool
+	Set     bool
+	// Flag names the setting in the message (--max-remove).
+	Flag, Allow string
+}
+
+// limit is how many of named units a pass may remove.
+func (l RemoveLimit) limit(named int) int {
+	switch {
+	case !l.Set:
+		if named < 2 {
+			return named
+		}
+		return named - 1
+	case l.Percent:
+		return named * l.Max / 100
+	}
+	return l.Max
+}
+
+func (l RemoveLimit) String() string {
+	switch {
+	case !l.Set:
+		return "all but one"
+	case l.Percent:
+		return fmt.Sprintf("%d%%", l.Max)
+	}
+	return fmt.Sprint(l.Max)
 }
 
 // CrashLoop is the crash-loop guard's threshold.
@@ -257,6 +296,9 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		}
 		plan.Actions = append(plan.Actions, Action{Kind: Remove, Key: key, Unit: u.Name, Reason: reason})
 	}
+	if p.MaxRemove != nil {
+		holdMassRemoval(&plan, o, *p.MaxRemove)
+	}
 	for _, l := range o.Leftovers {
 		plan.Actions = append(plan.Actions, Action{Kind: Clean, Unit: l.Name, Reason: desired.ReasonStaleStaging, Retired: l.Retired})
 	}
@@ -279,6 +321,46 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		}
 	}
 	return plan
+}
+
+// holdMassRemoval turns the plan's removals of named units into deferrals
+// when there are more than the limit allows: a HERMES_HOME swapped for
+// another, or half-mounted, must not take every gateway with it. It needs
+// every unit (a full pass).
+func holdMassRemoval(plan *Plan, o Observed, l RemoveLimit) {
+	if o.Keys != nil {
+		return
+	}
+	named := 0
+	for k := range o.Units {
+		if k != desired.DefaultProfile {
+			named++
+		}
+	}
+	var removals []int
+	for i, a := range plan.Actions {
+		if a.Kind == Remove && a.Key != desired.DefaultProfile {
+			removals = append(removals, i)
+		}
+	}
+	limit := l.limit(named)
+	if len(removals) == 0 || len(removals) <= limit {
+		return
+	}
+	why := fmt.Sprintf("the pass would remove %d of %d named services at once, more than %s %s allows: none removed; if those profiles really are gone, run once with %s",
+		len(removals), named, l.Flag, l, l.Allow)
+	kept := plan.Actions[:0:0]
+	next := 0
+	for i, a := range plan.Actions {
+		if next < len(removals) && removals[next] == i {
+			next++
+			plan.Deferred = append(plan.Deferred, Deferral{Key: a.Key, Unit: a.Unit, Kind: Remove, Reason: desired.ReasonMassRemoval, Why: string(a.Reason) + ", held with the other removals (see the warning)"})
+			continue
+		}
+		kept = append(kept, a)
+	}
+	plan.Actions = kept
+	plan.Warnings = append(plan.Warnings, desired.Diagnostic{Severity: desired.Warning, Message: why})
 }
 
 // unitActions is the one rule for a service that has a unit: what to

@@ -395,6 +395,9 @@ func (w *watchLoop) pass(ctx context.Context, why string, keys []Key) {
 	}
 	if out.Err == nil {
 		w.multiplex = out.Desired.Multiplex
+		// A keyed pass that would remove ran as a full pass (the
+		// mass-removal guard weighs every unit).
+		keys = out.Desired.Keys
 	}
 	w.account(log, out, keys)
 	w.watchDeaths(out)

@@ -53,6 +53,8 @@ type Backend struct {
 	timeout time.Duration
 	run     runner
 	render  *Renderer
+	// renderRecord is RenderFile's content: the settings render was made of.
+	renderRecord []byte
 	// files are the slot files as last read (observe.go).
 	files fileCache
 	// uid, gid own what we write when we run as root; -1 when not root.
@@ -80,7 +82,7 @@ func New(opt Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render settings: %w", err)
 	}
-	b := &Backend{scandir: opt.Scandir, timeout: opt.Timeout, render: rd, uid: -1, gid: -1}
+	b := &Backend{scandir: opt.Scandir, timeout: opt.Timeout, render: rd, renderRecord: renderRecord(opt.Render), uid: -1, gid: -1}
 	if b.timeout <= 0 {
 		b.timeout = 10 * time.Second
 	}
@@ -113,12 +115,8 @@ func (b *Backend) Rescans() int { return int(b.rescans.Load()) }
 // Probe checks that the scandir exists, is writable and has a running
 // s6-svscan: each failure is one clear error before anything changes.
 func (b *Backend) Probe(context.Context) error {
-	fi, err := os.Stat(b.scandir)
-	if err != nil {
-		return fmt.Errorf("%w: %s", ErrScandirMissing, b.scandir)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrScandirMissing, b.scandir)
+	if err := CheckScandir(b.scandir); err != nil {
+		return err
 	}
 	if err := writable(b.scandir); err != nil {
 		return fmt.Errorf("%w: %w", ErrScandirReadOnly, err)
@@ -261,6 +259,9 @@ func (b *Backend) fill(stage *stageDir, spec reconcile.Spec, wantUp bool) error 
 	if err := data.Create(path.Base(HashFile), []byte(spec.Hash+"\n"), 0o644); err != nil {
 		return err
 	}
+	if err := data.Create(path.Base(RenderFile), b.renderRecord, 0o644); err != nil {
+		return err
+	}
 	for _, dir := range []*stageDir{stage, logDir} {
 		if err := seedSkeleton(dir); err != nil {
 			return err
@@ -337,7 +338,10 @@ func (b *Backend) writeHash(root *os.Root, slot, hash string) error {
 	if err := b.ensureData(root, slot); err != nil {
 		return err
 	}
-	return b.replaceFile(root, path.Join(slot, HashFile), []byte(hash+"\n"), 0o644)
+	if err := b.replaceFile(root, path.Join(slot, HashFile), []byte(hash+"\n"), 0o644); err != nil {
+		return err
+	}
+	return b.replaceFile(root, path.Join(slot, RenderFile), b.renderRecord, 0o644)
 }
 
 // ensureData makes the slot's data/ when a slot we adopt has none.

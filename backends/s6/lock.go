@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,11 +34,11 @@ func (l *Lock) Unlock() error {
 // AcquireLock takes the scandir lock, waiting up to timeout. While it waits
 // it says once who holds it; on timeout the error names the holder.
 func AcquireLock(ctx context.Context, scandir, who string, timeout time.Duration) (*Lock, error) {
+	if err := CheckScandir(scandir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(scandir, LockFile)
 	f, err := openNoFollow(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrScandirMissing, scandir)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}

@@ -21,6 +21,21 @@ import (
 // set up, and every slot would otherwise look deleted.
 var ErrScandirMissing = errors.New("scandir missing")
 
+// CheckScandir says, when scandir is not a directory, what it is and what
+// to set: the one wording of every command.
+func CheckScandir(scandir string) error {
+	fi, err := os.Stat(scandir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s does not exist (is s6-overlay up? set --scandir or S6_PROFILE_GATEWAY_SCANDIR)", ErrScandirMissing, scandir)
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrScandirMissing, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%w: %s is not a directory (set --scandir or S6_PROFILE_GATEWAY_SCANDIR to the s6 scandir)", ErrScandirMissing, scandir)
+	}
+	return nil
+}
+
 // HashFile is where a slot records the spec hash it was written from. s6
 // guarantees never to touch data/.
 const HashFile = "data/hermes-reconcile.hash"
@@ -111,9 +126,8 @@ var slotFiles = []string{FileType, FileRun, FileFinish, FileLogRun}
 func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
 	o := reconcile.Observed{Keys: keys, Units: map[desired.Key]*reconcile.Unit{}}
 	if keys != nil {
-		fi, err := os.Stat(b.scandir)
-		if err != nil || !fi.IsDir() {
-			return o, fmt.Errorf("%w: %s", ErrScandirMissing, b.scandir)
+		if err := CheckScandir(b.scandir); err != nil {
+			return o, err
 		}
 		for _, k := range keys {
 			name := SlotName(k)
@@ -128,10 +142,10 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 		return o, nil
 	}
 	entries, err := os.ReadDir(b.scandir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return o, fmt.Errorf("%w: %s", ErrScandirMissing, b.scandir)
-	}
 	if err != nil {
+		if err := CheckScandir(b.scandir); err != nil {
+			return o, err
+		}
 		return o, fmt.Errorf("read scandir: %w", err)
 	}
 	for _, e := range entries {

@@ -47,6 +47,7 @@ func wantTree(wantUp bool) map[string]entry {
 		"finish":                     {mode: 0o755, data: "#!/bin/sh\n"},
 		"data":                       {mode: fs.ModeDir | 0o755},
 		"data/hermes-reconcile.hash": {mode: 0o644, data: "abc123\n"},
+		RenderFile:                   {mode: 0o644, data: string(renderRecord(config.DefaultRender()))},
 		"log":                        {mode: fs.ModeDir | 0o755},
 		"log/run":                    {mode: 0o755, data: "#!/bin/sh\nexec s6-log .\n"},
 	}

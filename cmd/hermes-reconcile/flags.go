@@ -2,12 +2,12 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -17,207 +17,393 @@ import (
 // HERMES_RECONCILE_DRY_RUN.
 const EnvPrefix = "HERMES_RECONCILE_"
 
+// errHelp: --help or help was asked for and printed.
+var errHelp = errors.New("help requested")
+
+// usageError is a command line (or twin) that cannot run: exit 64.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// Commands, the words besides the flags.
+const (
+	cmdStatus  = "status"
+	cmdUnpark  = "unpark"
+	cmdExplain = "explain"
+	cmdHelp    = "help"
+	cmdVersion = "version"
+)
+
+var commands = []string{cmdStatus, cmdUnpark, cmdExplain, cmdHelp, cmdVersion}
+
 // options is the command line after flags and environment are merged.
 type options struct {
-	cfg    config.Config
-	once   bool
-	dryRun bool
-	status bool
-	// unpark is the profile `unpark PROFILE` names.
-	unpark    string
-	version   bool
-	verbosity int
-	logFormat string
-	backend   string
+	cfg     config.Config
+	once    bool
+	dryRun  bool
+	diff    bool
+	command string
+	// status: `status [PROFILE…]`; profiles are its names.
+	status   bool
+	profiles []string
+	// unpark, explain: the profile `unpark PROFILE`, `explain PROFILE` name.
+	unpark, explain string
+	version         bool
+	help            bool
+	verbosity       int
+	logFormat       string
+	backend         string
 	// system, restartSec: host backends (host.go).
 	system     bool
 	restartSec int
+	// maxRemove and allowMassRemove are the mass-removal guard.
+	maxRemove       removeLimit
+	allowMassRemove bool
 	// scandirGiven: --scandir or a scandir variable was set (auto picks s6);
 	// homeDefault: no HERMES_HOME was given (a host then uses ~/.hermes).
 	scandirGiven, homeDefault bool
+	// warnings are said on stderr before anything runs (an unknown twin).
+	warnings []string
+	// renderGiven: a rendering flag or twin was given (status otherwise
+	// renders with the settings the slots record).
+	renderGiven bool
 }
 
-// envList is a repeatable K=V flag.
-type envList map[string]string
-
-func (e envList) String() string {
-	keys := make([]string, 0, len(e))
-	for k := range e {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, ",")
+// option is one flag: the one source of --help, the README's table and
+// the twin's name.
+type option struct {
+	name  string
+	group string
+	// arg names the value in --help ("" for a switch).
+	arg  string
+	help string
+	// def is the default as shown ("" for none).
+	def   string
+	value value
+	// noTwin: no HERMES_RECONCILE_* variable (--help, --version).
+	noTwin bool
 }
 
-func (e envList) Set(s string) error {
-	// The environment twin holds several K=V separated by newlines.
-	for _, kv := range strings.Split(s, "\n") {
-		if strings.TrimSpace(kv) == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("want KEY=VALUE, got %q", kv)
-		}
-		e[k] = v
-	}
-	return nil
-}
-
-type lineList struct{ l *[]string }
-
-func (p lineList) String() string {
-	if p.l == nil {
+func (o option) twin() string {
+	if o.noTwin {
 		return ""
 	}
-	return strings.Join(*p.l, "\\n")
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
 }
 
-func (p lineList) Set(s string) error {
-	*p.l = append(*p.l, strings.Split(s, "\n")...)
-	return nil
+// flag is how the option is written: --name, or -v.
+func (o option) flag() string {
+	if len(o.name) == 1 {
+		return "-" + o.name
+	}
+	return "--" + o.name
+}
+
+// The groups of --help, in order.
+const (
+	groupModes  = "Modes"
+	groupPaths  = "Paths"
+	groupOutput = "Output"
+	groupSafety = "Reconciling and safety"
+	groupWatch  = "Watch tuning"
+	groupRender = "Rendering (the s6 slots' scripts)"
+	groupHost   = "Host backends (no s6)"
+)
+
+var groups = []string{groupModes, groupPaths, groupOutput, groupSafety, groupWatch, groupRender, groupHost}
+
+// optionTable builds the flags over o; defaults are o's values.
+func optionTable(o *options) []option {
+	c := &o.cfg
+	r := &c.Render
+	w := &c.Watch
+	dur := func(d time.Duration) string { return d.String() }
+	return []option{
+		{name: "once", group: groupModes, help: "run one pass, print the plan, apply it and exit (cont-init.d at boot)", value: boolValue{&o.once}},
+		{name: "dry-run", group: groupModes, help: "print the plan and exit; writes nothing, takes no lock", value: boolValue{&o.dryRun}},
+		{name: "diff", group: groupModes, help: "with --once or --dry-run: show a unified diff of each file an update or adopt rewrites (--env values masked)", value: boolValue{&o.diff}},
+		{name: "help", group: groupModes, help: "print this help and exit", value: boolValue{&o.help}, noTwin: true},
+		{name: "version", group: groupModes, help: "print the version (module, commit, build time, Go, platform) and exit", value: boolValue{&o.version}, noTwin: true},
+
+		{name: "home", group: groupPaths, arg: "PATH", def: "$HERMES_HOME, else /opt/data (~/.hermes on a host)", help: "HERMES_HOME: the profile root", value: stringValue{&c.Home}},
+		{name: "scandir", group: groupPaths, arg: "PATH", def: "$S6_PROFILE_GATEWAY_SCANDIR, else " + c.Scandir, help: "the s6 scandir of the gateway slots", value: stringValue{&c.Scandir}},
+		{name: "s6-bindir", group: groupPaths, arg: "PATH", def: c.S6Bindir, help: "searched for s6 programs before PATH (Debian: /usr/bin)", value: stringValue{&c.S6Bindir}},
+
+		{name: "output", group: groupOutput, arg: "FORMAT", def: c.Output, help: "text, json (NDJSON), or for status wide", value: choiceValue{&c.Output, []string{config.OutputText, config.OutputJSON, outputWide}}},
+		{name: "detailed-exitcode", group: groupOutput, help: "exit 2 when changes were needed (dry-run: drift present)", value: boolValue{&c.DetailedExitcode}},
+		{name: "strict", group: groupOutput, help: "diagnostics (bad profiles) make the run fail (exit 1)", value: boolValue{&c.Strict}},
+		{name: "v", group: groupOutput, arg: "N", def: "0", help: "log verbosity: 0 actions and errors, 1 a line per pass, 2 every event", value: intValue{&o.verbosity, 0, 10}},
+		{name: "log-format", group: groupOutput, arg: "FORMAT", def: "json (console on a terminal)", help: "json or console", value: choiceValue{&o.logFormat, []string{"json", "console"}}},
+
+		{name: "lock-timeout", group: groupSafety, arg: "DURATION", def: dur(c.LockTimeout), help: "how long to wait for another reconciler's lock", value: durationValue{&c.LockTimeout, 0, 0}},
+		{name: "timeout", group: groupSafety, arg: "DURATION", def: dur(c.SuperviseTimeout), help: "bound on each wait for s6 (supervised, down, supervisor gone); a restart's stop past it ends in SIGKILL", value: durationValue{&c.SuperviseTimeout, time.Millisecond, 0}},
+		{name: "settle", group: groupSafety, arg: "DURATION", def: dur(c.Settle), help: "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once", value: durationValue{&c.Settle, 0, time.Hour}},
+		{name: "max-remove", group: groupSafety, arg: "N|P%", def: "all but one", help: "the most named slots one pass may remove, a count or a share; a pass that would remove more removes none and says why", value: &o.maxRemove},
+		{name: "allow-mass-remove", group: groupSafety, help: "let a pass remove more named slots than --max-remove (after a deliberate cleanup)", value: boolValue{&o.allowMassRemove}},
+		{name: "max-services", group: groupSafety, arg: "N", def: "learned", help: "s6-svscan's limit (-c): a warning before applying a plan that needs more (a slot with its logger counts once), and no wait on slots past it; 0: learn it from the running s6-svscan, else 500 (s6 2.11 without -c)", value: intValue{&c.MaxServices, 0, 1 << 20}},
+		{name: "crash-loop-deaths", group: groupSafety, arg: "N", def: fmt.Sprint(c.CrashLoopDeaths), help: "park a gateway after this many deaths (not stops, not clean exits) within --crash-loop-window; 0: no guard", value: intValue{&c.CrashLoopDeaths, 0, 1000}},
+		{name: "crash-loop-window", group: groupSafety, arg: "DURATION", def: dur(c.CrashLoopWindow), help: "the window of --crash-loop-deaths", value: durationValue{&c.CrashLoopWindow, time.Second, 24 * time.Hour}},
+
+		{name: "notify-fd", group: groupWatch, arg: "FD", def: "none", help: "write a newline here after the first pass that could run (s6 notification-fd)", value: intValue{&w.NotifyFD, 0, 1 << 16}},
+		{name: "quiet", group: groupWatch, arg: "DURATION", def: dur(w.Quiet), help: "quiet period after events before a pass", value: durationValue{&w.Quiet, 0, time.Minute}},
+		{name: "max-delay", group: groupWatch, arg: "DURATION", def: dur(w.MaxDelay), help: "longest wait from the first event of a burst to its pass (at least --quiet)", value: durationValue{&w.MaxDelay, time.Millisecond, 10 * time.Minute}},
+		{name: "resync", group: groupWatch, arg: "DURATION", def: dur(w.Resync), help: "mean period of full passes without events (jittered by up to 10%)", value: durationValue{&w.Resync, time.Second, 0}},
+		{name: "backoff-max", group: groupWatch, arg: "DURATION", def: dur(w.BackoffMax), help: "longest backoff after failures (it starts at 1s)", value: durationValue{&w.BackoffMax, time.Second, 0}},
+
+		{name: "shebang", group: groupRender, arg: "LINE", def: r.Shebang, help: "first line of run, finish and log/run", value: stringValue{&r.Shebang}},
+		{name: "home-dir", group: groupRender, arg: "PATH", def: r.HomeDir, help: "HOME and working directory of the gateway", value: stringValue{&r.HomeDir}},
+		{name: "log-hermes-home", group: groupRender, arg: "PATH", def: r.DefaultHermesHome, help: "log/run's fallback when HERMES_HOME is unset at run time (quoted unless a plain path)", value: stringValue{&r.DefaultHermesHome}},
+		{name: "prelude", group: groupRender, arg: "LINE", def: "none", help: "a shell line run before the gateway (repeatable; the twin takes one per line), e.g. an older image's `. /opt/hermes/.venv/bin/activate`", value: lineList{&r.Prelude}},
+		{name: "user", group: groupRender, arg: "NAME", def: r.User, help: "the account gateway and logger drop to when started as root; empty: never drop. Also owns the supervise skeleton (its uid/gid, else 10000:10000)", value: stringValue{&r.User}},
+		{name: "gateway-command", group: groupRender, arg: "PROGRAM", def: r.GatewayCommand, help: "the program run as `PROGRAM [-p NAME] gateway run --replace`", value: stringValue{&r.GatewayCommand}},
+		{name: "log-script", group: groupRender, arg: "SCRIPT", def: r.LogScript, help: "s6-log's script before the log directory (each word quoted as needed)", value: stringValue{&r.LogScript}},
+		{name: "env", group: groupRender, arg: "KEY=VALUE", def: "none", help: "exported to every gateway (repeatable; the twin takes one per line); values are single-quoted, newlines and NUL refused", value: envList(r.Env)},
+
+		{name: "backend", group: groupHost, arg: "NAME", def: o.backend, help: "auto, s6, systemd, launchd or windows", value: choiceValue{&o.backend, []string{"auto", "s6", "systemd", "launchd", "windows"}}},
+		{name: "system", group: groupHost, help: "systemd: a system unit run as --user (root only) instead of a user unit", value: boolValue{&o.system}},
+		{name: "restart-sec", group: groupHost, arg: "SECONDS", def: fmt.Sprint(o.restartSec), help: "seconds before an exited gateway restarts (RestartSec, ThrottleInterval)", value: intValue{&o.restartSec, 0, 86400}},
+	}
+}
+
+// outputWide is status's wide table.
+const outputWide = "wide"
+
+func defaultOptions() options {
+	o := options{cfg: config.Default(), backend: "auto", restartSec: 5}
+	o.cfg.Render.Env = map[string]string{}
+	return o
 }
 
 // parseArgs merges flags, their HERMES_RECONCILE_* twins and the defaults,
-// in that order of precedence. lookupEnv is os.LookupEnv in production: a
-// twin set to "" counts (--user "" means never drop privileges).
-func parseArgs(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) (options, error) {
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	o := options{cfg: config.Default()}
-	c := &o.cfg
-	c.Render.Env = map[string]string{}
-	fs := flag.NewFlagSet("hermes-reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(fs, stderr) }
-
-	fs.BoolVar(&o.once, "once", false, "run one pass and exit (for cont-init.d at boot)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan and exit; writes nothing (implies --once)")
-	fs.StringVar(&c.Home, "home", "", "HERMES_HOME (default $HERMES_HOME, else /opt/data, or ~/.hermes with a host backend)")
-	fs.StringVar(&c.Scandir, "scandir", c.Scandir, "s6 scandir of the gateway slots (also $S6_PROFILE_GATEWAY_SCANDIR)")
-	fs.StringVar(&c.S6Bindir, "s6-bindir", c.S6Bindir, "directory searched for s6 programs before PATH")
-	fs.StringVar(&o.backend, "backend", "auto", "service backend: auto, s6, systemd, launchd or windows")
-	fs.BoolVar(&o.system, "system", false, "systemd: a system unit in /etc/systemd/system run as --user (needs root); default a user unit")
-	fs.IntVar(&o.restartSec, "restart-sec", 5, "host backends: seconds before an exited gateway restarts (RestartSec, ThrottleInterval)")
-	fs.StringVar(&c.Output, "output", c.Output, "output format: text or json (NDJSON)")
-	fs.BoolVar(&c.DetailedExitcode, "detailed-exitcode", false, "exit 2 when changes were needed (dry-run: drift present)")
-	fs.BoolVar(&c.Strict, "strict", false, "diagnostics (bad profiles) make the pass fail")
-	fs.IntVar(&o.verbosity, "v", 0, "log verbosity: 0 actions and errors, 1 pass detail, 2 more")
-	fs.StringVar(&o.logFormat, "log-format", "", "log format: json (default) or console (default on a terminal)")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-
-	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "how long to wait for another reconciler's lock")
-	fs.DurationVar(&c.SuperviseTimeout, "timeout", c.SuperviseTimeout, "bound on each wait for s6 (supervised, down, supervisor gone)")
-	fs.IntVar(&c.MaxServices, "max-services", c.MaxServices, "services s6-svscan can supervise (its -c; a slot and its logger count once); warn when a plan needs more, and never wait for slots past it; 0: learn it from the running s6-svscan, else 500")
-	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once")
-	fs.IntVar(&c.CrashLoopDeaths, "crash-loop-deaths", c.CrashLoopDeaths, "park a gateway down after this many deaths (not stops) within --crash-loop-window; 0: never")
-	fs.DurationVar(&c.CrashLoopWindow, "crash-loop-window", c.CrashLoopWindow, "the window of --crash-loop-deaths")
-
-	r := &c.Render
-	fs.StringVar(&r.Shebang, "shebang", r.Shebang, "first line of run, finish and log/run")
-	fs.StringVar(&r.HomeDir, "home-dir", r.HomeDir, "HOME and working directory of the gateway")
-	fs.StringVar(&r.DefaultHermesHome, "log-hermes-home", r.DefaultHermesHome, "HERMES_HOME log/run falls back to when unset at run time")
-	fs.Var(lineList{&r.Prelude}, "prelude", "a line run before the gateway starts (repeatable)")
-	fs.StringVar(&r.User, "user", r.User, "account the gateway drops to when started as root; empty: never drop")
-	fs.StringVar(&r.GatewayCommand, "gateway-command", r.GatewayCommand, "the Hermes program")
-	fs.StringVar(&r.LogScript, "log-script", r.LogScript, "s6-log logging script before the log directory")
-	fs.Var(envList(r.Env), "env", "KEY=VALUE exported to every gateway (repeatable)")
-
-	w := &c.Watch
-	fs.IntVar(&w.NotifyFD, "notify-fd", w.NotifyFD, "write a newline to this fd after the first complete pass (s6 notification-fd)")
-	fs.DurationVar(&w.Quiet, "quiet", w.Quiet, "watch: quiet period after events before a pass")
-	fs.DurationVar(&w.MaxDelay, "max-delay", w.MaxDelay, "watch: longest wait after the first event of a burst")
-	fs.DurationVar(&w.Resync, "resync", w.Resync, "watch: mean period of full passes without events (jittered)")
-	fs.DurationVar(&w.BackoffMax, "backoff-max", w.BackoffMax, "watch: longest backoff after failures")
-
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "-h" || a == "-help" || a == "--help" {
-			usage(fs, stdout)
-			return o, flag.ErrHelp
-		}
-	}
-	// The command (status, unpark PROFILE) may come before, between or
-	// after the flags.
-	command := ""
-	rest := args
-	for {
-		if len(rest) > 0 && command == "" && (rest[0] == "status" || rest[0] == "unpark") {
-			command, rest = rest[0], rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
-			return o, err
-		}
-		rest = fs.Args()
-		switch {
-		case len(rest) == 0:
-		case command == "" && (rest[0] == "status" || rest[0] == "unpark"):
-			continue
-		case command == "unpark" && o.unpark == "":
-			o.unpark, rest = rest[0], rest[1:]
-			continue
-		default:
-			return o, fmt.Errorf("unexpected argument %q (the commands are status and unpark PROFILE)", rest[0])
-		}
-		break
-	}
-	o.status = command == "status"
-	if command == "unpark" {
-		if o.unpark == "" {
-			return o, errors.New("unpark needs the profile: hermes-reconcile unpark PROFILE")
-		}
-		if err := desired.ValidName(o.unpark); err != nil && o.unpark != desired.DefaultProfile {
-			return o, fmt.Errorf("unpark %q: %w", o.unpark, err)
-		}
+// in that order of precedence. env is the environment: a twin set to ""
+// counts (--user "" means never drop privileges).
+func parseArgs(args []string, env map[string]string, stdout io.Writer) (options, error) {
+	o := defaultOptions()
+	table := optionTable(&o)
+	byName := map[string]*option{}
+	for i := range table {
+		byName[table[i].name] = &table[i]
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
 		}
-		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookupEnv(name); ok {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "h" {
+			name = "help"
+		}
+		opt := byName[name]
+		if opt == nil {
+			return o, unknownFlag(a, table)
+		}
+		if _, isSwitch := opt.value.(switchValue); !isSwitch && !hasVal {
+			if i+1 >= len(args) {
+				return o, usagef("%s needs a value (%s)", opt.flag(), opt.arg)
 			}
+			i++
+			val = args[i]
+		} else if !hasVal {
+			val = "true"
 		}
-	})
-	if envErr != nil {
-		return o, envErr
-	}
-	if _, twin := lookupEnv(EnvPrefix + "HOME"); !set["home"] && !twin {
-		c.Home = getenv("HERMES_HOME")
-	}
-	if c.Home == "" {
-		c.Home, o.homeDefault = "/opt/data", true
-	}
-	_, twin := lookupEnv(EnvPrefix + "SCANDIR")
-	o.scandirGiven = set["scandir"] || twin
-	if !set["scandir"] && !twin {
-		if v := getenv("S6_PROFILE_GATEWAY_SCANDIR"); v != "" {
-			c.Scandir, o.scandirGiven = v, true
+		if err := opt.value.Set(val); err != nil {
+			return o, usagef("%s: %v", opt.flag(), err)
 		}
+		set[opt.name] = true
 	}
-	if c.Output != config.OutputText && c.Output != config.OutputJSON {
-		return o, fmt.Errorf("--output must be text or json, got %q", c.Output)
+	if o.help {
+		writeHelp(stdout, table)
+		return o, errHelp
 	}
-	if o.logFormat != "" && o.logFormat != "json" && o.logFormat != "console" {
-		return o, fmt.Errorf("--log-format must be json or console, got %q", o.logFormat)
+	if err := applyTwins(&o, table, set, env); err != nil {
+		return o, err
 	}
-	switch o.backend {
-	case "auto", "s6", "systemd", "launchd", "windows":
-	default:
-		return o, fmt.Errorf("--backend must be auto, s6, systemd, launchd or windows, got %q", o.backend)
+	if err := o.takeCommand(positional); err != nil {
+		return o, err
+	}
+	if o.command == cmdHelp {
+		writeHelp(stdout, table)
+		return o, errHelp
+	}
+	o.resolvePaths(set, env)
+	if err := o.check(); err != nil {
+		return o, err
 	}
 	if o.dryRun {
 		o.once = true
 	}
+	return o, nil
+}
+
+func unknownFlag(a string, table []option) error {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	var names []string
+	for _, o := range table {
+		names = append(names, o.name)
+	}
+	if n := nearest(name, names); n != "" {
+		flag := "--" + n
+		if len(n) == 1 {
+			flag = "-" + n
+		}
+		return usagef("unknown flag %s (did you mean %s?); see hermes-reconcile --help", a, flag)
+	}
+	return usagef("unknown flag %s; see hermes-reconcile --help", a)
+}
+
+// applyTwins reads HERMES_RECONCILE_* for every flag the command line did
+// not give, and refuses an unknown twin that is near a known one: a
+// mistyped HERMES_RECONCILE_DRYRUN must not let a dry run apply changes.
+func applyTwins(o *options, table []option, set map[string]bool, env map[string]string) error {
+	known := map[string]*option{}
+	var twins []string
+	for i := range table {
+		if t := table[i].twin(); t != "" {
+			known[t] = &table[i]
+			twins = append(twins, strings.TrimPrefix(t, EnvPrefix))
+		}
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !strings.HasPrefix(k, EnvPrefix) {
+			continue
+		}
+		opt := known[k]
+		if opt == nil {
+			if n := nearest(strings.TrimPrefix(k, EnvPrefix), twins); n != "" {
+				return usagef("%s is not a setting (did you mean %s%s?); nothing was done", k, EnvPrefix, n)
+			}
+			o.warnings = append(o.warnings, fmt.Sprintf("%s is not a setting of hermes-reconcile: ignored", k))
+			continue
+		}
+		if set[opt.name] {
+			continue
+		}
+		if err := opt.value.Set(env[k]); err != nil {
+			return usagef("%s=%q: %v", k, env[k], err)
+		}
+		set[opt.name] = true
+	}
+	for _, opt := range table {
+		if set[opt.name] && opt.group == groupRender {
+			o.renderGiven = true
+		}
+	}
+	return nil
+}
+
+// takeCommand reads the words besides the flags: the command and its
+// profiles.
+func (o *options) takeCommand(words []string) error {
+	if len(words) == 0 {
+		return nil
+	}
+	cmd, rest := words[0], words[1:]
+	switch cmd {
+	case cmdStatus:
+		for _, p := range rest {
+			if err := checkProfile(cmd, p); err != nil {
+				return err
+			}
+		}
+		o.status, o.profiles = true, rest
+	case cmdUnpark, cmdExplain:
+		if len(rest) != 1 {
+			if len(rest) == 0 {
+				return usagef("%s needs the profile: hermes-reconcile %s PROFILE", cmd, cmd)
+			}
+			return usagef("unexpected argument %q: %s takes one profile", rest[1], cmd)
+		}
+		if err := checkProfile(cmd, rest[0]); err != nil {
+			return err
+		}
+		if cmd == cmdUnpark {
+			o.unpark = rest[0]
+		} else {
+			o.explain = rest[0]
+		}
+	case cmdHelp, cmdVersion:
+		if len(rest) > 0 {
+			return usagef("unexpected argument %q: %s takes none", rest[0], cmd)
+		}
+		o.version = o.version || cmd == cmdVersion
+	default:
+		if n := nearest(cmd, commands); n != "" {
+			return usagef("unknown command %q (did you mean %s?); the commands are %s", cmd, n, orList(commands))
+		}
+		return usagef("unexpected argument %q (the commands are %s)", cmd, orList(commands))
+	}
+	o.command = cmd
+	return nil
+}
+
+func checkProfile(cmd, p string) error {
+	if p == desired.DefaultProfile {
+		return nil
+	}
+	if err := desired.ValidName(p); err != nil {
+		return usagef("%s %q: %v", cmd, p, err)
+	}
+	return nil
+}
+
+// resolvePaths fills HERMES_HOME and the scandir from Hermes's own
+// variables when neither flag nor twin gave them.
+func (o *options) resolvePaths(set map[string]bool, env map[string]string) {
+	c := &o.cfg
+	if _, twin := env[EnvPrefix+"HOME"]; !set["home"] && !twin {
+		c.Home = env["HERMES_HOME"]
+	}
+	if c.Home == "" {
+		c.Home, o.homeDefault = "/opt/data", true
+	}
+	_, twin := env[EnvPrefix+"SCANDIR"]
+	o.scandirGiven = set["scandir"] || twin
+	if !o.scandirGiven {
+		if v := env["S6_PROFILE_GATEWAY_SCANDIR"]; v != "" {
+			c.Scandir, o.scandirGiven = v, true
+		}
+	}
 	c.Home = absPath(c.Home)
 	c.Scandir = absPath(c.Scandir)
-	return o, nil
+}
+
+// check refuses settings that contradict each other.
+func (o *options) check() error {
+	w := o.cfg.Watch
+	if w.Quiet > w.MaxDelay {
+		return usagef("--quiet %s is longer than --max-delay %s: a burst would wait past its bound; make --quiet shorter or --max-delay longer", w.Quiet, w.MaxDelay)
+	}
+	if o.command != "" && o.command != cmdVersion && (o.once || o.dryRun) {
+		mode := "--once"
+		if o.dryRun {
+			mode = "--dry-run"
+		}
+		return usagef("%s and %s are two modes: give one (%s never changes anything; unpark is a pass of its own)", mode, o.command, cmdStatus)
+	}
+	if o.diff && !o.once && !o.dryRun {
+		return usagef("--diff shows what --once or --dry-run would rewrite: add one of them")
+	}
+	if o.cfg.Output == outputWide && !o.status {
+		return usagef("--output wide is status's wide table; runs print text or json")
+	}
+	if o.unpark != "" && o.backend != "auto" && o.backend != "s6" {
+		return usagef("unpark applies to s6 slots; the %s backend restarts its service itself", o.backend)
+	}
+	return nil
 }
 
 func absPath(p string) string {
@@ -227,49 +413,106 @@ func absPath(p string) string {
 	return p
 }
 
-func usage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprint(w, `hermes-reconcile keeps the s6 gateway slots of a Hermes container in step
-with the profiles on disk.
+const helpIntro = `hermes-reconcile keeps the s6 gateway slots of a Hermes container (or the
+single host service of systemd, launchd or Windows) in step with the
+profiles on disk.
 
 Usage:
-  hermes-reconcile [flags]            watch mode: a long-running control loop (an s6 longrun)
-  hermes-reconcile --once [flags]     one pass, then exit (cont-init.d at boot)
-  hermes-reconcile --dry-run [flags]  print the plan; write nothing
-  hermes-reconcile status [flags]     every profile and slot: intent, want, actual, pid, uptime
-  hermes-reconcile unpark PROFILE     start a gateway parked as a crash loop (or failed for good) again
+  hermes-reconcile [flags]                  watch mode: a long-running control loop (an s6 longrun)
+  hermes-reconcile --once [flags]           one pass: the plan, then its apply (cont-init.d at boot)
+  hermes-reconcile --dry-run [flags]        print the plan; write nothing
+  hermes-reconcile status [PROFILE...]      each profile and slot: intent, want, actual, pid, uptime
+  hermes-reconcile explain PROFILE          what the loader saw for PROFILE and what a pass would do
+  hermes-reconcile unpark PROFILE           start a gateway parked as a crash loop (or failed for good)
+  hermes-reconcile help | version
 
-Flags (each also read from HERMES_RECONCILE_<NAME>, e.g. --dry-run from
-HERMES_RECONCILE_DRY_RUN=true; a flag given on the command line wins):
-`)
-	out := fs.Output()
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(out)
-	fmt.Fprint(w, `
+Each flag is also read from its environment twin, HERMES_RECONCILE_<NAME>
+(--dry-run: HERMES_RECONCILE_DRY_RUN=1); a flag on the command line wins, a
+twin set to the empty string counts. Booleans take 1, true, yes, on or 0,
+false, no, off.
+`
+
+const helpTail = `
 Exit codes:
-  0  success (with --detailed-exitcode: nothing needed changing)
-  1  error: a pass could not run, or an action failed, or (with --strict) a diagnostic
-  2  with --detailed-exitcode: changes were needed (dry-run: drift present)
-  3  status: a gateway that should run is held down (parked as a crash loop,
-     or failed for good); its NOTE says why and what starts it again
+  0   success (with --detailed-exitcode: nothing needed changing); status:
+      every gateway that should run is up and supervised
+  1   error: a pass could not run, an action failed, or (with --strict) a diagnostic
+  2   with --detailed-exitcode: changes were needed (dry-run: drift present)
+  3   status: a gateway that should run is not running (down, unsupervised,
+      parked as a crash loop or failed for good); its NOTE says why
+  64  usage: a flag, twin or argument that cannot run; nothing was done
 
 Watch mode: an event on a profile or its slot runs a pass over that profile
 alone: at once when no pass is pending, then after a quiet period (--quiet,
 at most --max-delay after the first event of a burst). An intent file
 rewritten with the same intent runs none. A full pass runs at start, every
---resync (jittered by up to 10%), on an event queue overflow, on SIGHUP,
-after a failed pass, and when profiles/, the scandir or the topology change.
-The Hermes CLI gets --settle to finish a create, delete, start or stop
-before a pass acts against it. A gateway that dies --crash-loop-deaths times
-within --crash-loop-window is parked down; one whose finish asked s6 not to
-restart it (exit 0 or 78) stays down. Either is started again once when its
-config.yaml, .env or intent is written after that, or by unpark; a gateway
-parked again waits longer each time (1 min doubling to 1 h) before its
-changed inputs start it. A restart whose stop outlasts --timeout is finished
-with SIGKILL, and said so. A profile whose actions fail is retried with
-exponential backoff (1s doubling to --backoff-max) without delaying the
-others; when the whole pass fails (scandir missing, s6-svscan down) the loop
-backs off the same way and logs once per change of state. SIGTERM/SIGINT
-finish the pass in flight and exit 0, leaving every gateway as it is.
-`)
+--resync, on an event queue overflow, on SIGHUP, after a failed pass, and
+when profiles/, the scandir or the topology change. The Hermes CLI gets
+--settle to finish a create, delete, start or stop before a pass acts
+against it. A gateway that dies --crash-loop-deaths times within
+--crash-loop-window is parked down; one whose finish asked s6 not to restart
+it (exit 0 or 78) stays down. Either is started again once when its
+config.yaml, .env or intent is written after that, or by unpark. A profile
+whose actions fail is retried with backoff (1s doubling to --backoff-max)
+without delaying the others. A HERMES_HOME with no Hermes data (not
+mounted?) removes nothing, and neither does a pass that would remove more
+than --max-remove. SIGTERM/SIGINT finish the pass in flight and exit 0,
+leaving every gateway as it is.
+`
+
+func writeHelp(w io.Writer, table []option) {
+	fmt.Fprint(w, helpIntro)
+	for _, g := range groups {
+		fmt.Fprintf(w, "\n%s:\n", g)
+		for _, o := range table {
+			if o.group != g {
+				continue
+			}
+			head := o.flag()
+			if o.arg != "" {
+				head += " " + o.arg
+			}
+			fmt.Fprintf(w, "  %-26s %s\n", head, o.help)
+			var notes []string
+			if o.def != "" {
+				notes = append(notes, "default: "+o.def)
+			}
+			if t := o.twin(); t != "" {
+				notes = append(notes, "env: "+t)
+			}
+			if len(notes) > 0 {
+				fmt.Fprintf(w, "  %-26s [%s]\n", "", strings.Join(notes, "; "))
+			}
+		}
+	}
+	fmt.Fprint(w, helpTail)
+}
+
+// flagsMarkdown is the README's table of flags, from the same table as
+// --help.
+func flagsMarkdown() string {
+	o := defaultOptions()
+	table := optionTable(&o)
+	var b strings.Builder
+	for _, g := range groups {
+		fmt.Fprintf(&b, "\n**%s**\n\n| Flag | Environment | Default | |\n|---|---|---|---|\n", g)
+		for _, o := range table {
+			if o.group != g {
+				continue
+			}
+			head := o.flag()
+			if o.arg != "" {
+				head += " " + o.arg
+			}
+			twin, def := o.twin(), o.def
+			if twin != "" {
+				twin = "`" + twin + "`"
+			}
+			if def != "" {
+				def = "`" + def + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", head, twin, def, strings.ReplaceAll(o.help, "|", `\|`))
+		}
+	}
+	return b.String()
 }

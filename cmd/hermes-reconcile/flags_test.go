@@ -1,16 +1,14 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
-
-func lookup(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-}
 
 func TestParseArgs(t *testing.T) {
 	tests := []struct {
@@ -98,7 +96,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseArgs(tt.args, lookup(tt.env), io.Discard, io.Discard)
+			o, err := parseArgs(tt.args, tt.env, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,34 +111,113 @@ func TestParseArgsErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{[]string{"--output", "yaml"}, nil, "--output must be text or json"},
-		{[]string{"--log-format", "xml"}, nil, "--log-format must be json or console"},
-		{[]string{"--backend", "upstart"}, nil, "--backend must be"},
+		{[]string{"--output", "yaml"}, nil, `--output: want text, json or wide; got "yaml"`},
+		{[]string{"--log-format", "xml"}, nil, "--log-format: want json or console"},
+		{[]string{"--backend", "upstart"}, nil, "--backend: want auto, s6, systemd, launchd or windows"},
 		{[]string{"reconcile"}, nil, `unexpected argument "reconcile"`},
 		{[]string{"unpark"}, nil, "unpark needs the profile"},
 		{[]string{"unpark", "../etc"}, nil, `unpark "../etc"`},
 		{[]string{"unpark", "a", "b"}, nil, `unexpected argument "b"`},
-		{[]string{"status", "unpark", "a"}, nil, `unexpected argument "unpark"`},
-		{nil, map[string]string{"HERMES_RECONCILE_QUIET": "soon"}, "HERMES_RECONCILE_QUIET"},
+		{nil, map[string]string{"HERMES_RECONCILE_QUIET": "soon"}, `HERMES_RECONCILE_QUIET="soon": want a duration such as 500ms`},
 		{[]string{"--env", "NOEQUALS"}, nil, "want KEY=VALUE"},
+		{[]string{"--dryrun"}, nil, "unknown flag --dryrun (did you mean --dry-run?)"},
+		{[]string{"--timeout", "-1s"}, nil, "--timeout: want a duration of at least 1ms; got -1s"},
+		{[]string{"--resync", "0"}, nil, "--resync: want a duration of at least 1s"},
+		{[]string{"--quiet", "-5ms"}, nil, "--quiet: want a duration from 0 to 1m0s"},
+		{[]string{"--quiet", "abc"}, nil, `--quiet: want a duration such as 500ms, 10s or 1m30s (from 0 to 1m0s); got "abc"`},
+		{[]string{"--max-services", "-5"}, nil, "--max-services: want a whole number from 0"},
+		{[]string{"--restart-sec", "-5"}, nil, "--restart-sec: want a whole number from 0"},
+		{[]string{"--max-remove", "150%"}, nil, "--max-remove: want a count of slots"},
+		{[]string{"--quiet", "5s", "--max-delay", "1s"}, nil, "--quiet 5s is longer than --max-delay 1s"},
+		{[]string{"status", "--once"}, nil, "--once and status are two modes"},
+		{[]string{"--once", "--", "status"}, nil, "--once and status are two modes"},
+		{[]string{"--dry-run", "unpark", "a"}, nil, "--dry-run and unpark are two modes"},
+		{[]string{"--diff"}, nil, "--diff shows what --once or --dry-run would rewrite"},
+		{[]string{"--output", "wide"}, nil, "--output wide is status's"},
+		{[]string{"stauts"}, nil, `unknown command "stauts" (did you mean status?)`},
+		{[]string{"--timeout"}, nil, "--timeout needs a value (DURATION)"},
+		{nil, map[string]string{"HERMES_RECONCILE_DRYRUN": "true"}, "HERMES_RECONCILE_DRYRUN is not a setting (did you mean HERMES_RECONCILE_DRY_RUN?)"},
+		{nil, map[string]string{"HERMES_RECONCILE_DRY_RUN": "maybe"}, "want a boolean: 1, true, yes, on or 0, false, no, off"},
 	}
 	for _, tt := range tests {
-		_, err := parseArgs(tt.args, lookup(tt.env), io.Discard, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("parseArgs(%q, %v) = %v, want an error containing %q", tt.args, tt.env, err, tt.want)
+		_, err := parseArgs(tt.args, tt.env, io.Discard)
+		var ue *usageError
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &ue) {
+			t.Errorf("parseArgs(%q, %v) = %v, want a usage error containing %q", tt.args, tt.env, err, tt.want)
 		}
 	}
 }
 
 func TestHelpDocumentsEveryFlagAndTheExitCodes(t *testing.T) {
 	var out strings.Builder
-	_, err := parseArgs([]string{"--help"}, lookup(nil), &out, io.Discard)
+	_, err := parseArgs([]string{"--help"}, nil, &out)
 	if err == nil {
 		t.Fatal("want flag.ErrHelp")
 	}
-	for _, want := range []string{"-once", "-dry-run", "-detailed-exitcode", "-notify-fd", "-resync", "Exit codes:", "HERMES_RECONCILE_", "SIGHUP", "backoff"} {
+	for _, want := range []string{"--once", "--dry-run", "--detailed-exitcode", "--notify-fd FD", "--resync DURATION", "Exit codes:",
+		"env: HERMES_RECONCILE_DRY_RUN", "default: 5m0s", "SIGHUP", "backoff", "Watch tuning:", "Rendering", "64  usage"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+func TestParseArgsTwinsAndWords(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(o options) bool
+	}{
+		{"one boolean vocabulary: yes", nil, map[string]string{"HERMES_RECONCILE_DRY_RUN": "yes"}, func(o options) bool { return o.dryRun && o.once }},
+		{"one boolean vocabulary: off", []string{"--strict=off"}, nil, func(o options) bool { return !o.cfg.Strict }},
+		{"a far unknown twin is a warning", nil, map[string]string{"HERMES_RECONCILE_SOMETHING_ELSE": "1"}, func(o options) bool {
+			return len(o.warnings) == 1 && strings.Contains(o.warnings[0], "HERMES_RECONCILE_SOMETHING_ELSE is not a setting")
+		}},
+		{"status with profiles", []string{"status", "coder", "default", "--output", "wide"}, nil, func(o options) bool {
+			return o.status && reflect.DeepEqual(o.profiles, []string{"coder", "default"}) && o.cfg.Output == outputWide
+		}},
+		{"explain PROFILE", []string{"explain", "coder"}, nil, func(o options) bool { return o.explain == "coder" }},
+		{"version as a word", []string{"version"}, nil, func(o options) bool { return o.version }},
+		{"max-remove as a share", []string{"--max-remove", "50%"}, nil, func(o options) bool {
+			return o.maxRemove == removeLimit{set: true, n: 50, percent: true}
+		}},
+		{"single-dash flags still parse", []string{"-v", "2", "-once"}, nil, func(o options) bool { return o.verbosity == 2 && o.once }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseArgs(tt.args, tt.env, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(o) {
+				t.Errorf("got %+v", o)
+			}
+		})
+	}
+}
+
+// The README's table of flags is flagsMarkdown: one source with --help.
+func TestREADMEFlagsTableIsTheHelp(t *testing.T) {
+	const begin, end = "<!-- flags:begin -->\n", "<!-- flags:end -->"
+	path := "../../README.md"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no %q … %q section", path, begin, end)
+	}
+	want := flagsMarkdown()
+	if got := text[i+len(begin) : j]; got != want {
+		if os.Getenv("UPDATE_README") != "" {
+			if err := os.WriteFile(path, []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("the README's flags table is not --help's (UPDATE_README=1 go test ./cmd/hermes-reconcile/ rewrites it)")
 	}
 }

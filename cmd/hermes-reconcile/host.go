@@ -50,7 +50,7 @@ func runHost(ctx context.Context, o options, kind string, p *printer, getenv fun
 	if o.unpark != "" {
 		return p.fail(fmt.Errorf("unpark applies to s6 slots; the %s backend restarts its service itself (e.g. systemctl restart)", kind))
 	}
-	if !o.once && !o.status {
+	if !o.once && !o.status && o.explain == "" {
 		return p.fail(fmt.Errorf("watch mode runs under s6; with the %s backend use --once (e.g. from a timer), --dry-run or status", kind))
 	}
 	m, err := newManager(kind, o)
@@ -70,6 +70,9 @@ func runHost(ctx context.Context, o options, kind string, p *printer, getenv fun
 	run := runner{o: o, p: p, backend: kind, keys: []desired.Key{active}, held: held,
 		pass: &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s),
 			Policy: reconcile.Policy{Settle: o.cfg.Settle}}}
+	if o.explain != "" {
+		return run.explain(ctx, o.explain)
+	}
 	if o.status {
 		return run.status(ctx)
 	}

@@ -5,12 +5,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
@@ -29,30 +30,49 @@ const (
 	exitOK      = 0
 	exitError   = 1
 	exitChanges = 2
-	// exitHeld: status found a gateway that should run held down (parked,
-	// or failed for good).
+	// exitHeld: status found a gateway that should run not running.
 	exitHeld = 3
+	// exitUsage: a flag, twin or argument that cannot run (EX_USAGE).
+	exitUsage = 64
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], environ(os.Environ()), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
-	getenv := func(k string) string { v, _ := lookupEnv(k); return v }
-	o, err := parseArgs(args, lookupEnv, stdout, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+// environ is the environment as a map; a variable set to "" is present.
+func environ(kv []string) map[string]string {
+	env := make(map[string]string, len(kv))
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func run(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) int {
+	getenv := func(k string) string { return env[k] }
+	o, err := parseArgs(args, env, stdout)
+	if errors.Is(err, errHelp) {
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "hermes-reconcile: %v\n", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
 		return exitError
 	}
+	for _, w := range o.warnings {
+		fmt.Fprintf(stderr, "hermes-reconcile: warning: %s\n", w)
+	}
 	if o.version {
-		fmt.Fprintf(stdout, "hermes-reconcile %s\n", Version)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	}
 	log, sync := newLogger(o, stderr, getenv)
@@ -64,13 +84,20 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 
 	p := &printer{out: stdout, errw: stderr, json: o.cfg.Output == config.OutputJSON,
-		color: isTerminal(stdout) && getenv("NO_COLOR") == ""}
+		color: colorful(stdout, getenv)}
 	kind, err := detectBackend(o)
 	if err != nil {
 		return p.fail(err)
 	}
 	if kind != host.S6 {
 		return runHost(ctx, o, kind, p, getenv)
+	}
+	if o.status && !o.renderGiven {
+		// Render as the slots were written, not with this command line's
+		// defaults: status must not show drift a pass would not see.
+		if r, ok := s6.RecordedRender(o.cfg.Scandir); ok {
+			o.cfg.Render = r
+		}
 	}
 	be, err := s6.New(s6.Options{Scandir: o.cfg.Scandir, Bindir: o.cfg.S6Bindir, Timeout: o.cfg.SuperviseTimeout,
 		User: o.cfg.Render.User, UID: o.cfg.Render.ServiceUID, GID: o.cfg.Render.ServiceGID, Render: o.cfg.Render,
@@ -85,7 +112,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning, Settle: o.cfg.Settle,
 			CrashLoop: reconcile.CrashLoop{Deaths: o.cfg.CrashLoopDeaths, Window: o.cfg.CrashLoopWindow}},
 	}
+	if !o.allowMassRemove {
+		pass.Policy.MaxRemove = &reconcile.RemoveLimit{Max: o.maxRemove.n, Percent: o.maxRemove.percent, Set: o.maxRemove.set,
+			Flag: "--max-remove", Allow: "--allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"}
+	}
 	run := runner{o: o, p: p, pass: pass, backend: host.S6}
+	for _, name := range o.profiles {
+		run.keys = append(run.keys, name)
+	}
 	if o.unpark != "" {
 		// One pass over the profile, as --once, with the operator's word
 		// that its parked (or failed) gateway starts again.
@@ -95,15 +129,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		run.o = o
 	}
 	switch {
+	case o.explain != "":
+		return run.explain(ctx, o.explain)
 	case o.status:
 		return run.status(ctx)
 	case o.once: // --dry-run and unpark set it too
 		if !o.dryRun {
 			// --dry-run takes no lock: taking it would write to the scandir.
 			run.lock = func(ctx context.Context) (func(), error) {
-				if _, err := os.Stat(o.cfg.Scandir); err != nil {
-					return nil, fmt.Errorf("scandir %s: %w", o.cfg.Scandir, err)
-				}
 				l, err := s6.AcquireLock(ctx, o.cfg.Scandir, fmt.Sprintf("pid %d (hermes-reconcile --once)", os.Getpid()), o.cfg.LockTimeout)
 				if err != nil {
 					return nil, err
@@ -143,8 +176,20 @@ func (r runner) once(ctx context.Context) int {
 		return o.exitCode(nil, nil, 1, 0)
 	}
 	var out reconcile.Outcome
+	planned := false
+	showPlan := func(o *reconcile.Outcome) {
+		planned = true
+		p.diagnostics(o.Desired.Diagnostics)
+		p.plan(o.Plan)
+		if r.o.diff {
+			p.diffs(o, r.pass.Engine)
+		}
+	}
 	if o.dryRun {
 		out = r.pass.Observe(ctx, r.keys)
+		if out.Err == nil {
+			showPlan(&out)
+		}
 	} else {
 		unlock := func() {}
 		if r.lock != nil {
@@ -154,17 +199,22 @@ func (r runner) once(ctx context.Context) int {
 			}
 			unlock = u
 		}
+		// The plan is said before anything is applied, then the apply's
+		// progress: a long cold converge is not a blank screen.
+		prog := &progress{p: p, show: showPlan, start: time.Now(), tty: p.color || isTerminal(p.out)}
+		r.pass.Progress = prog
 		out = r.pass.Run(ctx, r.keys, nil)
+		r.pass.Progress = nil
 		unlock()
-	}
-	diags := out.Desired.Diagnostics
-	p.diagnostics(diags)
-	if out.Err == nil {
-		p.plan(out.Plan)
-		if !o.dryRun {
+		if !planned && out.Err == nil {
+			showPlan(&out)
+		}
+		if planned {
 			p.results(out.Results)
 		}
+		prog.complete(out.Results)
 	}
+	diags := out.Desired.Diagnostics
 	p.summary(out.Plan, out.Results, len(diags), out.Err)
 	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan.Actions))
 }
@@ -212,7 +262,7 @@ func newLogger(o options, stderr io.Writer, getenv func(string) string) (logr.Lo
 	var enc zapcore.Encoder
 	if format == "console" {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
-		if getenv("NO_COLOR") == "" && isTerminal(stderr) {
+		if colorful(stderr, getenv) {
 			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		}
 		enc = zapcore.NewConsoleEncoder(encCfg)
@@ -225,11 +275,15 @@ func newLogger(o options, stderr io.Writer, getenv func(string) string) (logr.Lo
 	return zapr.NewLogger(zl), func() { _ = zl.Sync() }
 }
 
+// isTerminal is true for a terminal: not a file, not a pipe, not
+// /dev/null.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isTerminalFd(f.Fd())
+}
+
+// colorful is true when w takes colour escapes: a terminal that is not
+// TERM=dumb, and no NO_COLOR.
+func colorful(w io.Writer, getenv func(string) string) bool {
+	return isTerminal(w) && getenv("TERM") != "dumb" && getenv("NO_COLOR") == ""
 }

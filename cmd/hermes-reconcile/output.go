@@ -11,9 +11,6 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=…".
-var Version = "0.1.0-dev"
-
 // SchemaVersion is the NDJSON schema; it changes only incompatibly.
 const SchemaVersion = 1
 
@@ -62,7 +59,9 @@ func (p *printer) emit(v any) {
 
 func (p *printer) version(mode, backend string) {
 	if p.json {
-		p.emit(map[string]any{"type": "version", "schema": SchemaVersion, "version": Version, "mode": mode, "backend": backend})
+		b := readBuildInfo()
+		p.emit(map[string]any{"type": "version", "schema": SchemaVersion, "version": b.Version, "commit": b.Commit,
+			"go": b.Go, "platform": b.Platform, "mode": mode, "backend": backend})
 	}
 }
 
@@ -155,6 +154,11 @@ func (p *printer) summary(plan reconcile.Plan, results []reconcile.Result, diags
 			fmt.Fprintf(p.errw, "Error: %v\n", err)
 		}
 		return
+	}
+	if err != nil {
+		// A fatal error is a diagnostic too, so a consumer that reads only
+		// those sees it.
+		p.emit(map[string]any{"type": "diagnostic", "severity": desired.Error.String(), "message": err.Error(), "summary": err.Error(), "fatal": true})
 	}
 	c := plan.Count()
 	ev := map[string]any{"type": "change_summary", "changes": len(plan.Actions),

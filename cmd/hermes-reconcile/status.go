@@ -26,6 +26,13 @@ type statusRow struct {
 	UptimeS  int64  `json:"uptime_s"`
 	LastExit string `json:"last_exit"`
 	Note     string `json:"note"`
+	// Supervised, Persisted and Drift are the wide columns.
+	Supervised bool     `json:"supervised"`
+	Persisted  bool     `json:"persisted"`
+	Drift      []string `json:"drift"`
+	// Healthy is false for a gateway that should run and is not up and
+	// supervised: status then exits 3.
+	Healthy bool `json:"healthy"`
 	// sinceKnown: the manager said when the gateway came up.
 	sinceKnown bool
 }
@@ -44,6 +51,10 @@ func (r runner) status(ctx context.Context) int {
 		p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
 	}
+	var down error
+	if sd, ok := r.pass.Engine.(interface{ SupervisorDown() error }); ok && o.Err == nil {
+		down = sd.SupervisorDown()
+	}
 	rows := statusRows(o, r.pass.Engine, time.Now())
 	if o.Err != nil {
 		// The profiles asked for by name still get their rows: what they
@@ -53,14 +64,22 @@ func (r runner) status(ctx context.Context) int {
 		}
 	}
 	p.diagnostics(o.Desired.Diagnostics)
+	if down != nil {
+		p.diagnostics([]desired.Diagnostic{{Severity: desired.Error, Message: down.Error()}})
+	}
 	if p.json {
 		for _, row := range rows {
 			p.emit(row)
 		}
-		return r.statusEnd(o)
+		return r.statusEnd(o, rows)
 	}
+	wide := r.o.cfg.Output == outputWide
 	tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tSLOT\tINTENT\tWANT\tACTUAL\tPID\tUPTIME\tLAST EXIT\tNOTE")
+	head := "PROFILE\tSLOT\tINTENT\tWANT\tACTUAL\tPID\tUPTIME\tLAST EXIT"
+	if wide {
+		head += "\tSUPERVISED\tPERSISTED\tDRIFT"
+	}
+	fmt.Fprintln(tw, head+"\tNOTE")
 	for _, r := range rows {
 		pid, up := "-", "-"
 		if r.PID > 0 {
@@ -69,25 +88,40 @@ func (r runner) status(ctx context.Context) int {
 		if r.Actual == "up" && r.sinceKnown {
 			up = (time.Duration(r.UptimeS) * time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Profile, r.Slot, r.Intent, r.Want, r.Actual, pid, up, r.LastExit, r.Note)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Profile, r.Slot, r.Intent, r.Want, r.Actual, pid, up, r.LastExit)
+		if wide {
+			drift := strings.Join(r.Drift, ",")
+			if drift == "" {
+				drift = "-"
+			}
+			line += fmt.Sprintf("\t%s\t%s\t%s", yesNo(r.Supervised), yesNo(r.Persisted), drift)
+		}
+		fmt.Fprintln(tw, line+"\t"+r.Note)
 	}
 	tw.Flush()
 	if o.Desired.Multiplex {
 		fmt.Fprintln(p.out, "Topology: multiplex (one root gateway serves every profile).")
 	}
-	return r.statusEnd(o)
+	return r.statusEnd(o, rows)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // statusEnd closes a status: an observation that failed is said after the
-// rows it left unknown, and fails the command; a gateway held down that
-// should run makes it exit 3.
-func (r runner) statusEnd(o reconcile.Outcome) int {
+// rows it left unknown, and fails the command; a gateway that should run
+// and is not up and supervised makes it exit 3 (LSB's "not running").
+func (r runner) statusEnd(o reconcile.Outcome, rows []statusRow) int {
 	if o.Err != nil {
 		r.p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
 	}
-	for _, d := range o.Plan.Deferred {
-		if d.Kind == reconcile.Start && (d.Reason == desired.ReasonPermanentFailure || d.Reason == desired.ReasonCrashLoop) {
+	for _, row := range rows {
+		if !row.Healthy {
 			return exitHeld
 		}
 	}
@@ -157,8 +191,23 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		note(d.Key, "held: "+d.Kind.String()+" ("+string(d.Reason)+"): "+d.Why)
 	}
 	for _, d := range o.Desired.Diagnostics {
+		if u := o.Observed.Units[d.Profile]; u != nil && (d.Message == u.Untouchable || d.Message == u.Blocked) {
+			continue // the unit's own note says it
+		}
 		if d.Profile != "" && byProfile[d.Profile] != nil {
 			note(d.Profile, d.String())
+		}
+	}
+	for _, r := range rows {
+		r.Healthy = true
+	}
+	for _, svc := range o.Desired.Services {
+		if !svc.WantUp {
+			continue
+		}
+		u := o.Observed.Units[svc.Profile]
+		if u == nil || !u.Registered || !u.Running {
+			byProfile[svc.Profile].Healthy = false
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return desired.Less(rows[i].Profile, rows[j].Profile) })
@@ -206,6 +255,7 @@ func fillActual(r *statusRow, u *reconcile.Unit, now time.Time) {
 	} else {
 		r.Want = wantWord(u.Persisted)
 	}
+	r.Supervised, r.Persisted, r.Drift = u.Registered, u.Persisted, u.Drift
 	r.PID = u.PID
 	if u.Running && !u.Since.IsZero() {
 		r.UptimeS, r.sinceKnown = int64(now.Sub(u.Since).Seconds()), true

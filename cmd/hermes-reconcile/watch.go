@@ -23,6 +23,17 @@ func runWatch(ctx context.Context, o options, pass *reconcile.Pass) int {
 
 	who := fmt.Sprintf("pid %d (hermes-reconcile watch)", os.Getpid())
 	w := o.cfg.Watch
+	b := readBuildInfo()
+	maxRemove := "off (--allow-mass-remove)"
+	if l := pass.Policy.MaxRemove; l != nil {
+		maxRemove = l.String()
+	}
+	log.Info("hermes-reconcile starting", "version", b.Version, "commit", b.Commit, "go", b.Go, "platform", b.Platform,
+		"home", o.cfg.Home, "scandir", o.cfg.Scandir, "backend", "s6",
+		"quiet", w.Quiet.String(), "max_delay", w.MaxDelay.String(), "resync", w.Resync.String(), "backoff_max", w.BackoffMax.String(),
+		"settle", o.cfg.Settle.String(), "timeout", o.cfg.SuperviseTimeout.String(), "lock_timeout", o.cfg.LockTimeout.String(),
+		"crash_loop_deaths", o.cfg.CrashLoopDeaths, "crash_loop_window", o.cfg.CrashLoopWindow.String(),
+		"max_remove", maxRemove, "max_services", o.cfg.MaxServices, "notify_fd", w.NotifyFD)
 	err := reconcile.Watch(ctx, pass, reconcile.WatchOptions{
 		Quiet: w.Quiet, MaxDelay: w.MaxDelay, Resync: w.Resync,
 		BackoffMin: w.BackoffMin, BackoffMax: w.BackoffMax,

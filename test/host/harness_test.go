@@ -99,4 +99,4 @@ func keys(m map[string]any) []string {
 }
 
 // statusKeys are the fields of a status row, the same for every backend.
-var statusKeys = []string{"type", "profile", "slot", "intent", "want", "actual", "pid", "uptime_s", "last_exit", "note"}
+var statusKeys = []string{"type", "profile", "slot", "intent", "want", "actual", "pid", "uptime_s", "last_exit", "note", "supervised", "persisted", "drift", "healthy"}

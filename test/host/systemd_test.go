@@ -85,10 +85,14 @@ var _ = Describe("the systemd backend, end to end", func() {
 		Expect(evs[1]).To(HaveKeyWithValue("type", "planned_change"))
 		Expect(evs[1]["change"]).To(Equal(map[string]any{"action": "update", "slot": "hermes-gateway-coder", "profile": "coder",
 			"reason": "spec_changed", "files": []any{svc}}))
-		Expect(evs[2]).To(HaveKeyWithValue("type", "applied_change"))
-		Expect(evs[2]).To(HaveKeyWithValue("result", "ok"))
-		Expect(evs[3]).To(HaveKeyWithValue("type", "change_summary"))
-		Expect(evs[3]).To(HaveKeyWithValue("update", BeNumerically("==", 1)))
+		Expect(evs[2]).To(HaveKeyWithValue("type", "apply_start"))
+		Expect(evs[3]).To(HaveKeyWithValue("type", "apply_progress"))
+		n := len(evs)
+		Expect(evs[n-3]).To(HaveKeyWithValue("type", "applied_change"))
+		Expect(evs[n-3]).To(HaveKeyWithValue("result", "ok"))
+		Expect(evs[n-2]).To(HaveKeyWithValue("type", "apply_complete"))
+		Expect(evs[n-1]).To(HaveKeyWithValue("type", "change_summary"))
+		Expect(evs[n-1]).To(HaveKeyWithValue("update", BeNumerically("==", 1)))
 		Expect(w.st.Calls()).To(Equal([]string{detect, show, "systemctl --user daemon-reload"}))
 		verify(unit())
 
@@ -129,7 +133,9 @@ var _ = Describe("the systemd backend, end to end", func() {
 		evs := ndjson(s.Out.Contents())
 		Expect(evs[1]).To(HaveKeyWithValue("actual", "unknown"))
 		Expect(evs[1]["note"]).To(ContainSubstring("enable-linger"))
-		Expect(evs[2]).To(HaveKeyWithValue("type", "change_summary"))
+		Expect(evs[2]).To(HaveKeyWithValue("type", "diagnostic"))
+		Expect(evs[2]).To(HaveKeyWithValue("severity", "error"))
+		Expect(evs[3]).To(HaveKeyWithValue("type", "change_summary"))
 	})
 
 	It("keeps the s6 path when a scandir is given, whatever PID 1 is", func() {
