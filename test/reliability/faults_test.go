@@ -167,7 +167,7 @@ var _ = Describe("faults of the environment", func() {
 		missing := filepath.Join(w.dir, "no-scandir")
 		s := w.reconcile("--once", "--scandir", missing)
 		Expect(s).To(gexec.Exit(1))
-		expectOneError(s, `scandir .*no-scandir.*no such file or directory`)
+		expectOneError(s, `scandir missing: .*no-scandir does not exist \(is s6-overlay up\? set --scandir or S6_PROFILE_GATEWAY_SCANDIR\)`)
 		_, err := os.Lstat(missing)
 		Expect(errors.Is(err, fs.ErrNotExist)).To(BeTrue(), "not created")
 		w.expectUnchanged(before)
