@@ -29,10 +29,15 @@ lint:
 	GOOS=windows GOARCH=amd64 $(GO) vet ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	shellcheck -s bash test/envtest/assets.sh
 	shellcheck -s sh test/fake-gateway test/hermes-cli test/demo.sh test/host/standins/* $$(find deploy -type f -name run -o -type f -path '*cont-init.d*' 2>/dev/null)
 
 # The soak suite (test/soak) mostly waits through minutes of watch mode, so
-# it runs beside the other packages rather than after them.
+# it runs beside the other packages rather than after them. The envtest
+# suite (test/envtest) builds a real kube-apiserver and etcd from the Go
+# module proxy with test/envtest/assets.sh on its first run (~10 min on 2
+# cores) and caches them in ~/.cache/hermes-reconcile/envtest;
+# KUBEBUILDER_ASSETS, when set, is used instead.
 test: deps lint
 	@soak=$$(mktemp); \
 	$(GO) test -count=1 -timeout 25m ./test/soak/ >"$$soak" 2>&1 & pid=$$!; \
@@ -59,6 +64,7 @@ demo: deps build
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./test/envtest/
 
 clean:
 	rm -rf bin

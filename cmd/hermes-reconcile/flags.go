@@ -66,6 +66,8 @@ type options struct {
 	scandirGiven, homeDefault bool
 	// warnings are said on stderr before anything runs (an unknown twin).
 	warnings []string
+	// kube: --backend kube.
+	kube kubeOptions
 	// renderGiven: a rendering flag or twin was given (status otherwise
 	// renders with the settings the slots record).
 	renderGiven bool
@@ -110,9 +112,10 @@ const (
 	groupWatch  = "Watch tuning"
 	groupRender = "Rendering (the s6 slots' scripts)"
 	groupHost   = "Host backends (no s6)"
+	groupKube   = "Kubernetes (--backend kube)"
 )
 
-var groups = []string{groupModes, groupPaths, groupOutput, groupSafety, groupWatch, groupRender, groupHost}
+var groups = []string{groupModes, groupPaths, groupOutput, groupSafety, groupWatch, groupRender, groupHost, groupKube}
 
 // optionTable builds the flags over o; defaults are o's values.
 func optionTable(o *options) []option {
@@ -161,9 +164,18 @@ func optionTable(o *options) []option {
 		{name: "log-script", group: groupRender, arg: "SCRIPT", def: r.LogScript, help: "s6-log's script before the log directory (each word quoted as needed)", value: stringValue{&r.LogScript}},
 		{name: "env", group: groupRender, arg: "KEY=VALUE", def: "none", help: "exported to every gateway (repeatable; the twin takes one per line); values are single-quoted, newlines and NUL refused", value: envList(r.Env)},
 
-		{name: "backend", group: groupHost, arg: "NAME", def: o.backend, help: "auto, s6, systemd, launchd or windows", value: choiceValue{&o.backend, []string{"auto", "s6", "systemd", "launchd", "windows"}}},
+		{name: "backend", group: groupHost, arg: "NAME", def: o.backend, help: "auto, s6, systemd, launchd, windows or kube (auto: kube in a pod with a service account and no s6 scandir)", value: choiceValue{&o.backend, []string{"auto", "s6", "systemd", "launchd", "windows", "kube"}}},
 		{name: "system", group: groupHost, help: "systemd: a system unit run as --user (root only) instead of a user unit", value: boolValue{&o.system}},
 		{name: "restart-sec", group: groupHost, arg: "SECONDS", def: fmt.Sprint(o.restartSec), help: "seconds before an exited gateway restarts (RestartSec, ThrottleInterval)", value: intValue{&o.restartSec, 0, 86400}},
+		{name: "kube-namespace", group: groupKube, arg: "NAME", def: "the pod's namespace", help: "the namespace of the Deployments and the Lease", value: stringValue{&o.kube.namespace}},
+		{name: "kubeconfig", group: groupKube, arg: "PATH", def: "$KUBECONFIG, ~/.kube/config, else in-cluster", help: "the API server to talk to", value: stringValue{&o.kube.kubeconfig}},
+		{name: "kube-image", group: groupKube, arg: "IMAGE", def: "nousresearch/hermes-agent:latest", help: "the Hermes image of the gateway pods", value: stringValue{&o.kube.image}},
+		{name: "kube-claim", group: groupKube, arg: "NAME", def: "hermes-data", help: "the PersistentVolumeClaim of the Hermes data volume (ReadWriteMany), mounted in every gateway pod", value: stringValue{&o.kube.claim}},
+		{name: "kube-mount", group: groupKube, arg: "PATH", def: "/opt/data", help: "where the data volume is mounted in the gateway pods (their HERMES_HOME)", value: stringValue{&o.kube.mount}},
+		{name: "leader-elect", group: groupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.kube.leaderElect}},
+		{name: "metrics-addr", group: groupKube, arg: "ADDR", def: o.kube.metricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.kube.metricsAddr}},
+		{name: "health-addr", group: groupKube, arg: "ADDR", def: o.kube.healthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.kube.healthAddr}},
+		{name: "poll", group: groupKube, arg: "DURATION", def: o.kube.poll.String(), help: "stat the profiles this often: inotify does not see writes by other NFS clients", value: durationValue{&o.kube.poll, 100 * time.Millisecond, time.Hour}},
 	}
 }
 
@@ -171,7 +183,8 @@ func optionTable(o *options) []option {
 const outputWide = "wide"
 
 func defaultOptions() options {
-	o := options{cfg: config.Default(), backend: "auto", restartSec: 5}
+	o := options{cfg: config.Default(), backend: "auto", restartSec: 5,
+		kube: kubeOptions{claim: "hermes-data", mount: "/opt/data", leaderElect: true, metricsAddr: ":8080", healthAddr: ":8081", poll: 2 * time.Second}}
 	o.cfg.Render.Env = map[string]string{}
 	return o
 }

@@ -113,7 +113,7 @@ func TestParseArgsErrors(t *testing.T) {
 	}{
 		{[]string{"--output", "yaml"}, nil, `--output: want text, json or wide; got "yaml"`},
 		{[]string{"--log-format", "xml"}, nil, "--log-format: want json or console"},
-		{[]string{"--backend", "upstart"}, nil, "--backend: want auto, s6, systemd, launchd or windows"},
+		{[]string{"--backend", "upstart"}, nil, "--backend: want auto, s6, systemd, launchd, windows or kube"},
 		{[]string{"reconcile"}, nil, `unexpected argument "reconcile"`},
 		{[]string{"unpark"}, nil, "unpark needs the profile"},
 		{[]string{"unpark", "../etc"}, nil, `unpark "../etc"`},

@@ -29,6 +29,9 @@ func detectBackend(o options) (string, error) {
 	if o.scandirGiven {
 		return host.S6, nil
 	}
+	if inPod() {
+		return backendKube, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return host.Detect(ctx, host.Table(host.Probes{

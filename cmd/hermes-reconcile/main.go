@@ -89,6 +89,9 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	if err != nil {
 		return p.fail(err)
 	}
+	if kind == backendKube {
+		return runKube(ctx, o, p, getenv)
+	}
 	if kind != host.S6 {
 		return runHost(ctx, o, kind, p, getenv)
 	}

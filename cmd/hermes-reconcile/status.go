@@ -56,6 +56,18 @@ func (r runner) status(ctx context.Context) int {
 		down = sd.SupervisorDown()
 	}
 	rows := statusRows(o, r.pass.Engine, time.Now())
+	if ps, ok := r.pass.Engine.(interface {
+		PodStates(context.Context) (map[desired.Key]string, error)
+	}); ok && o.Err == nil {
+		// Kubernetes: what the pods say (restarts, CrashLoopBackOff).
+		if states, err := ps.PodStates(ctx); err == nil {
+			for i := range rows {
+				if st := states[rows[i].Profile]; st != "" {
+					rows[i].Note = strings.TrimPrefix(rows[i].Note+"; pods: "+st, "; ")
+				}
+			}
+		}
+	}
 	if o.Err != nil {
 		// The profiles asked for by name still get their rows: what they
 		// want is known, what the manager has is not.
@@ -206,6 +218,9 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 			continue
 		}
 		u := o.Observed.Units[svc.Profile]
+		if u != nil && u.Untouchable != "" {
+			continue // left as it is: its note says why, its state is not known
+		}
 		if u == nil || !u.Registered || !u.Running {
 			byProfile[svc.Profile].Healthy = false
 		}

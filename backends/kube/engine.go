@@ -1,0 +1,302 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// The steps of the Kubernetes engine: one API write each.
+const (
+	opCreate = "create"
+	opWrite  = "write"
+	opScale  = "scale"
+	opDelete = "delete"
+)
+
+// Engine keeps one Deployment per profile in one namespace.
+type Engine struct {
+	c         client.Client
+	namespace string
+	settings  Settings
+	// rendered are the Deployments of the last Render, by key, for Do.
+	mu       sync.Mutex
+	rendered map[desired.Key]*appsv1.Deployment
+}
+
+var _ reconcile.Engine = (*Engine)(nil)
+
+// New returns the engine of namespace through c: a cached client in the
+// controller (reads from its informers), a direct one for --once.
+func New(c client.Client, namespace string, s Settings) *Engine {
+	return &Engine{c: c, namespace: namespace, settings: s, rendered: map[desired.Key]*appsv1.Deployment{}}
+}
+
+// Render is the Deployment of svc, its replicas left to the run state.
+func (e *Engine) Render(svc desired.Service) (reconcile.Spec, error) {
+	d, err := e.settings.Deployment(e.namespace, svc.Profile)
+	if err != nil {
+		return reconcile.Spec{}, err
+	}
+	spec := specOf(d)
+	d.Annotations[AnnotationHash] = spec.Hash
+	e.mu.Lock()
+	e.rendered[svc.Profile] = d
+	e.mu.Unlock()
+	return spec, nil
+}
+
+func (e *Engine) want(k desired.Key) (*appsv1.Deployment, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, ok := e.rendered[k]
+	return d, ok
+}
+
+// ours reports whether d carries our label: only those are ever removed.
+func ours(d *appsv1.Deployment) bool { return d.Labels[LabelManagedBy] == ManagedBy }
+
+// Observe reads the Deployments of keys (nil: every one in the namespace).
+// A Deployment named like ours without our label is a unit only while its
+// profile is wanted (adopted); otherwise it is someone else's.
+func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
+	o := reconcile.Observed{Keys: keys, Units: map[desired.Key]*reconcile.Unit{}}
+	var found []appsv1.Deployment
+	if keys == nil {
+		var list appsv1.DeploymentList
+		if err := e.c.List(ctx, &list, client.InNamespace(e.namespace)); err != nil {
+			return o, fmt.Errorf("list deployments in %s: %w", e.namespace, err)
+		}
+		found = list.Items
+	} else {
+		for _, k := range keys {
+			var d appsv1.Deployment
+			err := e.c.Get(ctx, types.NamespacedName{Namespace: e.namespace, Name: DeploymentName(k)}, &d)
+			switch {
+			case apierrors.IsNotFound(err):
+				continue
+			case err != nil:
+				return o, fmt.Errorf("get deployment %s/%s: %w", e.namespace, DeploymentName(k), err)
+			}
+			found = append(found, d)
+		}
+	}
+	for i := range found {
+		d := &found[i]
+		k, ok := ProfileOf(d.Name)
+		if !ok {
+			o.Others++
+			continue
+		}
+		_, wanted := want[k]
+		if !ours(d) && !wanted {
+			o.Others++ // not ours, and no profile to adopt it for
+			continue
+		}
+		o.Units[k] = e.unitOf(k, d, want)
+	}
+	return o, nil
+}
+
+func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	up := replicas > 0
+	u := &reconcile.Unit{Key: k, Name: d.Name, Hash: d.Annotations[AnnotationHash], Registered: true,
+		Running: up, WantUp: up, Persisted: up, ExitCode: -1}
+	u.Ours = ours(d) && u.Hash != ""
+	if spec, ok := want[k]; ok {
+		w, _ := e.want(k)
+		if u.Hash != spec.Hash || (w != nil && templateDrifted(d, w)) {
+			u.Drift = []string{SpecFile}
+		}
+		if !u.Ours && w != nil && !templateDrifted(d, w) {
+			// Someone else's, running what we would: adopted by a
+			// metadata write alone, no new pod.
+			u.Drift = nil
+		}
+	}
+	st := d.Status
+	switch {
+	case !up:
+		u.State = "down"
+	case st.ReadyReplicas > 0:
+		u.State = "up"
+	default:
+		u.State = "starting"
+	}
+	u.Detail = fmt.Sprintf("replicas %d, ready %d, updated %d", replicas, st.ReadyReplicas, st.UpdatedReplicas)
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			u.Detail += "; " + c.Message
+		}
+	}
+	return u
+}
+
+// Schedule is one API write per action.
+func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
+	var steps []reconcile.Step
+	for i, a := range p.Actions {
+		if a.Blocked != "" {
+			continue
+		}
+		one := func(op string) {
+			steps = append(steps, reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}})
+		}
+		switch a.Kind {
+		case reconcile.Create:
+			one(opCreate)
+		case reconcile.Update, reconcile.Adopt:
+			if a.Write {
+				one(opWrite)
+			}
+		case reconcile.Start, reconcile.Stop:
+			one(opScale)
+		case reconcile.Remove:
+			one(opDelete)
+		}
+	}
+	return steps
+}
+
+// Do carries out one write.
+func (e *Engine) Do(ctx context.Context, s reconcile.Step) error {
+	a := s.Acts[0]
+	key := types.NamespacedName{Namespace: e.namespace, Name: a.Unit}
+	switch s.Op {
+	case opCreate:
+		w, ok := e.want(a.Key)
+		if !ok {
+			return fmt.Errorf("create %s: no rendering for profile %s", a.Unit, a.Key)
+		}
+		d := w.DeepCopy()
+		d.Spec.Replicas = replicas(a.WantUp)
+		err := e.c.Create(ctx, d)
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("%w: %s was created by another writer", reconcile.ErrSuperseded, a.Unit)
+		}
+		return err
+	case opWrite:
+		w, ok := e.want(a.Key)
+		if !ok {
+			return fmt.Errorf("write %s: no rendering for profile %s", a.Unit, a.Key)
+		}
+		var d appsv1.Deployment
+		if err := e.c.Get(ctx, key, &d); err != nil {
+			return fmt.Errorf("get %s: %w", a.Unit, err)
+		}
+		if len(a.Files) > 0 || templateDrifted(&d, w) {
+			d.Spec.Strategy = w.Spec.Strategy
+			d.Spec.Template = *w.Spec.Template.DeepCopy()
+			if !equalLabels(d.Spec.Selector, w.Spec.Selector) {
+				// A selector is immutable: keep the one there, and give the
+				// template its labels so it still selects the pods.
+				for k, v := range d.Spec.Selector.MatchLabels {
+					d.Spec.Template.Labels[k] = v
+				}
+			}
+		}
+		if d.Labels == nil {
+			d.Labels = map[string]string{}
+		}
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		for k, v := range w.Labels {
+			d.Labels[k] = v
+		}
+		for k, v := range w.Annotations {
+			d.Annotations[k] = v
+		}
+		return e.c.Update(ctx, &d)
+	case opScale:
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":`+strconv.Itoa(int(*replicas(a.Kind == reconcile.Start)))+`}}`))
+		return e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: a.Unit}}, patch)
+	case opDelete:
+		var d appsv1.Deployment
+		if err := e.c.Get(ctx, key, &d); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("get %s: %w", a.Unit, err)
+		}
+		if !ours(&d) {
+			return reconcile.Terminal(fmt.Errorf("%s is not labelled %s=%s: left as it is", a.Unit, LabelManagedBy, ManagedBy))
+		}
+		uid := d.UID
+		err := e.c.Delete(ctx, &d, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	return fmt.Errorf("kube: no step %q", s.Op)
+}
+
+func replicas(up bool) *int32 {
+	n := int32(0)
+	if up {
+		n = 1
+	}
+	return &n
+}
+
+func equalLabels(a, b *metav1.LabelSelector) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if len(a.MatchLabels) != len(b.MatchLabels) || len(a.MatchExpressions) != 0 {
+		return false
+	}
+	for k, v := range b.MatchLabels {
+		if a.MatchLabels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// PodStates says, per profile, what its pods say that the Deployment does
+// not: restarts and a container waiting in CrashLoopBackOff (status only).
+func (e *Engine) PodStates(ctx context.Context) (map[desired.Key]string, error) {
+	var pods corev1.PodList
+	if err := e.c.List(ctx, &pods, client.InNamespace(e.namespace), client.MatchingLabels{LabelName: AppName}); err != nil {
+		return nil, err
+	}
+	out := map[desired.Key]string{}
+	for _, p := range pods.Items {
+		k := p.Labels[LabelInstance]
+		var bits []string
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.RestartCount > 0 {
+				bits = append(bits, fmt.Sprintf("restarts %d", cs.RestartCount))
+			}
+			if w := cs.State.Waiting; w != nil && w.Reason != "" {
+				bits = append(bits, w.Reason)
+			}
+		}
+		if len(bits) > 0 {
+			out[k] = strings.Join(bits, ", ")
+		}
+	}
+	return out, nil
+}
+
+// ErrNoNamespace: the engine was given no namespace and found none.
+var ErrNoNamespace = errors.New("no namespace: set --kube-namespace or run in a pod")

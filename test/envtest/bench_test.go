@@ -1,0 +1,247 @@
+//go:build linux
+
+package envtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
+)
+
+// The benchmarks start their own API server: -run '^$' skips the suite.
+var (
+	benchOnce sync.Once
+	benchCfg  *rest.Config
+	benchErr  error
+)
+
+func benchEnv(b *testing.B) (*rest.Config, client.Client) {
+	benchOnce.Do(func() {
+		crlog.SetLogger(logr.Discard())
+		assets := os.Getenv("KUBEBUILDER_ASSETS")
+		if assets == "" {
+			out, err := exec.Command("bash", filepath.Join(testkit.RepoRoot(), "test", "envtest", "assets.sh")).Output()
+			if err != nil {
+				benchErr = err
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			assets = lines[len(lines)-1]
+		}
+		e := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute}
+		benchCfg, benchErr = e.Start()
+		// The API server goes with the test process.
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	cfg := rest.CopyConfig(benchCfg)
+	cfg.QPS, cfg.Burst = 1000, 2000 // the floor's client-go loop gets the same
+	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cfg, c
+}
+
+// requests counts every API call of a client, reads too.
+type requests struct {
+	client.Client
+	n atomic.Int64
+}
+
+func (r *requests) Get(ctx context.Context, k client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+	r.n.Add(1)
+	return r.Client.Get(ctx, k, o, opts...)
+}
+
+func (r *requests) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
+	r.n.Add(1)
+	return r.Client.List(ctx, l, opts...)
+}
+
+func (r *requests) Create(ctx context.Context, o client.Object, opts ...client.CreateOption) error {
+	r.n.Add(1)
+	return r.Client.Create(ctx, o, opts...)
+}
+
+func (r *requests) Update(ctx context.Context, o client.Object, opts ...client.UpdateOption) error {
+	r.n.Add(1)
+	return r.Client.Update(ctx, o, opts...)
+}
+
+func (r *requests) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.PatchOption) error {
+	r.n.Add(1)
+	return r.Client.Patch(ctx, o, p, opts...)
+}
+
+func (r *requests) Delete(ctx context.Context, o client.Object, opts ...client.DeleteOption) error {
+	r.n.Add(1)
+	return r.Client.Delete(ctx, o, opts...)
+}
+
+func benchHome(b *testing.B, n int) string {
+	h := b.TempDir()
+	if err := os.WriteFile(filepath.Join(h, "config.yaml"), []byte("model: x\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		dir := filepath.Join(h, "profiles", fmt.Sprintf("p%04d", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("model: x\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "gateway_state.json"), []byte(`{"desired_state":"running"}`), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return h
+}
+
+func benchNamespace(b *testing.B, c client.Client) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
+	if err := c.Create(context.Background(), ns); err != nil {
+		b.Fatal(err)
+	}
+	return ns.Name
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkKubeColdConverge: a home of N running profiles and an empty
+// namespace, one --once pass; beside it, the floor: the same Deployments
+// created by a plain client loop.
+func BenchmarkKubeColdConverge(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("profiles=%d/engine", n), func(b *testing.B) {
+			_, c := benchEnv(b)
+			h := benchHome(b, n)
+			var reqs int64
+			for range b.N {
+				b.StopTimer()
+				ns := benchNamespace(b, c)
+				rc := &requests{Client: c}
+				p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(rc, ns, settings)}
+				b.StartTimer()
+				out := p.Run(context.Background(), nil, nil)
+				b.StopTimer()
+				if out.Err != nil || reconcile.Failed(out.Results) > 0 || len(out.Results) != n+1 {
+					b.Fatalf("pass: %v, %d failed of %d", out.Err, reconcile.Failed(out.Results), len(out.Results))
+				}
+				reqs += rc.n.Load()
+			}
+			b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
+			b.ReportMetric(float64(reqs)/float64(b.N)/float64(n+1), "requests/profile")
+		})
+		b.Run(fmt.Sprintf("profiles=%d/floor", n), func(b *testing.B) {
+			_, c := benchEnv(b)
+			var reqs int64
+			for range b.N {
+				b.StopTimer()
+				ns := benchNamespace(b, c)
+				var ds []*appsv1.Deployment
+				for i := range n + 1 {
+					name := desired.DefaultProfile
+					if i > 0 {
+						name = fmt.Sprintf("p%04d", i-1)
+					}
+					d, err := settings.Deployment(ns, name)
+					if err != nil {
+						b.Fatal(err)
+					}
+					one := int32(1)
+					d.Spec.Replicas = &one
+					ds = append(ds, d)
+				}
+				rc := &requests{Client: c}
+				b.StartTimer()
+				for _, d := range ds {
+					if err := rc.Create(context.Background(), d); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				reqs += rc.n.Load()
+			}
+			b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
+			b.ReportMetric(float64(reqs)/float64(b.N)/float64(n+1), "requests/profile")
+		})
+	}
+}
+
+// BenchmarkKubeNoopResync: 1,000 profiles converged; a full pass through
+// the controller's cache-backed client: no write, no API read.
+func BenchmarkKubeNoopResync(b *testing.B) {
+	cfg, c := benchEnv(b)
+	const n = 1000
+	h := benchHome(b, n)
+	ns := benchNamespace(b, c)
+	p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(c, ns, settings)}
+	if out := p.Run(context.Background(), nil, nil); out.Err != nil || reconcile.Failed(out.Results) > 0 {
+		b.Fatalf("converge: %v", out.Err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: kube.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		b.Fatal("cache")
+	}
+	// Reads through the cache; writes would go to the API server and are
+	// counted.
+	var list appsv1.DeploymentList
+	if err := mgr.GetCache().List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) != n+1 {
+		b.Fatalf("cache holds %d: %v", len(list.Items), err)
+	}
+	cached := &requests{Client: mgr.GetClient()}
+	p = &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(cached, ns, settings)}
+	p.Run(ctx, nil, nil) // warm the reader's stat cache
+	cached.n.Store(0)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		out := p.Run(ctx, nil, nil)
+		if out.Err != nil || len(out.Plan.Actions) != 0 {
+			b.Fatalf("no-op resync planned %d: %v", len(out.Plan.Actions), out.Err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cached.n.Load())/float64(b.N), "cache-reads/op")
+	b.ReportMetric(0, "writes/op")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}

@@ -1,0 +1,56 @@
+//go:build linux
+
+package envtest
+
+import (
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
+)
+
+var _ = Describe("the binary with --backend kube", func() {
+	It("converges with --once, changes nothing with --dry-run, and says so in status", func() {
+		bin, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile")
+		Expect(err).NotTo(HaveOccurred())
+		ns, h, kc := newNamespace(), home(), kubeconfig()
+		run := func(args ...string) *gexec.Session {
+			cmd := exec.Command(bin, append([]string{"--backend", "kube", "--kubeconfig", kc, "--kube-namespace", ns,
+				"--kube-image", "example.org/hermes:1", "--home", h}, args...)...)
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}
+			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(s, time.Minute).Should(gexec.Exit())
+			return s
+		}
+		s := run("--once")
+		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
+		Expect(string(s.Out.Contents())).To(ContainSubstring("+ hermes-gateway-run  create (up)  profile_added"))
+		Expect(deployments(ns)).To(HaveLen(4))
+
+		versions := map[string]string{}
+		for n, d := range deployments(ns) {
+			versions[n] = d.ResourceVersion
+		}
+		testkit.WriteFile(filepath.Join(h, "profiles", "stop", "gateway_state.json"), `{"desired_state":"running"}`)
+		s = run("--dry-run", "--detailed-exitcode")
+		Expect(s).To(gexec.Exit(2))
+		Expect(string(s.Out.Contents())).To(ContainSubstring("> hermes-gateway-stop  start  intent_running"))
+		for n, d := range deployments(ns) {
+			Expect(d.ResourceVersion).To(Equal(versions[n]), "%s: --dry-run wrote nothing", n)
+		}
+
+		s = run("status")
+		Expect(s).To(gexec.Exit(3), "stop should run and is scaled to 0:\n%s", s.Out.Contents())
+		Expect(string(s.Out.Contents())).To(MatchRegexp(`run\s+hermes-gateway-run\s+running\s+up\s+starting`))
+		s = run("--once")
+		Expect(s).To(gexec.Exit(0))
+		s = run("status")
+		Expect(s).To(gexec.Exit(0), "%s", s.Out.Contents())
+	})
+})
