@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package kube is the Kubernetes engine: one Deployment per profile in the
 // reconciler's namespace, replicas 1 or 0, strategy Recreate so that two
 // pods never hold one bot token at once. It is the only code here that talks
@@ -65,9 +67,10 @@ type Settings struct {
 	ServiceAccount string
 }
 
-// DefaultSettings are those of the Hermes image.
+// DefaultSettings are those of the Hermes image but the image itself,
+// which the operator names.
 func DefaultSettings() Settings {
-	return Settings{Image: "nousresearch/hermes-agent:latest", MountPath: "/opt/data", GatewayCommand: "hermes", UID: 10000, GID: 10000}
+	return Settings{MountPath: "/opt/data", GatewayCommand: "hermes", UID: 10000, GID: 10000}
 }
 
 // DeploymentName is the Deployment of a profile. Profile names may hold

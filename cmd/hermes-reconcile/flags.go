@@ -169,7 +169,7 @@ func optionTable(o *options) []option {
 		{name: "restart-sec", group: groupHost, arg: "SECONDS", def: fmt.Sprint(o.restartSec), help: "seconds before an exited gateway restarts (RestartSec, ThrottleInterval)", value: intValue{&o.restartSec, 0, 86400}},
 		{name: "kube-namespace", group: groupKube, arg: "NAME", def: "the pod's namespace", help: "the namespace of the Deployments and the Lease", value: stringValue{&o.kube.namespace}},
 		{name: "kubeconfig", group: groupKube, arg: "PATH", def: "$KUBECONFIG, ~/.kube/config, else in-cluster", help: "the API server to talk to", value: stringValue{&o.kube.kubeconfig}},
-		{name: "kube-image", group: groupKube, arg: "IMAGE", def: "nousresearch/hermes-agent:latest", help: "the Hermes image of the gateway pods", value: stringValue{&o.kube.image}},
+		{name: "kube-image", group: groupKube, arg: "IMAGE", def: "none: required", help: "the Hermes image of the gateway pods", value: stringValue{&o.kube.image}},
 		{name: "kube-claim", group: groupKube, arg: "NAME", def: "hermes-data", help: "the PersistentVolumeClaim of the Hermes data volume (ReadWriteMany), mounted in every gateway pod", value: stringValue{&o.kube.claim}},
 		{name: "kube-mount", group: groupKube, arg: "PATH", def: "/opt/data", help: "where the data volume is mounted in the gateway pods (their HERMES_HOME)", value: stringValue{&o.kube.mount}},
 		{name: "leader-elect", group: groupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.kube.leaderElect}},
