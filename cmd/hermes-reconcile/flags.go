@@ -172,6 +172,8 @@ func optionTable(o *options) []option {
 		{name: "kube-image", group: groupKube, arg: "IMAGE", def: "none: required", help: "the Hermes image of the gateway pods", value: stringValue{&o.kube.image}},
 		{name: "kube-claim", group: groupKube, arg: "NAME", def: "hermes-data", help: "the PersistentVolumeClaim of the Hermes data volume (ReadWriteMany), mounted in every gateway pod", value: stringValue{&o.kube.claim}},
 		{name: "kube-mount", group: groupKube, arg: "PATH", def: "/opt/data", help: "where the data volume is mounted in the gateway pods (their HERMES_HOME)", value: stringValue{&o.kube.mount}},
+		{name: "kube-requests", group: groupKube, arg: "LIST", def: "none", help: "the gateway container's resource requests, as cpu=100m,memory=256Mi", value: stringValue{&o.kube.requests}},
+		{name: "kube-limits", group: groupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.kube.limits}},
 		{name: "leader-elect", group: groupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.kube.leaderElect}},
 		{name: "metrics-addr", group: groupKube, arg: "ADDR", def: o.kube.metricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.kube.metricsAddr}},
 		{name: "health-addr", group: groupKube, arg: "ADDR", def: o.kube.healthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.kube.healthAddr}},

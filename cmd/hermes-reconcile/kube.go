@@ -10,6 +10,9 @@ type kubeOptions struct {
 	metricsAddr           string
 	healthAddr            string
 	poll                  time.Duration
+	// requests and limits are the gateway container's resources, as
+	// "cpu=100m,memory=256Mi".
+	requests, limits string
 }
 
 // backendKube is --backend kube.

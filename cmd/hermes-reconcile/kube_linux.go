@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,9 +63,28 @@ func (k kubeOptions) ns() (string, error) {
 	return "", errors.New("no namespace: set --kube-namespace (HERMES_RECONCILE_KUBE_NAMESPACE) or run in a pod")
 }
 
+// resources parses --kube-requests or --kube-limits.
+func resources(flag, list string) (corev1.ResourceList, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	out := corev1.ResourceList{}
+	for _, kv := range strings.Split(list, ",") {
+		name, qty, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		q, err := resource.ParseQuantity(qty)
+		if !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("%s: want NAME=QUANTITY pairs such as cpu=100m,memory=256Mi; got %q", flag, kv)
+		}
+		out[corev1.ResourceName(name)] = q
+	}
+	return out, nil
+}
+
 func (k kubeOptions) settings(o options) kube.Settings {
 	s := kube.DefaultSettings()
 	s.Image = k.image
+	s.Resources.Requests, _ = resources("--kube-requests", k.requests)
+	s.Resources.Limits, _ = resources("--kube-limits", k.limits)
 	s.Claim, s.MountPath = k.claim, k.mount
 	s.GatewayCommand = o.cfg.Render.GatewayCommand
 	s.Env = o.cfg.Render.Env
@@ -78,6 +99,11 @@ func runKube(ctx context.Context, o options, p *printer, getenv func(string) str
 	crlog.SetLogger(logr.FromContextOrDiscard(ctx))
 	if k.image == "" {
 		return p.fail(errors.New("--backend kube needs the Hermes image of the gateway pods: set --kube-image (HERMES_RECONCILE_KUBE_IMAGE)"))
+	}
+	for flag, list := range map[string]string{"--kube-requests": k.requests, "--kube-limits": k.limits} {
+		if _, err := resources(flag, list); err != nil {
+			return p.fail(err)
+		}
 	}
 	cfg, err := k.restConfig()
 	if err != nil {
