@@ -36,9 +36,20 @@ import (
 // The benchmarks start their own API server: -run '^$' skips the suite.
 var (
 	benchOnce sync.Once
+	benchEnvt *envtest.Environment
 	benchCfg  *rest.Config
 	benchErr  error
 )
+
+// TestMain stops the benchmarks' API server: envtest's processes outlive
+// the test binary otherwise.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchEnvt != nil {
+		_ = benchEnvt.Stop()
+	}
+	os.Exit(code)
+}
 
 func benchEnv(b *testing.B) (*rest.Config, client.Client) {
 	benchOnce.Do(func() {
@@ -53,9 +64,8 @@ func benchEnv(b *testing.B) (*rest.Config, client.Client) {
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 			assets = lines[len(lines)-1]
 		}
-		e := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute}
-		benchCfg, benchErr = e.Start()
-		// The API server goes with the test process.
+		benchEnvt = &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute}
+		benchCfg, benchErr = benchEnvt.Start()
 	})
 	if benchErr != nil {
 		b.Fatal(benchErr)
