@@ -34,12 +34,20 @@ lint:
 
 # The soak suite (test/soak) mostly waits through minutes of watch mode, so
 # it runs beside the other packages rather than after them. The envtest
-# suite (test/envtest) builds a real kube-apiserver and etcd from the Go
-# module proxy with test/envtest/assets.sh on its first run (~10 min on 2
-# cores) and caches them in ~/.cache/hermes-reconcile/envtest;
-# KUBEBUILDER_ASSETS, when set, is used instead.
-test: deps lint
-	@soak=$$(mktemp); \
+# suite (test/envtest) needs a real kube-apiserver and etcd: assets.sh builds
+# them from the Go module proxy (~10 min cold on 2 cores, beside lint) and
+# caches them in ~/.cache/hermes-reconcile/envtest; a KUBEBUILDER_ASSETS
+# already set is used instead.
+test: deps
+	@alog=$$(mktemp); \
+	if [ -z "$${KUBEBUILDER_ASSETS:-}" ]; then bash test/envtest/assets.sh >"$$alog.out" 2>"$$alog" & apid=$$!; fi; \
+	$(MAKE) --no-print-directory lint || { [ -n "$${apid:-}" ] && kill "$$apid"; exit 1; }; \
+	if [ -n "$${apid:-}" ]; then \
+		if ! wait "$$apid"; then cat "$$alog"; exit 1; fi; \
+		KUBEBUILDER_ASSETS=$$(tail -n 1 "$$alog.out"); export KUBEBUILDER_ASSETS; \
+	fi; \
+	rm -f "$$alog" "$$alog.out"; \
+	soak=$$(mktemp); \
 	$(GO) test -count=1 -timeout 25m ./test/soak/ >"$$soak" 2>&1 & pid=$$!; \
 	rc=0; $(GO) test -count=1 -timeout 25m $$($(GO) list ./... | grep -v '/test/soak$$') || rc=$$?; \
 	src=0; wait $$pid || src=$$?; cat "$$soak"; rm -f "$$soak"; \
