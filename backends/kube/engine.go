@@ -4,7 +4,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -124,13 +123,11 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	u.Ours = ours(d) && u.Hash != ""
 	if spec, ok := want[k]; ok {
 		w, _ := e.want(k)
-		if u.Hash != spec.Hash || (w != nil && templateDrifted(d, w)) {
+		drifted := w != nil && templateDrifted(d, w)
+		// Someone else's Deployment running what we would is adopted by a
+		// metadata write alone, no new pod: its missing hash is no drift.
+		if drifted || (u.Ours && u.Hash != spec.Hash) {
 			u.Drift = []string{SpecFile}
-		}
-		if !u.Ours && w != nil && !templateDrifted(d, w) {
-			// Someone else's, running what we would: adopted by a
-			// metadata write alone, no new pod.
-			u.Drift = nil
 		}
 	}
 	st := d.Status
@@ -299,6 +296,3 @@ func (e *Engine) PodStates(ctx context.Context) (map[desired.Key]string, error) 
 	}
 	return out, nil
 }
-
-// ErrNoNamespace: the engine was given no namespace and found none.
-var ErrNoNamespace = errors.New("no namespace: set --kube-namespace or run in a pod")

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,42 +78,6 @@ func benchEnv(b *testing.B) (*rest.Config, client.Client) {
 	return cfg, c
 }
 
-// requests counts every API call of a client, reads too.
-type requests struct {
-	client.Client
-	n atomic.Int64
-}
-
-func (r *requests) Get(ctx context.Context, k client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-	r.n.Add(1)
-	return r.Client.Get(ctx, k, o, opts...)
-}
-
-func (r *requests) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
-	r.n.Add(1)
-	return r.Client.List(ctx, l, opts...)
-}
-
-func (r *requests) Create(ctx context.Context, o client.Object, opts ...client.CreateOption) error {
-	r.n.Add(1)
-	return r.Client.Create(ctx, o, opts...)
-}
-
-func (r *requests) Update(ctx context.Context, o client.Object, opts ...client.UpdateOption) error {
-	r.n.Add(1)
-	return r.Client.Update(ctx, o, opts...)
-}
-
-func (r *requests) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-	r.n.Add(1)
-	return r.Client.Patch(ctx, o, p, opts...)
-}
-
-func (r *requests) Delete(ctx context.Context, o client.Object, opts ...client.DeleteOption) error {
-	r.n.Add(1)
-	return r.Client.Delete(ctx, o, opts...)
-}
-
 func benchHome(b *testing.B, n int) string {
 	h := b.TempDir()
 	if err := os.WriteFile(filepath.Join(h, "config.yaml"), []byte("model: x\n"), 0o644); err != nil {
@@ -161,7 +124,7 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				ns := benchNamespace(b, c)
-				rc := &requests{Client: c}
+				rc := &counting{Client: c}
 				p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(rc, ns, settings)}
 				b.StartTimer()
 				out := p.Run(context.Background(), nil, nil)
@@ -169,7 +132,7 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 				if out.Err != nil || reconcile.Failed(out.Results) > 0 || len(out.Results) != n+1 {
 					b.Fatalf("pass: %v, %d failed of %d", out.Err, reconcile.Failed(out.Results), len(out.Results))
 				}
-				reqs += rc.n.Load()
+				reqs += rc.calls()
 			}
 			b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
 			b.ReportMetric(float64(reqs)/float64(b.N)/float64(n+1), "requests/profile")
@@ -194,7 +157,7 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 					d.Spec.Replicas = &one
 					ds = append(ds, d)
 				}
-				rc := &requests{Client: c}
+				rc := &counting{Client: c}
 				b.StartTimer()
 				for _, d := range ds {
 					if err := rc.Create(context.Background(), d); err != nil {
@@ -202,7 +165,7 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				reqs += rc.n.Load()
+				reqs += rc.calls()
 			}
 			b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
 			b.ReportMetric(float64(reqs)/float64(b.N)/float64(n+1), "requests/profile")
@@ -238,10 +201,11 @@ func BenchmarkKubeNoopResync(b *testing.B) {
 	if err := mgr.GetCache().List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) != n+1 {
 		b.Fatalf("cache holds %d: %v", len(list.Items), err)
 	}
-	cached := &requests{Client: mgr.GetClient()}
+	cached := &counting{Client: mgr.GetClient()}
 	p = &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(cached, ns, settings)}
 	p.Run(ctx, nil, nil) // warm the reader's stat cache
-	cached.n.Store(0)
+	cached.reads.Store(0)
+	cached.writes.Store(0)
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
@@ -251,7 +215,7 @@ func BenchmarkKubeNoopResync(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cached.n.Load())/float64(b.N), "cache-reads/op")
-	b.ReportMetric(0, "writes/op")
+	b.ReportMetric(float64(cached.reads.Load())/float64(b.N), "cache-reads/op")
+	b.ReportMetric(float64(cached.writes.Load())/float64(b.N), "writes/op")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }

@@ -64,10 +64,21 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// counting is a client that counts its writes: a second pass must make none.
+// counting is a client that counts its API calls, reads and writes apart:
+// a second pass must make no write, a cached one no read either.
 type counting struct {
 	client.Client
-	writes atomic.Int64
+	reads, writes atomic.Int64
+}
+
+func (c *counting) Get(ctx context.Context, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.reads.Add(1)
+	return c.Client.Get(ctx, k, obj, opts...)
+}
+
+func (c *counting) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
+	c.reads.Add(1)
+	return c.Client.List(ctx, l, opts...)
 }
 
 func (c *counting) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
@@ -89,6 +100,9 @@ func (c *counting) Delete(ctx context.Context, obj client.Object, opts ...client
 	c.writes.Add(1)
 	return c.Client.Delete(ctx, obj, opts...)
 }
+
+// calls is every call counted.
+func (c *counting) calls() int64 { return c.reads.Load() + c.writes.Load() }
 
 // newNamespace makes a fresh namespace for one spec.
 func newNamespace() string {
