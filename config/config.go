@@ -57,6 +57,18 @@ type Config struct {
 	CrashLoopDeaths int
 	CrashLoopWindow time.Duration
 
+	// Topology forces the topology: per-profile or multiplex; auto decides
+	// as the installed Hermes does (HERMES_RECONCILE_TOPOLOGY). Default auto.
+	Topology string
+	// HermesRoot is the Hermes checkout whose version auto reads
+	// (HERMES_RECONCILE_HERMES_ROOT). Default /opt/hermes, as in Hermes's
+	// image; ~/.hermes/hermes-agent on a host.
+	HermesRoot string
+	// HermesVersion, when set, is the Hermes version auto decides by
+	// instead of reading HermesRoot: a cluster's gateway image
+	// (HERMES_RECONCILE_HERMES_VERSION). Default none.
+	HermesVersion string
+
 	// Render shapes the files of every slot.
 	Render Render
 	// Watch tunes the long-running mode.
@@ -122,6 +134,8 @@ func Default() Config {
 		SuperviseTimeout: 10 * time.Second,
 		MaxServices:      0,
 		Settle:           2 * time.Second,
+		Topology:         "auto",
+		HermesRoot:       "/opt/hermes",
 		CrashLoopDeaths:  5,
 		CrashLoopWindow:  time.Minute,
 		Render:           DefaultRender(),

@@ -38,7 +38,7 @@ func TestCache(t *testing.T) {
 		write("profiles/"+p+"/config.yaml", "model: x\n", old)
 		write("profiles/"+p+"/gateway_state.json", `{"desired_state":"running","updated_at":1}`, old)
 	}
-	r := NewReader(root, Options{})
+	r := NewReader(root, Options{HermesVersion: "0.21.3"})
 	load := func(keys ...Key) State {
 		t.Helper()
 		var k []Key

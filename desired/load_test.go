@@ -91,7 +91,7 @@ var _ = Describe("Load", func() {
 	)
 	BeforeEach(func() {
 		h = newHome()
-		opt = desired.Options{}
+		opt = desired.Options{HermesVersion: "0.21.3"}
 	})
 	load := func() desired.State {
 		GinkgoHelper()
@@ -455,7 +455,7 @@ var _ = Describe("Reader.Load for some keys", func() {
 	}
 
 	It("reads only the profiles asked for, and says so", func() {
-		r := desired.NewReader(string(h), desired.Options{})
+		r := desired.NewReader(string(h), desired.Options{HermesVersion: "0.21.3"})
 		st := loadKeys(r, "beta")
 		Expect(st.Keys).To(Equal([]string{"beta"}))
 		Expect(svcLines(st)).To(Equal([]string{"beta down intent_stopped enforced"}))
@@ -465,9 +465,9 @@ var _ = Describe("Reader.Load for some keys", func() {
 	})
 
 	It("decides for its keys exactly what a full load decides", func() {
-		full, err := desired.Load(string(h), desired.Options{})
+		full, err := desired.Load(string(h), desired.Options{HermesVersion: "0.21.3"})
 		Expect(err).NotTo(HaveOccurred())
-		r := desired.NewReader(string(h), desired.Options{})
+		r := desired.NewReader(string(h), desired.Options{HermesVersion: "0.21.3"})
 		for _, k := range []string{"default", "alpha", "beta", "gamma"} {
 			st := loadKeys(r, k)
 			Expect(st.Services).To(HaveLen(1), k)
@@ -476,7 +476,7 @@ var _ = Describe("Reader.Load for some keys", func() {
 	})
 
 	It("reports a profile gone or tombstoned as no service, and a bad one as held", func() {
-		r := desired.NewReader(string(h), desired.Options{})
+		r := desired.NewReader(string(h), desired.Options{HermesVersion: "0.21.3"})
 		h.write("profiles/.deleted/beta", "")
 		Expect(os.RemoveAll(h.path("profiles/gamma"))).To(Succeed())
 		h.write("profiles/alpha/config.yaml", "multiplex_profiles: maybe\n")
@@ -489,7 +489,7 @@ var _ = Describe("Reader.Load for some keys", func() {
 
 	It("folds every named running intent into default under multiplex, without being asked for them", func() {
 		h.write("config.yaml", "multiplex_profiles: true\n")
-		r := desired.NewReader(string(h), desired.Options{})
+		r := desired.NewReader(string(h), desired.Options{HermesVersion: "0.21.3"})
 		Expect(svcLines(loadKeys(r, "default"))).To(Equal([]string{"default up intent_running enforced folds alpha,gamma"}))
 		// A host whose HERMES_HOME is a named profile under a multiplexed
 		// root holds its own gateway down: the root one serves it.

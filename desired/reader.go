@@ -15,8 +15,22 @@ import (
 // Options are the inputs of a Reader besides the filesystem.
 type Options struct {
 	// MultiplexEnv is GATEWAY_MULTIPLEX_PROFILES as found in the environment
-	// ("" when unset); it overrides config.yaml when it is a clear word.
+	// ("" when unset); it overrides config.yaml when it is a clear word, for
+	// the Hermes releases that read it.
 	MultiplexEnv string
+	// Topology forces the topology, or (auto, "") decides it as the Hermes
+	// installed at HermesRoot does (TopologyRules).
+	Topology TopologyMode
+	// HermesRoot is the Hermes checkout whose version decides the
+	// topology ("" : none, the version is unknown).
+	HermesRoot string
+	// HermesVersion, when set, is the installed Hermes's version, told
+	// rather than read (a cluster's gateway image): HermesRoot is not read.
+	// HermesVersionFrom says who told it (default --hermes-version).
+	HermesVersion, HermesVersionFrom string
+	// Boot says the engine stands in for Hermes's container boot (s6):
+	// the boot's own topology rules apply.
+	Boot bool
 }
 
 // Reader reads the profiles under one root, all of them or some keys. It
@@ -31,6 +45,10 @@ type Reader struct {
 	// without reading every profile again; listed says a full load filled it.
 	named  map[Key]profileInput
 	listed bool
+	// hermes is the installed Hermes as last read (a full load reads it
+	// again); read says it was.
+	hermes     HermesInstall
+	hermesRead bool
 }
 
 type profileInput struct {
@@ -119,8 +137,17 @@ func (r *Reader) Load(keys []Key) (State, error) {
 		}
 	}
 
-	multiplex, known := r.topology(rootCfg, cfgOK)
-	st.Multiplex = multiplex
+	if keys == nil || !r.hermesRead {
+		r.readHermes()
+	}
+	topo := r.topology(rootCfg, cfgOK)
+	multiplex, known := topo.Multiplex, topo.Known
+	st.Topology, st.Multiplex = topo, multiplex
+	if withDefault {
+		if d := r.perProfileRisk(rootCfg); d != nil {
+			st.Diagnostics = append(st.Diagnostics, *d)
+		}
+	}
 
 	st.Services = make([]Service, 0, len(named)+1)
 	if withDefault && !st.Held[DefaultProfile] {
@@ -150,21 +177,59 @@ func (r *Reader) Load(keys []Key) (State, error) {
 
 // Topology is what the root config.yaml, read again, makes the topology:
 // multiplex or per-profile, and whether that is known at all (a broken root
-// config.yaml and no clear GATEWAY_MULTIPLEX_PROFILES: it is not).
-func (r *Reader) Topology() (multiplex, known bool) {
+// config.yaml, where the rule reads it: it is not).
+func (r *Reader) Topology() Topology {
 	res, _, _ := r.cache.config(filepath.Join(r.layout.Root, ConfigFile))
 	return r.topology(res.cfg, res.ok)
 }
 
-func (r *Reader) topology(rootCfg GatewayConfig, cfgOK bool) (multiplex, known bool) {
-	known = cfgOK
-	if rootCfg.Multiplex != nil {
-		multiplex = *rootCfg.Multiplex
+func (r *Reader) topology(rootCfg GatewayConfig, cfgOK bool) Topology {
+	return DecideTopology(r.opt.Topology, r.opt.Boot, r.hermes, rootCfg.Multiplex, cfgOK, r.opt.MultiplexEnv)
+}
+
+// readHermes reads the installed Hermes's version (auto topology only).
+func (r *Reader) readHermes() {
+	r.hermesRead = true
+	if v := r.opt.HermesVersion; v != "" {
+		from := r.opt.HermesVersionFrom
+		if from == "" {
+			from = "--hermes-version"
+		}
+		r.hermes = parsedInstall(v, from)
+		return
 	}
-	if v, ok := ParseSwitch(r.opt.MultiplexEnv); ok {
-		multiplex, known = v, true
+	if r.opt.HermesRoot == "" {
+		r.hermes = HermesInstall{Err: errors.New("no --hermes-root")}
+		return
 	}
-	return multiplex, known
+	r.hermes = ReadHermes(r.opt.HermesRoot)
+}
+
+// Hermes is the installed Hermes as the last load read it.
+func (r *Reader) Hermes() HermesInstall { return r.hermes }
+
+// perProfileRisk warns when the operator forced per-profile gateways
+// beside a Hermes whose root gateway multiplexes unless told not to: it
+// would serve the named profiles too, on their bot tokens.
+func (r *Reader) perProfileRisk(rootCfg GatewayConfig) *Diagnostic {
+	if r.opt.Topology != TopologyPerProfile {
+		return nil
+	}
+	if v, ok := ParseSwitch(r.opt.MultiplexEnv); (ok && !v) || (rootCfg.Multiplex != nil && !*rootCfg.Multiplex) {
+		return nil
+	}
+	h := r.hermes
+	if h.Known && h.Version.Less(multiplexDefault) {
+		return nil
+	}
+	what := "Hermes " + h.Version.String()
+	if !h.Known {
+		what = "a Hermes of unknown version"
+	}
+	return &Diagnostic{Severity: Warning, Profile: DefaultProfile, Path: filepath.Join(r.layout.Root, ConfigFile),
+		Message: fmt.Sprintf("--topology per-profile beside %s, whose root gateway multiplexes unless told not to (from %s, %s): "+
+			"it may serve the named profiles too, on their bot tokens; set gateway.multiplex_profiles: false (and gateway.auto_multiplex_migration: false) here",
+			what, multiplexDefault, TopologyRules[1].Change)}
 }
 
 func newService(p profileInput) Service {

@@ -46,8 +46,10 @@ type State struct {
 	// Keys are the profiles this state covers, sorted; nil when it covers
 	// every profile (a full load).
 	Keys []Key
-	// Multiplex is true when one root gateway serves every profile.
+	// Multiplex is true when one root gateway serves every profile;
+	// Topology says so, from what and why.
 	Multiplex bool
+	Topology  Topology
 	// Services is sorted: default first, then by profile name.
 	Services []Service
 	// Held names profiles whose input is bad: their service is left exactly

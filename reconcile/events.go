@@ -85,7 +85,7 @@ func (w *watchLoop) take() (keys []Key, full bool) {
 	}
 	rd := w.p.Reader
 	if w.rootConfig {
-		if multiplex, known := rd.Topology(); !known || multiplex != w.multiplex {
+		if t := rd.Topology(); !t.Known || t.Multiplex != w.multiplex {
 			return nil, true
 		}
 	}

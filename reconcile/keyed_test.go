@@ -45,7 +45,7 @@ var _ = Describe("keyed passes", func() {
 			intents := []string{`{"desired_state":"running"}`, `{"desired_state":"stopped"}`,
 				`{"gateway_state":"running"}`, `{"gateway_state":"starting"}`, `{"desired_state":`, ""}
 			multiplex := false
-			kr := desired.NewReader(root, desired.Options{})
+			kr := desired.NewReader(root, desired.Options{HermesVersion: "0.21.3"})
 			w := newWorld(reconcile.Observed{Units: map[string]*reconcile.Unit{}})
 			observe := func(keys []string) reconcile.Observed {
 				o := reconcile.Observed{Keys: keys, Units: map[string]*reconcile.Unit{}}
@@ -58,7 +58,7 @@ var _ = Describe("keyed passes", func() {
 				return o
 			}
 			full := func() reconcile.Plan {
-				d, err := desired.NewReader(root, desired.Options{}).Load(nil)
+				d, err := desired.NewReader(root, desired.Options{HermesVersion: "0.21.3"}).Load(nil)
 				Expect(err).NotTo(HaveOccurred())
 				return reconcile.Decide(d, renderings(d), observe(nil), reconcile.Policy{})
 			}

@@ -34,7 +34,7 @@ func (slotNames) UnitOf(path string) (Key, string, bool) {
 }
 
 func testLoop(opt WatchOptions) *watchLoop {
-	p := &Pass{Reader: desired.NewReader("/opt/data", desired.Options{}), Engine: slotNames{dir: "/run/service"}}
+	p := &Pass{Reader: desired.NewReader("/opt/data", desired.Options{HermesVersion: "0.21.3"}), Engine: slotNames{dir: "/run/service"}}
 	return newWatchLoop(p, opt, logr.Discard())
 }
 
@@ -143,7 +143,7 @@ func TestEventsBecomeKeys(t *testing.T) {
 		write("profiles/"+p+"/gateway_state.json", `{"desired_state":"running"}`)
 	}
 	scandir := filepath.Join(t.TempDir(), "scan")
-	p := &Pass{Reader: desired.NewReader(root, desired.Options{}), Engine: slotNames{dir: scandir}}
+	p := &Pass{Reader: desired.NewReader(root, desired.Options{HermesVersion: "0.21.3"}), Engine: slotNames{dir: scandir}}
 	w := newWatchLoop(p, WatchOptions{}, logr.Discard())
 	if _, err := p.Reader.Load(nil); err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestDeathsRunAPassOnlyForACrashLoop(t *testing.T) {
 		"gateway-loop": crashes(5, 1, 0), "gateway-once": crashes(1, 1, 0), "gateway-stops": crashes(9, 0, 15),
 		"gateway-clean": crashes(9, 0, 0), "gateway-new": nil,
 	}}
-	p := &Pass{Reader: desired.NewReader("/opt/data", desired.Options{}), Engine: eng,
+	p := &Pass{Reader: desired.NewReader("/opt/data", desired.Options{HermesVersion: "0.21.3"}), Engine: eng,
 		Policy: Policy{CrashLoop: CrashLoop{Deaths: 5, Window: time.Minute}}}
 	w := newWatchLoop(p, WatchOptions{}, logr.Discard())
 	for _, k := range []Key{"loop", "once", "stops", "clean", "new"} {

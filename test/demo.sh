@@ -22,8 +22,11 @@ mkdir "$tmp/scan"
 HERMES_HOME=$tmp/home s6-svscan "$tmp/scan" >"$tmp/svscan.log" 2>&1 &
 svscan=$!
 
-# Hermes itself is not installed here: slots run the stand-in gateway.
+# Hermes itself is not installed here: slots run the stand-in gateway, and
+# the topology is decided as a Hermes 0.21.3 image would (its config.yaml
+# says multiplex_profiles: false).
 HERMES_HOME=$tmp/home
+HERMES_RECONCILE_HERMES_VERSION=0.21.3
 HERMES_RECONCILE_SCANDIR=$tmp/scan
 HERMES_RECONCILE_SHEBANG='#!/bin/sh'
 HERMES_RECONCILE_USER=
@@ -31,7 +34,7 @@ HERMES_RECONCILE_GATEWAY_COMMAND=$repo/test/fake-gateway
 HERMES_RECONCILE_HOME_DIR=$tmp/home
 HERMES_RECONCILE_LOG_HERMES_HOME=$tmp/home
 HERMES_RECONCILE_LOG_FORMAT=console
-export HERMES_HOME HERMES_RECONCILE_SCANDIR HERMES_RECONCILE_SHEBANG HERMES_RECONCILE_USER \
+export HERMES_HOME HERMES_RECONCILE_HERMES_VERSION HERMES_RECONCILE_SCANDIR HERMES_RECONCILE_SHEBANG HERMES_RECONCILE_USER \
   HERMES_RECONCILE_GATEWAY_COMMAND HERMES_RECONCILE_HOME_DIR HERMES_RECONCILE_LOG_HERMES_HOME \
   HERMES_RECONCILE_LOG_FORMAT
 

@@ -53,9 +53,9 @@ type ControllerOptions struct {
 	Namespace string
 	Settings  Settings
 	Home      string
-	// Reader reads the profiles; MultiplexEnv as for s6.
-	MultiplexEnv string
-	Policy       reconcile.Policy
+	// Reader are the options of the profile reader.
+	Reader desired.Options
+	Policy reconcile.Policy
 	// LeaderElection through a Lease in Namespace, named LeaseName: several
 	// replicas are safe, one acts.
 	LeaderElection bool
@@ -94,7 +94,7 @@ func RunController(ctx context.Context, cfg *rest.Config, opt ControllerOptions)
 		return fmt.Errorf("controller manager: %w", err)
 	}
 	engine := New(mgr.GetClient(), opt.Namespace, opt.Settings)
-	pass := &reconcile.Pass{Reader: desired.NewReader(opt.Home, desired.Options{MultiplexEnv: opt.MultiplexEnv}), Engine: engine, Policy: opt.Policy}
+	pass := &reconcile.Pass{Reader: desired.NewReader(opt.Home, opt.Reader), Engine: engine, Policy: opt.Policy}
 	events := make(chan event.TypedGenericEvent[string], 1024)
 	r := &profileReconciler{pass: pass, onPass: opt.OnPass}
 	toRequest := handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, key string) []crreconcile.Request {

@@ -52,10 +52,7 @@ func (r runner) explain(ctx context.Context, name string) int {
 			e.Files = append(e.Files, f)
 		}
 	}
-	e.Topology = "one gateway per profile"
-	if o.Desired.Multiplex {
-		e.Topology = "multiplex: the root gateway serves every profile (GATEWAY_MULTIPLEX_PROFILES or the root config.yaml)"
-	}
+	e.Topology = o.Desired.Topology.String()
 	if svc := o.Desired.Service(name); svc != nil {
 		e.Intent = intentWord(svc.Intent)
 		switch {

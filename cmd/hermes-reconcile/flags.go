@@ -62,8 +62,10 @@ type options struct {
 	maxRemove       removeLimit
 	allowMassRemove bool
 	// scandirGiven: --scandir or a scandir variable was set (auto picks s6);
-	// homeDefault: no HERMES_HOME was given (a host then uses ~/.hermes).
-	scandirGiven, homeDefault bool
+	// homeDefault: no HERMES_HOME was given (a host then uses ~/.hermes);
+	// hermesRootDefault: no --hermes-root (a host then uses
+	// ~/.hermes/hermes-agent).
+	scandirGiven, homeDefault, hermesRootDefault bool
 	// warnings are said on stderr before anything runs (an unknown twin).
 	warnings []string
 	// kube: --backend kube.
@@ -132,6 +134,8 @@ func optionTable(o *options) []option {
 
 		{name: "home", group: groupPaths, arg: "PATH", def: "$HERMES_HOME, else /opt/data (~/.hermes on a host)", help: "HERMES_HOME: the profile root", value: stringValue{&c.Home}},
 		{name: "scandir", group: groupPaths, arg: "PATH", def: "$S6_PROFILE_GATEWAY_SCANDIR, else " + c.Scandir, help: "the s6 scandir of the gateway slots", value: stringValue{&c.Scandir}},
+		{name: "hermes-root", group: groupPaths, arg: "PATH", def: c.HermesRoot + " (~/.hermes/hermes-agent on a host)", help: "the Hermes checkout whose version --topology auto reads (its pyproject.toml, else its package metadata)", value: stringValue{&c.HermesRoot}},
+		{name: "hermes-version", group: groupPaths, arg: "VERSION", def: "read from --hermes-root", help: "the installed Hermes's version, when --hermes-root cannot say (a cluster: the gateway image's; kube reads a version tag of --kube-image)", value: stringValue{&c.HermesVersion}},
 		{name: "s6-bindir", group: groupPaths, arg: "PATH", def: c.S6Bindir, help: "searched for s6 programs before PATH (Debian: /usr/bin)", value: stringValue{&c.S6Bindir}},
 
 		{name: "output", group: groupOutput, arg: "FORMAT", def: c.Output, help: "text, json (NDJSON), or for status wide", value: choiceValue{&c.Output, []string{config.OutputText, config.OutputJSON, outputWide}}},
@@ -140,6 +144,7 @@ func optionTable(o *options) []option {
 		{name: "v", group: groupOutput, arg: "N", def: "0", help: "log verbosity: 0 actions and errors, 1 a line per pass, 2 every event", value: intValue{&o.verbosity, 0, 10}},
 		{name: "log-format", group: groupOutput, arg: "FORMAT", def: "json (console on a terminal)", help: "json or console", value: choiceValue{&o.logFormat, []string{"json", "console"}}},
 
+		{name: "topology", group: groupSafety, arg: "MODE", def: c.Topology, help: "auto (as the installed Hermes decides: its version's rule; unknown: multiplex), per-profile or multiplex", value: choiceValue{&c.Topology, desired.TopologyModes()}},
 		{name: "lock-timeout", group: groupSafety, arg: "DURATION", def: dur(c.LockTimeout), help: "how long to wait for another reconciler's lock", value: durationValue{&c.LockTimeout, 0, 0}},
 		{name: "timeout", group: groupSafety, arg: "DURATION", def: dur(c.SuperviseTimeout), help: "bound on each wait for s6 (supervised, down, supervisor gone); a restart's stop past it ends in SIGKILL", value: durationValue{&c.SuperviseTimeout, time.Millisecond, 0}},
 		{name: "settle", group: groupSafety, arg: "DURATION", def: dur(c.Settle), help: "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once", value: durationValue{&c.Settle, 0, time.Hour}},
@@ -392,6 +397,7 @@ func (o *options) resolvePaths(set map[string]bool, env map[string]string) {
 			c.Scandir, o.scandirGiven = v, true
 		}
 	}
+	o.hermesRootDefault = !set["hermes-root"]
 	c.Home = absPath(c.Home)
 	c.Scandir = absPath(c.Scandir)
 }
@@ -414,6 +420,11 @@ func (o *options) check() error {
 	}
 	if o.cfg.Output == outputWide && !o.status {
 		return usagef("--output wide is status's wide table; runs print text or json")
+	}
+	if v := o.cfg.HermesVersion; v != "" {
+		if _, err := desired.ParseVersion(v); err != nil {
+			return usagef("--hermes-version: %v; give a release such as 0.21.4", err)
+		}
 	}
 	if o.unpark != "" && o.backend != "auto" && o.backend != "s6" {
 		return usagef("unpark applies to s6 slots; the %s backend restarts its service itself", o.backend)

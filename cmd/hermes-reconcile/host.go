@@ -67,8 +67,13 @@ func runHost(ctx context.Context, o options, kind string, p *printer, getenv fun
 			home = filepath.Join(h, ".hermes")
 		}
 	}
+	if o.hermesRootDefault {
+		if h, err := os.UserHomeDir(); err == nil {
+			o.cfg.HermesRoot = filepath.Join(h, ".hermes", "hermes-agent")
+		}
+	}
 	s := host.Settings{GatewayCommand: gatewayProgram(o.cfg.Render.GatewayCommand), Env: o.cfg.Render.Env, RestartSec: o.restartSec}
-	reader := desired.NewReader(home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")})
+	reader := desired.NewReader(home, o.readerOptions(getenv, false))
 	active, held := desired.Active(home)
 	run := runner{o: o, p: p, backend: kind, keys: []desired.Key{active}, held: held,
 		pass: &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s),

@@ -63,6 +63,21 @@ func (k kubeOptions) ns() (string, error) {
 	return "", errors.New("no namespace: set --kube-namespace (HERMES_RECONCILE_KUBE_NAMESPACE) or run in a pod")
 }
 
+// imageVersion is the release an image reference's tag names (v0.21.4,
+// 0.21.4-slim), or "" when it names none (latest, a digest alone).
+func imageVersion(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ""
+	}
+	tag := ref[i+1:]
+	if _, err := desired.ParseVersion(tag); err != nil || !strings.ContainsRune(tag, '.') {
+		return ""
+	}
+	return tag
+}
+
 // resources parses --kube-requests or --kube-limits.
 func resources(flag, list string) (corev1.ResourceList, error) {
 	if strings.TrimSpace(list) == "" {
@@ -113,6 +128,14 @@ func runKube(ctx context.Context, o options, p *printer, getenv func(string) str
 	if err != nil {
 		return p.fail(err)
 	}
+	ropt := o.readerOptions(getenv, false)
+	if ropt.HermesVersion == "" {
+		// The gateways run the image's Hermes, not one beside us: its tag
+		// may say which (hermes-agent:v0.21.4).
+		if v := imageVersion(k.image); v != "" {
+			ropt.HermesVersion, ropt.HermesVersionFrom = v, "the tag of --kube-image"
+		}
+	}
 	home := o.cfg.Home
 	policy := reconcile.Policy{Settle: o.cfg.Settle}
 	if !o.allowMassRemove {
@@ -124,7 +147,7 @@ func runKube(ctx context.Context, o options, p *printer, getenv func(string) str
 		log.Info("hermes-reconcile starting", "version", readBuildInfo().Version, "home", home, "backend", backendKube,
 			"namespace", ns, "image", k.image, "claim", k.claim, "leader_election", k.leaderElect)
 		err := kube.RunController(ctx, cfg, kube.ControllerOptions{Namespace: ns, Settings: k.settings(o), Home: home,
-			MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES"), Policy: policy, LeaderElection: k.leaderElect,
+			Reader: ropt, Policy: policy, LeaderElection: k.leaderElect,
 			MetricsAddr: k.metricsAddr, HealthAddr: k.healthAddr, Poll: k.poll, Resync: o.cfg.Watch.Resync})
 		if err != nil {
 			log.Error(err, "controller stopped")
@@ -136,7 +159,7 @@ func runKube(ctx context.Context, o options, p *printer, getenv func(string) str
 	if err != nil {
 		return p.fail(fmt.Errorf("kubernetes client: %w", err))
 	}
-	pass := &reconcile.Pass{Reader: desired.NewReader(home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}),
+	pass := &reconcile.Pass{Reader: desired.NewReader(home, ropt),
 		Engine: kube.New(c, ns, k.settings(o)), Policy: policy}
 	run := runner{o: o, p: p, pass: pass, backend: backendKube}
 	for _, name := range o.profiles {

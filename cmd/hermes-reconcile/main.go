@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return exitError
 	}
 	pass := &reconcile.Pass{
-		Reader: desired.NewReader(o.cfg.Home, desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES")}),
+		Reader: desired.NewReader(o.cfg.Home, o.readerOptions(getenv, true)),
 		Engine: be,
 		Policy: reconcile.Policy{Capacity: o.cfg.MaxServices, CapacityWarning: be.CapacityWarning, Settle: o.cfg.Settle,
 			CrashLoop: reconcile.CrashLoop{Deaths: o.cfg.CrashLoopDeaths, Window: o.cfg.CrashLoopWindow}},
@@ -152,6 +152,13 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	return runWatch(ctx, o, pass)
 }
 
+// readerOptions are what the profile reader needs of the settings; boot
+// says the engine stands in for Hermes's container boot (s6).
+func (o options) readerOptions(getenv func(string) string, boot bool) desired.Options {
+	return desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES"),
+		Topology: desired.TopologyMode(o.cfg.Topology), HermesRoot: o.cfg.HermesRoot, HermesVersion: o.cfg.HermesVersion, Boot: boot}
+}
+
 // runner runs one-shot modes through a pass, for any engine.
 type runner struct {
 	o       options
@@ -182,6 +189,7 @@ func (r runner) once(ctx context.Context) int {
 	planned := false
 	showPlan := func(o *reconcile.Outcome) {
 		planned = true
+		p.topology(o.Desired.Topology)
 		p.diagnostics(o.Desired.Diagnostics)
 		p.plan(o.Plan)
 		if r.o.diff {

@@ -65,6 +65,19 @@ func (p *printer) version(mode, backend string) {
 	}
 }
 
+// topology says which topology a run decided, from what and why: first
+// thing of a plan, last of a status.
+func (p *printer) topology(t desired.Topology) {
+	if t.From == "" {
+		return // nothing was read
+	}
+	if p.json {
+		p.emit(map[string]any{"type": "topology", "topology": t.Word(), "from": t.From, "rule": t.Rule})
+		return
+	}
+	fmt.Fprintf(p.out, "Topology: %s\n", t)
+}
+
 func (p *printer) diagnostics(ds []desired.Diagnostic) {
 	for _, d := range ds {
 		if p.json {

@@ -83,6 +83,7 @@ func (r runner) status(ctx context.Context) int {
 		for _, row := range rows {
 			p.emit(row)
 		}
+		p.topology(o.Desired.Topology)
 		return r.statusEnd(o, rows)
 	}
 	wide := r.o.cfg.Output == outputWide
@@ -111,9 +112,7 @@ func (r runner) status(ctx context.Context) int {
 		fmt.Fprintln(tw, line+"\t"+r.Note)
 	}
 	tw.Flush()
-	if o.Desired.Multiplex {
-		fmt.Fprintln(p.out, "Topology: multiplex (one root gateway serves every profile).")
-	}
+	p.topology(o.Desired.Topology)
 	return r.statusEnd(o, rows)
 }
 

@@ -253,6 +253,8 @@ func binaryEnv(home, scandir string) []string {
 		"HERMES_RECONCILE_LOG_FORMAT=json",
 		"HERMES_RECONCILE_MAX_SERVICES="+strconv.Itoa(maxServices),
 		"GATEWAY_MULTIPLEX_PROFILES=",
+		// A Hermes before #112854: multiplex_profiles decides, absent per-profile.
+		"HERMES_RECONCILE_HERMES_VERSION=0.21.3",
 		"NO_COLOR=1",
 	)
 }
@@ -283,7 +285,7 @@ func newWorldOpts(tb testing.TB, n, maxSvc int, timeout time.Duration) *world {
 	w.rd = rd
 	w.be, err = s6.New(s6.Options{Scandir: w.scandir, Bindir: "/command", Timeout: timeout, UID: -1, GID: -1, Render: renderSettings(w.home)})
 	must(tb, err)
-	w.pass = &reconcile.Pass{Reader: desired.NewReader(w.home, desired.Options{}), Engine: w.be}
+	w.pass = &reconcile.Pass{Reader: desired.NewReader(w.home, desired.Options{HermesVersion: "0.21.3"}), Engine: w.be}
 	return w
 }
 

@@ -207,7 +207,7 @@ var _ = Describe("operator safety and truthfulness", func() {
 		Expect(json.Unmarshal([]byte(strings.Split(strings.TrimSpace(string(s.Out.Contents())), "\n")[1]), &row)).To(Succeed())
 		Expect(row).To(HaveKeyWithValue("profile", "alpha"))
 		Expect(row).To(HaveKeyWithValue("healthy", false))
-		Expect(ndjsonTypes(s.Out.Contents())).To(Equal([]string{"version", "status"}), "status alpha: one row")
+		Expect(ndjsonTypes(s.Out.Contents())).To(Equal([]string{"version", "status", "topology"}), "status alpha: one row")
 		Expect(w.reconcile("status", "beta").ExitCode()).To(Equal(0), "beta should not run, and does not")
 
 		By("s6-svscan down: one line, exit 3")

@@ -125,7 +125,7 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 				b.StopTimer()
 				ns := benchNamespace(b, c)
 				rc := &counting{Client: c}
-				p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(rc, ns, settings)}
+				p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(rc, ns, settings)}
 				b.StartTimer()
 				out := p.Run(context.Background(), nil, nil)
 				b.StopTimer()
@@ -180,7 +180,7 @@ func BenchmarkKubeNoopResync(b *testing.B) {
 	const n = 1000
 	h := benchHome(b, n)
 	ns := benchNamespace(b, c)
-	p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(c, ns, settings)}
+	p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(c, ns, settings)}
 	if out := p.Run(context.Background(), nil, nil); out.Err != nil || reconcile.Failed(out.Results) > 0 {
 		b.Fatalf("converge: %v", out.Err)
 	}
@@ -202,7 +202,7 @@ func BenchmarkKubeNoopResync(b *testing.B) {
 		b.Fatalf("cache holds %d: %v", len(list.Items), err)
 	}
 	cached := &counting{Client: mgr.GetClient()}
-	p = &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(cached, ns, settings)}
+	p = &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(cached, ns, settings)}
 	p.Run(ctx, nil, nil) // warm the reader's stat cache
 	cached.reads.Store(0)
 	cached.writes.Store(0)

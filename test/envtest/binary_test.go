@@ -21,7 +21,7 @@ var _ = Describe("the binary with --backend kube", func() {
 		ns, h, kc := newNamespace(), home(), kubeconfig()
 		run := func(args ...string) *gexec.Session {
 			cmd := exec.Command(bin, append([]string{"--backend", "kube", "--kubeconfig", kc, "--kube-namespace", ns,
-				"--kube-image", "example.org/hermes:1", "--home", h}, args...)...)
+				"--kube-image", "example.org/hermes:v0.21.3", "--home", h}, args...)...)
 			cmd.Env = []string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}
 			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 			Expect(err).NotTo(HaveOccurred())
@@ -30,6 +30,7 @@ var _ = Describe("the binary with --backend kube", func() {
 		}
 		s := run("--once")
 		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
+		Expect(string(s.Out.Contents())).To(HavePrefix("Topology: per-profile. Hermes 0.21.3 (the tag of --kube-image): before 0.21.4, "))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("+ hermes-gateway-run  create (up)  profile_added"))
 		Expect(deployments(ns)).To(HaveLen(4))
 

@@ -40,7 +40,7 @@ func home() string {
 }
 
 func newPass(h, ns string, c client.Client) *reconcile.Pass {
-	return &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{}), Engine: kube.New(c, ns, settings),
+	return &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(c, ns, settings),
 		Policy: reconcile.Policy{MaxRemove: &reconcile.RemoveLimit{Flag: "--max-remove", Allow: "--allow-mass-remove"}}}
 }
 
@@ -187,6 +187,7 @@ var _ = Describe("the Kubernetes engine", func() {
 			ctxs[i], cancels[i] = context.WithCancel(context.Background())
 			opt := kube.ControllerOptions{Namespace: ns, Settings: settings, Home: h, LeaderElection: true, LeaseName: "hermes-reconcile",
 				MetricsAddr: "0", HealthAddr: "0", Poll: 500 * time.Millisecond, Resync: time.Hour,
+				Reader: desired.Options{HermesVersion: "0.21.3"},
 				Policy: reconcile.Policy{MaxRemove: &reconcile.RemoveLimit{}}, OnPass: passes[i].add}
 			go func() { done[i] <- kube.RunController(ctxs[i], cfg, opt) }()
 		}

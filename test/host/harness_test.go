@@ -51,10 +51,16 @@ func newWorld() *world {
 	}
 	// GORACE: the race runtime otherwise sleeps 1s at every exit.
 	env = append(env, "GORACE=atexit_sleep_ms=0 halt_on_error=1", "HOME="+w.userHome, "HERMES_HOME="+w.home, "NO_COLOR=1",
-		"HERMES_RECONCILE_GATEWAY_COMMAND="+fakeGateway(), "STANDIN_UNIT_DIR="+w.unitDir())
+		"HERMES_RECONCILE_GATEWAY_COMMAND="+fakeGateway(), "STANDIN_UNIT_DIR="+w.unitDir(),
+		"HERMES_RECONCILE_HERMES_VERSION=0.21.3") // a Hermes before #112854: the config decides
 	w.env = w.st.Env(env)
 	return w
 }
+
+// topology is the first line of every plan: the worlds run beside a Hermes
+// before #112854.
+const topology = "Topology: per-profile. Hermes 0.21.3 (--hermes-version): before 0.21.4, " +
+	"multiplex_profiles in the root config.yaml (or GATEWAY_MULTIPLEX_PROFILES) decides; absent: per-profile.\n"
 
 func (w *world) unitDir() string { return filepath.Join(w.userHome, ".config", "systemd", "user") }
 

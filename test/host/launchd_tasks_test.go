@@ -27,12 +27,12 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 		w.st.Set("bootstrap-eio", "")
 		s := w.run("--once", "--backend", "launchd")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(HavePrefix("+ ai.hermes.gateway-coder  create (up)  profile_added\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "+ ai.hermes.gateway-coder  create (up)  profile_added\n"))
 		Expect(w.st.Calls()).To(ContainElements("launchctl bootstrap "+domain+" "+plist, "launchctl bootout "+domain+"/ai.hermes.gateway-coder"))
 		Expect(plist).To(BeARegularFile())
 
 		s = w.run("--once", "--backend", "launchd")
-		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(string(s.Out.Contents())).To(Equal(topology + "No changes. Services match the profiles.\n"))
 		Expect(w.st.Calls()).To(Equal([]string{"launchctl print " + domain + "/ai.hermes.gateway-coder"}))
 
 		s = w.run("status", "--backend", "launchd", "--output", "json")
@@ -44,11 +44,11 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 
 		w.intent("stopped")
 		s = w.run("--once", "--backend", "launchd")
-		Expect(string(s.Out.Contents())).To(HavePrefix("< ai.hermes.gateway-coder  stop  intent_stopped\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "< ai.hermes.gateway-coder  stop  intent_stopped\n"))
 
 		Expect(os.RemoveAll(w.home)).To(Succeed())
 		s = w.run("--once", "--backend", "launchd")
-		Expect(string(s.Out.Contents())).To(HavePrefix("- ai.hermes.gateway-coder  remove  profile_removed\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "- ai.hermes.gateway-coder  remove  profile_removed\n"))
 		Expect(plist).NotTo(BeAnExistingFile())
 	})
 
@@ -57,20 +57,20 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 		w.intent("running")
 		s := w.run("--once", "--backend", "windows")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(HavePrefix("+ Hermes_Gateway_coder  create (up)  profile_added\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "+ Hermes_Gateway_coder  create (up)  profile_added\n"))
 		xml := filepath.Join(w.home, "gateway-service", task+".task.xml")
 		Expect(w.st.Calls()).To(Equal([]string{"schtasks /Query /TN " + task + " /XML",
 			"schtasks /Create /TN " + task + " /XML " + xml + " /F", "schtasks /Run /TN " + task}))
 
 		s = w.run("--once", "--backend", "windows")
-		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(string(s.Out.Contents())).To(Equal(topology + "No changes. Services match the profiles.\n"))
 
 		s = w.run("status", "--backend", "windows")
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`coder\s+Hermes_Gateway_coder\s+running\s+up\s+up\s+`))
 
 		writeFile(filepath.Join(w.home, "gateway-service", task+".vbs"), "old")
 		s = w.run("--dry-run", "--backend", "windows")
-		Expect(string(s.Out.Contents())).To(Equal("~ Hermes_Gateway_coder  update Hermes_Gateway_coder.vbs  spec_changed\n" +
+		Expect(string(s.Out.Contents())).To(Equal(topology + "~ Hermes_Gateway_coder  update Hermes_Gateway_coder.vbs  spec_changed\n" +
 			"Plan: 0 to create, 1 to update, 0 to remove, 0 to start, 0 to stop.\n"))
 		s = w.run("--once", "--backend", "windows")
 		Expect(w.st.Calls()).To(ContainElement("schtasks /Create /TN " + task + " /XML " + xml + " /F"))
@@ -81,7 +81,7 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 
 		writeFile(filepath.Join(w.root, "profiles", ".deleted", "coder"), "")
 		s = w.run("--once", "--backend", "windows")
-		Expect(string(s.Out.Contents())).To(HavePrefix("- Hermes_Gateway_coder  remove  profile_tombstoned\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "- Hermes_Gateway_coder  remove  profile_tombstoned\n"))
 		Expect(w.st.Calls()).To(ContainElement("schtasks /Delete /TN " + task + " /F"))
 	})
 
@@ -94,7 +94,7 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 		w.intent("running")
 		s := w.run("--once", "--backend", "windows")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(HavePrefix("+ Hermes_Gateway_coder  create (up)  profile_added\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "+ Hermes_Gateway_coder  create (up)  profile_added\n"))
 
 		By("schtasks says \"Wird ausgeführt\" (in code page 850), which is not taken for down")
 		q := exec.Command(filepath.Join(standin.Dir(), "schtasks"), "/Query", "/TN", task, "/FO", "CSV", "/NH")
@@ -102,7 +102,7 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 		Expect(q.Output()).To(Equal([]byte("\"\\" + task + "\",\"Nicht zutreffend\",\"Wird ausgef\x81hrt\"\n")))
 		s = w.run("--once", "--backend", "windows")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(string(s.Out.Contents())).To(Equal(topology + "No changes. Services match the profiles.\n"))
 		Expect(w.st.Calls()).To(Equal(reads))
 		s = w.run("status", "--backend", "windows")
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`coder\s+Hermes_Gateway_coder\s+running\s+up\s+up\s+`))
@@ -110,11 +110,11 @@ var _ = Describe("the launchd and Windows backends, end to end", func() {
 		By("stopped, it is down: one stop, then nothing")
 		w.intent("stopped")
 		s = w.run("--once", "--backend", "windows")
-		Expect(string(s.Out.Contents())).To(HavePrefix("< Hermes_Gateway_coder  stop  intent_stopped\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "< Hermes_Gateway_coder  stop  intent_stopped\n"))
 		Expect(w.st.Calls()).To(Equal(append(reads, "schtasks /End /TN "+task)))
 		s = w.run("--once", "--backend", "windows")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(string(s.Out.Contents())).To(Equal(topology + "No changes. Services match the profiles.\n"))
 		Expect(w.st.Calls()).To(Equal(reads))
 		s = w.run("status", "--backend", "windows", "--output", "json")
 		evs := ndjson(s.Out.Contents())

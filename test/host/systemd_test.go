@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -28,7 +29,7 @@ var _ = Describe("the systemd backend, end to end", func() {
 		w.intent("stopped")
 		s := w.run("--dry-run", "--detailed-exitcode")
 		Expect(s.ExitCode()).To(Equal(2))
-		Expect(string(s.Out.Contents())).To(Equal("+ hermes-gateway-coder  create (down)  profile_added\n" +
+		Expect(string(s.Out.Contents())).To(Equal(topology + "+ hermes-gateway-coder  create (down)  profile_added\n" +
 			"Plan: 1 to create, 0 to update, 0 to remove, 0 to start, 0 to stop.\n"))
 		Expect(w.st.Calls()).To(Equal([]string{detect, show}))
 		Expect(unit()).NotTo(BeAnExistingFile())
@@ -36,7 +37,7 @@ var _ = Describe("the systemd backend, end to end", func() {
 		By("--once installs it down")
 		s = w.run("--once")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(Equal("+ hermes-gateway-coder  create (down)  profile_added\n" +
+		Expect(string(s.Out.Contents())).To(Equal(topology + "+ hermes-gateway-coder  create (down)  profile_added\n" +
 			"Plan: 1 to create, 0 to update, 0 to remove, 0 to start, 0 to stop.\nApply: 1 done, 0 failed.\n"))
 		Expect(w.st.Calls()).To(Equal([]string{detect, show, "systemctl --user daemon-reload"}))
 
@@ -47,13 +48,13 @@ var _ = Describe("the systemd backend, end to end", func() {
 		w.intent("running")
 		s = w.run("--once")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(HavePrefix("> hermes-gateway-coder  start  intent_running\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "> hermes-gateway-coder  start  intent_running\n"))
 		Expect(w.st.Calls()).To(Equal([]string{detect, show, "systemctl --user enable " + svc, "systemctl --user start " + svc}))
 
 		By("a second pass only reads")
 		s = w.run("--once", "--detailed-exitcode")
 		Expect(s.ExitCode()).To(Equal(0))
-		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"))
+		Expect(string(s.Out.Contents())).To(Equal(topology + "No changes. Services match the profiles.\n"))
 		Expect(w.st.Calls()).To(Equal([]string{detect, show}))
 
 		By("status shows the one service, with the manager's own words")
@@ -61,10 +62,11 @@ var _ = Describe("the systemd backend, end to end", func() {
 		s = w.run("status")
 		Expect(s.ExitCode()).To(Equal(0))
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`^PROFILE\s+SLOT\s+INTENT\s+WANT\s+ACTUAL\s+PID\s+UPTIME\s+LAST EXIT\s+NOTE\n` +
-			`coder\s+hermes-gateway-coder\s+running\s+up\s+activating\s+-\s+-\s+-\s+auto-restart, unit file enabled\n$`))
+			`coder\s+hermes-gateway-coder\s+running\s+up\s+activating\s+-\s+-\s+-\s+auto-restart, unit file enabled\n` + regexp.QuoteMeta(topology) + `$`))
 		s = w.run("status", "--output", "json")
 		evs := ndjson(s.Out.Contents())
-		Expect(evs).To(HaveLen(2))
+		Expect(evs).To(HaveLen(3))
+		Expect(evs[2]).To(HaveKeyWithValue("type", "topology"))
 		Expect(evs[0]).To(HaveKeyWithValue("type", "version"))
 		Expect(evs[0]).To(HaveKeyWithValue("backend", "systemd"))
 		Expect(evs[0]).To(HaveKeyWithValue("mode", "status"))
@@ -73,7 +75,7 @@ var _ = Describe("the systemd backend, end to end", func() {
 		Expect(evs[1]).To(HaveKeyWithValue("intent", "running"))
 		Expect(evs[1]).To(HaveKeyWithValue("slot", "hermes-gateway-coder"))
 		s = w.run("--once")
-		Expect(string(s.Out.Contents())).To(Equal("No changes. Services match the profiles.\n"), "activating is up: nothing to start")
+		Expect(string(s.Out.Contents())).To(Equal(topology+"No changes. Services match the profiles.\n"), "activating is up: nothing to start")
 		w.st.Set(svc+".state", "active running\n")
 
 		By("a stale unit is rewritten and reloaded")
@@ -82,11 +84,12 @@ var _ = Describe("the systemd backend, end to end", func() {
 		Expect(s.ExitCode()).To(Equal(0))
 		evs = ndjson(s.Out.Contents())
 		Expect(evs[0]).To(HaveKeyWithValue("schema", BeNumerically("==", 1)))
-		Expect(evs[1]).To(HaveKeyWithValue("type", "planned_change"))
-		Expect(evs[1]["change"]).To(Equal(map[string]any{"action": "update", "slot": "hermes-gateway-coder", "profile": "coder",
+		Expect(evs[1]).To(HaveKeyWithValue("type", "topology"))
+		Expect(evs[2]).To(HaveKeyWithValue("type", "planned_change"))
+		Expect(evs[2]["change"]).To(Equal(map[string]any{"action": "update", "slot": "hermes-gateway-coder", "profile": "coder",
 			"reason": "spec_changed", "files": []any{svc}}))
-		Expect(evs[2]).To(HaveKeyWithValue("type", "apply_start"))
-		Expect(evs[3]).To(HaveKeyWithValue("type", "apply_progress"))
+		Expect(evs[3]).To(HaveKeyWithValue("type", "apply_start"))
+		Expect(evs[4]).To(HaveKeyWithValue("type", "apply_progress"))
 		n := len(evs)
 		Expect(evs[n-3]).To(HaveKeyWithValue("type", "applied_change"))
 		Expect(evs[n-3]).To(HaveKeyWithValue("result", "ok"))
@@ -99,13 +102,13 @@ var _ = Describe("the systemd backend, end to end", func() {
 		By("stop when the intent turns to stopped")
 		w.intent("stopped")
 		s = w.run("--once")
-		Expect(string(s.Out.Contents())).To(HavePrefix("< hermes-gateway-coder  stop  intent_stopped\n"))
+		Expect(string(s.Out.Contents())).To(HavePrefix(topology + "< hermes-gateway-coder  stop  intent_stopped\n"))
 		Expect(w.st.Calls()).To(Equal([]string{detect, show, "systemctl --user disable " + svc, "systemctl --user stop " + svc}))
 
 		By("remove when the profile is tombstoned")
 		writeFile(filepath.Join(w.root, "profiles", ".deleted", "coder"), "")
 		s = w.run("--dry-run")
-		Expect(string(s.Out.Contents())).To(Equal("- hermes-gateway-coder  remove  profile_tombstoned\n" +
+		Expect(string(s.Out.Contents())).To(Equal(topology + "- hermes-gateway-coder  remove  profile_tombstoned\n" +
 			"Plan: 0 to create, 0 to update, 1 to remove, 0 to start, 0 to stop.\n"))
 		s = w.run("--once")
 		Expect(s.ExitCode()).To(Equal(0))
@@ -133,9 +136,10 @@ var _ = Describe("the systemd backend, end to end", func() {
 		evs := ndjson(s.Out.Contents())
 		Expect(evs[1]).To(HaveKeyWithValue("actual", "unknown"))
 		Expect(evs[1]["note"]).To(ContainSubstring("enable-linger"))
-		Expect(evs[2]).To(HaveKeyWithValue("type", "diagnostic"))
-		Expect(evs[2]).To(HaveKeyWithValue("severity", "error"))
-		Expect(evs[3]).To(HaveKeyWithValue("type", "change_summary"))
+		Expect(evs[2]).To(HaveKeyWithValue("type", "topology"))
+		Expect(evs[3]).To(HaveKeyWithValue("type", "diagnostic"))
+		Expect(evs[3]).To(HaveKeyWithValue("severity", "error"))
+		Expect(evs[4]).To(HaveKeyWithValue("type", "change_summary"))
 	})
 
 	It("keeps the s6 path when a scandir is given, whatever PID 1 is", func() {

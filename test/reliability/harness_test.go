@@ -68,6 +68,8 @@ func newWorld(fixture string) *world {
 		"HERMES_RECONCILE_LOG_HERMES_HOME="+w.home,
 		"HERMES_RECONCILE_LOG_FORMAT=json",
 		"GATEWAY_MULTIPLEX_PROFILES=",
+		// A Hermes before #112854: multiplex_profiles decides, absent per-profile.
+		"HERMES_RECONCILE_HERMES_VERSION=0.21.3",
 		"NO_COLOR=1",
 	)
 	return w

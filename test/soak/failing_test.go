@@ -45,6 +45,8 @@ func newWorld(bin string) *world {
 		"HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR="+w.modes,
 		"HERMES_RECONCILE_LOG_FORMAT=json",
 		"GATEWAY_MULTIPLEX_PROFILES=",
+		// A Hermes before #112854: multiplex_profiles decides, absent per-profile.
+		"HERMES_RECONCILE_HERMES_VERSION=0.21.3",
 		"NO_COLOR=1",
 	)
 	testkit.StartSvscan(w.scandir, w.home)

@@ -85,7 +85,7 @@ func (s State) Exists(name string) bool {
 // names, read and reconciled through the one planner. Keys are what it
 // covers (the active profile).
 func Pass(m host.Manager, home string, s host.Settings) (*reconcile.Pass, []desired.Key) {
-	reader := desired.NewReader(home, desired.Options{})
+	reader := desired.NewReader(home, desired.Options{HermesVersion: "0.21.3"})
 	active, _ := desired.Active(home)
 	return &reconcile.Pass{Reader: reader, Engine: host.NewEngine(m, reader.Layout(), active, s)}, []desired.Key{active}
 }
