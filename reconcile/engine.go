@@ -100,6 +100,10 @@ type Unit struct {
 	// and its logger run, as the unit records it: a process that started
 	// before needs a restart, whatever a killed pass did not get to.
 	RunWritten, LogWritten time.Time
+	// Adopted is when we took the unit over from another writer, accepting
+	// the gateway running then as it is: what we wrote takes effect at its
+	// next start. Zero when never.
+	Adopted time.Time
 	// Restarting is set while a restart of ours has the gateway down: one
 	// found down with it set was left so by a pass that did not finish.
 	Restarting bool

@@ -121,9 +121,16 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	u := &reconcile.Unit{Key: k, Name: d.Name, Hash: d.Annotations[AnnotationHash], Registered: true,
 		Running: up, WantUp: up, Persisted: up, ExitCode: -1}
 	u.Ours = ours(d) && u.Hash != ""
+	var accepted bool
 	if spec, ok := want[k]; ok {
 		w, _ := e.want(k)
 		drifted := w != nil && templateDrifted(d, w)
+		// A template accepted by an adoption runs until the next start:
+		// while it is up, it is no drift.
+		accepted = drifted && u.Ours && up && d.Annotations[AnnotationAccepted] == spec.Hash
+		if accepted {
+			drifted = false
+		}
 		// Someone else's Deployment running what we would is adopted by a
 		// metadata write alone, no new pod: its missing hash is no drift.
 		if drifted || (u.Ours && u.Hash != spec.Hash) {
@@ -140,6 +147,9 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 		u.State = "starting"
 	}
 	u.Detail = fmt.Sprintf("replicas %d, ready %d, updated %d", replicas, st.ReadyReplicas, st.UpdatedReplicas)
+	if accepted {
+		u.Detail += "; adopted as it runs: our template takes effect at its next start"
+	}
 	for _, c := range st.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
 			u.Detail += "; " + c.Message
@@ -200,7 +210,19 @@ func (e *Engine) Do(ctx context.Context, s reconcile.Step) error {
 		if err := e.c.Get(ctx, key, &d); err != nil {
 			return fmt.Errorf("get %s: %w", a.Unit, err)
 		}
-		if len(a.Files) > 0 || templateDrifted(&d, w) {
+		replace := len(a.Files) > 0 || templateDrifted(&d, w)
+		if replace && a.Kind == reconcile.Adopt && (d.Spec.Replicas == nil || *d.Spec.Replicas > 0) {
+			// Adopting restarts nothing: the template running is accepted
+			// until the next start, which writes ours.
+			replace = false
+			if d.Annotations == nil {
+				d.Annotations = map[string]string{}
+			}
+			d.Annotations[AnnotationAccepted] = w.Annotations[AnnotationHash]
+		} else if replace {
+			delete(d.Annotations, AnnotationAccepted)
+		}
+		if replace {
 			d.Spec.Strategy = w.Spec.Strategy
 			d.Spec.Template = *w.Spec.Template.DeepCopy()
 			if !equalLabels(d.Spec.Selector, w.Spec.Selector) {

@@ -34,6 +34,10 @@ const (
 	// AnnotationHash is the spec hash of the template we wrote (drift is a
 	// hash compare, as compose's config-hash label).
 	AnnotationHash = "hermes-reconcile/spec-hash"
+	// AnnotationAccepted records an adoption: the template running then,
+	// someone else's, is accepted in place of our rendering of that hash
+	// until the next start (a scale from 0), so adopting restarts nothing.
+	AnnotationAccepted = "hermes-reconcile/accepted-for"
 	// AnnotationProfile is the profile's name as Hermes spells it.
 	AnnotationProfile = "hermes-reconcile/profile"
 	// NamePrefix starts every Deployment's name.

@@ -142,7 +142,10 @@ func (b *Backend) slotDir(slot string) string { return filepath.Join(b.scandir, 
 // When what the gateway or its logger runs changes, the time is recorded
 // first (StateFile): a process that started before it runs the old script,
 // so a pass killed before the restart leaves one the next pass restarts.
-func (b *Backend) write(slot string, spec reconcile.Spec, files []string) error {
+// An adoption records the opposite: the processes running are accepted as
+// they are, and the new scripts take effect at their next start, as with
+// any rewrite by Hermes itself.
+func (b *Backend) write(slot string, spec reconcile.Spec, files []string, adopt bool) error {
 	root, err := os.OpenRoot(b.scandir)
 	if err != nil {
 		return err
@@ -155,13 +158,16 @@ func (b *Backend) write(slot string, spec reconcile.Spec, files []string) error 
 			log = log || f.Effect == reconcile.RestartsLogger
 		}
 	}
-	if run || log {
+	if run || log || adopt {
 		now := time.Now()
 		err := b.updateState(root, slot, func(st *slotState) {
-			if run {
+			switch {
+			case adopt:
+				st.RunWritten, st.LogWritten, st.Adopted = time.Time{}, time.Time{}, now
+			case run:
 				st.RunWritten = now
 			}
-			if log {
+			if log && !adopt {
 				st.LogWritten = now
 			}
 		})

@@ -115,7 +115,7 @@ func (b *Backend) Do(ctx context.Context, s reconcile.Step) error {
 	case opPublish:
 		return b.publish(a.Unit, a.Spec, a.WantUp)
 	case opWrite:
-		return b.write(a.Unit, a.Spec, a.Files)
+		return b.write(a.Unit, a.Spec, a.Files, a.Kind == reconcile.Adopt)
 	case opRescan:
 		return b.rescan(ctx)
 	case opPurge:

@@ -348,6 +348,7 @@ func unitOf(s *slot, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
 	u.PID, u.Since, u.ExitCode, u.Signal, u.PermanentFailure = st.PID, st.Since, st.ExitCode, st.Signal, st.PermanentFailure
 	u.StatusErr, u.Blocked = s.statusErr, s.blocked
 	u.RunWritten, u.LogWritten, u.Restarting, u.Park = s.state.RunWritten, s.state.LogWritten, s.state.Restarting, s.state.Park
+	u.Adopted = s.state.Adopted
 	u.Deaths = s.deaths
 	parked := u.Park != nil && !u.Park.Unparked() && !st.Up
 	if parked {

@@ -28,8 +28,11 @@ type slotState struct {
 	LogWritten time.Time `json:"log_written,omitzero"`
 	// Restarting is set before a restart takes the gateway down and cleared
 	// once it was asked up again.
-	Restarting bool            `json:"restarting,omitempty"`
-	Park       *reconcile.Park `json:"park,omitempty"`
+	Restarting bool `json:"restarting,omitempty"`
+	// Adopted is when we took the slot over from another writer: the
+	// gateway and logger running then were accepted as they are.
+	Adopted time.Time       `json:"adopted,omitzero"`
+	Park    *reconcile.Park `json:"park,omitempty"`
 }
 
 // parseState decodes StateFile; an unreadable one is reported and counts

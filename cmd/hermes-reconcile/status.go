@@ -160,6 +160,9 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		if u.Detail != "" {
 			note(k, u.Detail)
 		}
+		if u.Running && !u.Adopted.IsZero() && u.Since.Before(u.Adopted) {
+			note(k, "adopted as it runs: what we wrote takes effect at its next start")
+		}
 		if u.Untouchable != "" {
 			note(k, u.Untouchable)
 		}

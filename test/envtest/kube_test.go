@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
@@ -178,6 +179,46 @@ var _ = Describe("the Kubernetes engine", func() {
 		}
 	})
 
+	It("adopts a running Deployment someone else made without a new pod, now or at the next pass; its next start runs ours", func() {
+		ctx := context.Background()
+		By("a running Deployment for profile run, made by hand with another template")
+		f, err := settings.Deployment(ns, "run")
+		Expect(err).NotTo(HaveOccurred())
+		f.Labels = map[string]string{"app": "hand-made"}
+		f.Annotations = nil
+		f.Spec.Replicas = ptr(int32(1))
+		f.Spec.Template.Spec.Containers[0].Env = append(f.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "EXTRA_FLAG", Value: "1"})
+		Expect(raw.Create(ctx, f)).To(Succeed())
+		tmpl := deployments(ns)["hermes-gateway-run"].Spec.Template
+
+		out := run(p)
+		Expect(out.Plan.Actions).To(ContainElement(SatisfyAll(HaveField("Kind", reconcile.Adopt), HaveField("Unit", "hermes-gateway-run"))))
+		d := deployments(ns)["hermes-gateway-run"]
+		Expect(d.Spec.Template).To(Equal(tmpl), "adopting writes no new template: no new pod")
+		Expect(d.Labels).To(HaveKeyWithValue(kube.LabelManagedBy, kube.ManagedBy))
+
+		By("a second and third pass change nothing")
+		for range 2 {
+			before := c.writes.Load()
+			out = run(p)
+			Expect(out.Plan.Actions).To(BeEmpty())
+			Expect(c.writes.Load()).To(Equal(before))
+			Expect(deployments(ns)["hermes-gateway-run"].Spec.Template).To(Equal(tmpl))
+		}
+
+		By("a stop writes our template while nothing runs; the start runs it")
+		testkit.WriteFile(filepath.Join(h, "profiles", "run", "gateway_state.json"), `{"desired_state":"stopped"}`)
+		run(p)
+		Expect(replicasOf(deployments(ns)["hermes-gateway-run"])).To(BeZero())
+		out = run(p)
+		Expect(out.Plan.Actions).To(ConsistOf(HaveField("Kind", reconcile.Update)), "the template, at replicas 0")
+		Expect(deployments(ns)["hermes-gateway-run"].Spec.Template.Spec.Containers[0].Env).NotTo(ContainElement(HaveField("Name", "EXTRA_FLAG")))
+		testkit.WriteFile(filepath.Join(h, "profiles", "run", "gateway_state.json"), `{"desired_state":"running"}`)
+		out = run(p)
+		Expect(out.Plan.Actions).To(ConsistOf(HaveField("Kind", reconcile.Start)))
+		Expect(run(p).Plan.Actions).To(BeEmpty())
+	})
+
 	It("runs as a controller: repairs a hand-deleted Deployment at once, one leader of two, failover when it stops", func() {
 		passes := [2]*passCount{{}, {}}
 		ctxs := [2]context.Context{}
@@ -238,6 +279,8 @@ var _ = Describe("the Kubernetes engine", func() {
 		Eventually(func() int32 { return replicasOf(deployments(ns)["hermes-gateway-stop"]) }, 10*time.Second).Should(Equal(int32(1)))
 	})
 })
+
+func ptr[T any](v T) *T { return &v }
 
 // passCount counts a controller's passes.
 type passCount struct {
