@@ -29,18 +29,20 @@ lint:
 	GOOS=windows GOARCH=amd64 $(GO) vet ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
-	shellcheck -s bash test/envtest/assets.sh
+	shellcheck -s bash test/envtest/assets.sh test/cluster/assets.sh
 	shellcheck -s sh test/fake-gateway test/hermes-cli test/demo.sh test/host/standins/* $$(find deploy -type f -name run -o -type f -path '*cont-init.d*' 2>/dev/null)
 
 # The soak suite (test/soak) mostly waits through minutes of watch mode, so
 # it runs beside the other packages rather than after them. The envtest
-# suite (test/envtest) needs a real kube-apiserver and etcd: assets.sh builds
-# them from the Go module proxy (~10 min cold on 2 cores, beside lint) and
-# caches them in ~/.cache/hermes-reconcile/envtest; a KUBEBUILDER_ASSETS
-# already set is used instead.
+# suite (test/envtest) needs a real kube-apiserver and etcd, the cluster
+# suite (test/cluster) kube-controller-manager, kube-scheduler and kwok beside
+# them: test/cluster/assets.sh builds all five from the Go module proxy
+# (~10-15 min cold on 2 cores, beside lint) and caches them in
+# ~/.cache/hermes-reconcile/cluster; a KUBEBUILDER_ASSETS already set is used
+# instead.
 test: deps
 	@alog=$$(mktemp); \
-	if [ -z "$${KUBEBUILDER_ASSETS:-}" ]; then bash test/envtest/assets.sh >"$$alog.out" 2>"$$alog" & apid=$$!; fi; \
+	if [ -z "$${KUBEBUILDER_ASSETS:-}" ]; then bash test/cluster/assets.sh >"$$alog.out" 2>"$$alog" & apid=$$!; fi; \
 	$(MAKE) --no-print-directory lint || { [ -n "$${apid:-}" ] && kill "$$apid"; exit 1; }; \
 	if [ -n "$${apid:-}" ]; then \
 		if ! wait "$$apid"; then cat "$$alog"; exit 1; fi; \
