@@ -2,6 +2,7 @@
 # need (Debian packages) and runs everything CI runs.
 GO       ?= go
 BIN      := bin/hermes-reconcile
+KUBEBIN  := bin/hermes-reconcile-kube
 PKGS     := s6 execline shellcheck systemd
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export GINKGO_NO_COLOR := TRUE
@@ -10,8 +11,12 @@ export GINKGO_NO_COLOR := TRUE
 
 all: build
 
+# Two binaries, one per deployment unit: hermes-reconcile for Hermes images
+# and hosts (no Kubernetes package linked), hermes-reconcile-kube for the
+# controller's image (Linux).
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
+	$(GO) build -buildvcs=auto -o $(KUBEBIN) ./cmd/hermes-reconcile-kube
 
 # deps installs the real supervisor (s6), shellcheck for the deploy scripts
 # and systemd-analyze for unit verification, when any is missing.
@@ -69,7 +74,8 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
 	done
 
-demo: deps build
+demo: deps
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
 	sh test/demo.sh $(BIN)
 
 bench: deps

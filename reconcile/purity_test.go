@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -50,6 +51,12 @@ func sourceImports(dir string) map[string][]string {
 // import path they link.
 func listDeps(pkgs ...string) []string {
 	GinkgoHelper()
+	return listDepsFor("", pkgs...)
+}
+
+// listDepsFor is listDeps for another GOOS ("": this one).
+func listDepsFor(goos string, pkgs ...string) []string {
+	GinkgoHelper()
 	if _, err := exec.LookPath("go"); err != nil {
 		Skip("no go command on PATH to list dependencies: " + err.Error())
 	}
@@ -59,6 +66,9 @@ func listDeps(pkgs ...string) []string {
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = ".."
+	if goos != "" {
+		cmd.Env = append(os.Environ(), "GOOS="+goos)
+	}
 	stdout, err := cmd.Output()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -140,6 +150,18 @@ var _ = Describe("Purity", func() {
 			}
 		})
 	}
+
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		It("keeps Kubernetes out of the binary a Hermes image carries, for "+goos, func() {
+			deps := listDepsFor(goos, "cmd/hermes-reconcile")
+			Expect(deps).To(ContainElement(module + "/backends/s6"))
+			Expect(deps).NotTo(ContainElement(Or(HavePrefix("k8s.io/"), HavePrefix("sigs.k8s.io/"))))
+		})
+	}
+
+	It("would notice Kubernetes: the controller's binary links it", func() {
+		Expect(listDepsFor("linux", "cmd/hermes-reconcile-kube")).To(ContainElement(HavePrefix("sigs.k8s.io/controller-runtime")))
+	})
 
 	It("would notice a clock: retry.go and pass.go read time.Now, behind their seams", func() {
 		Expect(callsTimeNow(filepath.Join("..", "reconcile", "retry.go"))).NotTo(BeEmpty())

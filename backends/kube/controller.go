@@ -22,7 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -48,14 +48,9 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// ControllerOptions configure the controller.
-type ControllerOptions struct {
+// ManagerOptions configure the controller manager.
+type ManagerOptions struct {
 	Namespace string
-	Settings  Settings
-	Home      string
-	// Reader are the options of the profile reader.
-	Reader desired.Options
-	Policy reconcile.Policy
 	// LeaderElection through a Lease in Namespace, named LeaseName: several
 	// replicas are safe, one acts.
 	LeaderElection bool
@@ -63,19 +58,14 @@ type ControllerOptions struct {
 	// MetricsAddr and HealthAddr serve /metrics and /healthz, /readyz; "0"
 	// turns one off.
 	MetricsAddr, HealthAddr string
-	// Poll is how often the profiles are stat-checked (inotify does not see
-	// writes by other NFS clients); Resync how often a full pass runs.
-	Poll, Resync time.Duration
-	// OnPass, if set, hears every pass (tests).
-	OnPass func(reconcile.Outcome)
+	// SkipNameValidation lets two managers share a process (tests).
+	SkipNameValidation bool
 }
 
-// RunController runs the engine as a controller until ctx ends: a manager
-// with a reconciler keyed by profile, the Deployments watched through its
-// cache, the profiles by fsnotify and a stat-validated poll.
-func RunController(ctx context.Context, cfg *rest.Config, opt ControllerOptions) error {
-	log := logr.FromContextOrDiscard(ctx)
-	ctrl.SetLogger(log)
+// NewManager returns the controller manager of a namespace: its cache (our
+// Deployments), its Lease and its endpoints. The watch mode's engine reads
+// through its client.
+func NewManager(cfg *rest.Config, opt ManagerOptions) (manager.Manager, error) {
 	if opt.LeaseName == "" {
 		opt.LeaseName = "hermes-reconcile"
 	}
@@ -89,21 +79,49 @@ func RunController(ctx context.Context, cfg *rest.Config, opt ControllerOptions)
 		Metrics:                       metricsserver.Options{BindAddress: opt.MetricsAddr},
 		HealthProbeBindAddress:        opt.HealthAddr,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
+		Controller:                    config.Controller{SkipNameValidation: ptr(opt.SkipNameValidation)},
 	})
 	if err != nil {
-		return fmt.Errorf("controller manager: %w", err)
+		return nil, fmt.Errorf("controller manager: %w", err)
 	}
-	engine := New(mgr.GetClient(), opt.Namespace, opt.Settings)
-	pass := &reconcile.Pass{Reader: desired.NewReader(opt.Home, opt.Reader), Engine: engine, Policy: opt.Policy}
+	if opt.HealthAddr != "0" && opt.HealthAddr != "" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
+			if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+				return errors.New("cache not synced")
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
+
+// ControllerOptions configure the controller.
+type ControllerOptions struct {
+	Home string
+	// Poll is how often the profiles are stat-checked (inotify does not see
+	// writes by other NFS clients); Resync how often a full pass runs.
+	Poll, Resync time.Duration
+	// OnPass, if set, hears every pass (tests).
+	OnPass func(reconcile.Outcome)
+}
+
+// RunController runs pass as a controller in mgr until ctx ends: a
+// reconciler keyed by profile, the Deployments watched through the
+// manager's cache, the profiles by fsnotify and a stat-validated poll.
+func RunController(ctx context.Context, mgr manager.Manager, pass *reconcile.Pass, opt ControllerOptions) error {
+	log := logr.FromContextOrDiscard(ctx)
+	ctrl.SetLogger(log)
 	events := make(chan event.TypedGenericEvent[string], 1024)
 	r := &profileReconciler{pass: pass, onPass: opt.OnPass}
 	toRequest := handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, key string) []crreconcile.Request {
 		return []crreconcile.Request{{NamespacedName: client.ObjectKey{Name: key}}}
 	})
-	err = ctrl.NewControllerManagedBy(mgr).Named("hermes-gateway").
-		// Two managers in one process (the failover test) share the name;
-		// in a pod there is one.
-		WithOptions(controller.Options{SkipNameValidation: ptr(true)}).
+	err := ctrl.NewControllerManagedBy(mgr).Named("hermes-gateway").
 		WatchesRawSource(source.Kind(mgr.GetCache(), &appsv1.Deployment{},
 			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, d *appsv1.Deployment) []crreconcile.Request {
 				k, ok := ProfileOf(d.Name)
@@ -120,19 +138,6 @@ func RunController(ctx context.Context, cfg *rest.Config, opt ControllerOptions)
 	w := &profileWatch{home: opt.Home, poll: opt.Poll, resync: opt.Resync, out: events, log: log.WithName("profiles")}
 	if err := mgr.Add(w); err != nil {
 		return err
-	}
-	if opt.HealthAddr != "0" && opt.HealthAddr != "" {
-		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-			return err
-		}
-		if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
-			if !mgr.GetCache().WaitForCacheSync(req.Context()) {
-				return errors.New("cache not synced")
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
 	}
 	return mgr.Start(ctx)
 }

@@ -14,13 +14,13 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
-var _ = Describe("the binary with --backend kube", func() {
+var _ = Describe("the hermes-reconcile-kube binary", func() {
 	It("converges with --once, changes nothing with --dry-run, and says so in status", func() {
-		bin, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile")
+		bin, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile-kube")
 		Expect(err).NotTo(HaveOccurred())
 		ns, h, kc := newNamespace(), home(), kubeconfig()
 		run := func(args ...string) *gexec.Session {
-			cmd := exec.Command(bin, append([]string{"--backend", "kube", "--kubeconfig", kc, "--kube-namespace", ns,
+			cmd := exec.Command(bin, append([]string{"--kubeconfig", kc, "--kube-namespace", ns,
 				"--kube-image", "example.org/hermes:v0.21.3", "--home", h}, args...)...)
 			cmd.Env = []string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}
 			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)

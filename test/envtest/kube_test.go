@@ -226,11 +226,13 @@ var _ = Describe("the Kubernetes engine", func() {
 		done := [2]chan error{make(chan error, 1), make(chan error, 1)}
 		start := func(i int) {
 			ctxs[i], cancels[i] = context.WithCancel(context.Background())
-			opt := kube.ControllerOptions{Namespace: ns, Settings: settings, Home: h, LeaderElection: true, LeaseName: "hermes-reconcile",
-				MetricsAddr: "0", HealthAddr: "0", Poll: 500 * time.Millisecond, Resync: time.Hour,
-				Reader: desired.Options{HermesVersion: "0.21.3"},
-				Policy: reconcile.Policy{MaxRemove: &reconcile.RemoveLimit{}}, OnPass: passes[i].add}
-			go func() { done[i] <- kube.RunController(ctxs[i], cfg, opt) }()
+			mgr, err := kube.NewManager(cfg, kube.ManagerOptions{Namespace: ns, LeaderElection: true, LeaseName: "hermes-reconcile",
+				MetricsAddr: "0", HealthAddr: "0", SkipNameValidation: true})
+			Expect(err).NotTo(HaveOccurred())
+			pass := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}),
+				Engine: kube.New(mgr.GetClient(), ns, settings), Policy: reconcile.Policy{MaxRemove: &reconcile.RemoveLimit{}}}
+			opt := kube.ControllerOptions{Home: h, Poll: 500 * time.Millisecond, Resync: time.Hour, OnPass: passes[i].add}
+			go func() { done[i] <- kube.RunController(ctxs[i], mgr, pass, opt) }()
 		}
 		DeferCleanup(func() {
 			for i := range cancels {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func (r runner) status(ctx context.Context) int {
 		p.topology(o.Desired.Topology)
 		return r.statusEnd(o, rows)
 	}
-	wide := r.o.cfg.Output == outputWide
+	wide := r.o.Cfg.Output == outputWide
 	tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
 	head := "PROFILE\tSLOT\tINTENT\tWANT\tACTUAL\tPID\tUPTIME\tLAST EXIT"
 	if wide {

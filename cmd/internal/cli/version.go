@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,8 +6,9 @@ import (
 	"runtime/debug"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=…"; else the
-// module's version from the build info, else "devel".
+// Version is set at build time with -ldflags "-X
+// github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli.Version=…";
+// else the module's version from the build info, else "devel".
 var Version = ""
 
 // buildInfo is what the binary knows of its own build.
@@ -45,8 +46,9 @@ func readBuildInfo() buildInfo {
 	return b
 }
 
-// versionLine is --version: module version, commit, its time, Go, platform.
-func versionLine() string {
+// versionLine is --version: the program, its module version, commit, its
+// time, Go, platform.
+func versionLine(name string) string {
 	b := readBuildInfo()
 	commit := b.Commit
 	if len(commit) > 12 {
@@ -62,5 +64,5 @@ func versionLine() string {
 	if at == "" {
 		at = "unknown"
 	}
-	return fmt.Sprintf("hermes-reconcile %s (commit %s, %s) %s %s", b.Version, commit, at, b.Go, b.Platform)
+	return fmt.Sprintf("%s %s (commit %s, %s) %s %s", name, b.Version, commit, at, b.Go, b.Platform)
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -15,88 +15,88 @@ func TestParseArgs(t *testing.T) {
 		name  string
 		args  []string
 		env   map[string]string
-		check func(t *testing.T, o options)
+		check func(t *testing.T, o Options)
 	}{
-		{"defaults: watch mode on /opt/data and /run/service", nil, nil, func(t *testing.T, o options) {
-			if o.once || o.dryRun || o.status || o.cfg.Home != "/opt/data" || o.cfg.Scandir != "/run/service" || !o.homeDefault {
+		{"defaults: watch mode on /opt/data and /run/service", nil, nil, func(t *testing.T, o Options) {
+			if o.Once || o.DryRun || o.Status || o.Cfg.Home != "/opt/data" || o.Cfg.Scandir != "/run/service" || !o.HomeDefault {
 				t.Errorf("got %+v", o)
 			}
 		}},
 		{"HERMES_HOME and S6_PROFILE_GATEWAY_SCANDIR", nil,
-			map[string]string{"HERMES_HOME": "/data", "S6_PROFILE_GATEWAY_SCANDIR": "/run/gw"}, func(t *testing.T, o options) {
-				if o.cfg.Home != "/data" || o.cfg.Scandir != "/run/gw" || !o.scandirGiven {
-					t.Errorf("got home %q scandir %q", o.cfg.Home, o.cfg.Scandir)
+			map[string]string{"HERMES_HOME": "/data", "S6_PROFILE_GATEWAY_SCANDIR": "/run/gw"}, func(t *testing.T, o Options) {
+				if o.Cfg.Home != "/data" || o.Cfg.Scandir != "/run/gw" || !o.ScandirGiven {
+					t.Errorf("got home %q scandir %q", o.Cfg.Home, o.Cfg.Scandir)
 				}
 			}},
 		{"a twin beats the Hermes variable, a flag beats the twin", []string{"--home", "/flag"},
 			map[string]string{"HERMES_HOME": "/hermes", "HERMES_RECONCILE_HOME": "/twin", "HERMES_RECONCILE_SCANDIR": "/twin-scan",
-				"S6_PROFILE_GATEWAY_SCANDIR": "/hermes-scan"}, func(t *testing.T, o options) {
-				if o.cfg.Home != "/flag" || o.cfg.Scandir != "/twin-scan" {
-					t.Errorf("got home %q scandir %q", o.cfg.Home, o.cfg.Scandir)
+				"S6_PROFILE_GATEWAY_SCANDIR": "/hermes-scan"}, func(t *testing.T, o Options) {
+				if o.Cfg.Home != "/flag" || o.Cfg.Scandir != "/twin-scan" {
+					t.Errorf("got home %q scandir %q", o.Cfg.Home, o.Cfg.Scandir)
 				}
 			}},
-		{"--dry-run implies --once", []string{"--dry-run"}, nil, func(t *testing.T, o options) {
-			if !o.once || !o.dryRun {
-				t.Errorf("got once=%v dryRun=%v", o.once, o.dryRun)
+		{"--dry-run implies --once", []string{"--dry-run"}, nil, func(t *testing.T, o Options) {
+			if !o.Once || !o.DryRun {
+				t.Errorf("got once=%v dryRun=%v", o.Once, o.DryRun)
 			}
 		}},
-		{"status before the flags", []string{"status", "--output", "json"}, nil, func(t *testing.T, o options) {
-			if !o.status || o.cfg.Output != "json" {
-				t.Errorf("got status=%v output=%q", o.status, o.cfg.Output)
+		{"status before the flags", []string{"status", "--output", "json"}, nil, func(t *testing.T, o Options) {
+			if !o.Status || o.Cfg.Output != "json" {
+				t.Errorf("got status=%v output=%q", o.Status, o.Cfg.Output)
 			}
 		}},
-		{"status after the flags", []string{"--output", "json", "status", "-v", "2"}, nil, func(t *testing.T, o options) {
-			if !o.status || o.cfg.Output != "json" || o.verbosity != 2 {
-				t.Errorf("got status=%v output=%q v=%d", o.status, o.cfg.Output, o.verbosity)
+		{"status after the flags", []string{"--output", "json", "status", "-v", "2"}, nil, func(t *testing.T, o Options) {
+			if !o.Status || o.Cfg.Output != "json" || o.Verbosity != 2 {
+				t.Errorf("got status=%v output=%q v=%d", o.Status, o.Cfg.Output, o.Verbosity)
 			}
 		}},
-		{"unpark, its profile, then flags", []string{"unpark", "coder", "--scandir", "/s"}, nil, func(t *testing.T, o options) {
-			if o.unpark != "coder" || o.status || o.cfg.Scandir != "/s" {
-				t.Errorf("got unpark=%q status=%v scandir=%q", o.unpark, o.status, o.cfg.Scandir)
+		{"unpark, its profile, then flags", []string{"unpark", "coder", "--scandir", "/s"}, nil, func(t *testing.T, o Options) {
+			if o.Unpark != "coder" || o.Status || o.Cfg.Scandir != "/s" {
+				t.Errorf("got unpark=%q status=%v scandir=%q", o.Unpark, o.Status, o.Cfg.Scandir)
 			}
 		}},
-		{"flags, then unpark default", []string{"-v", "1", "unpark", "default"}, nil, func(t *testing.T, o options) {
-			if o.unpark != "default" || o.verbosity != 1 {
-				t.Errorf("got unpark=%q v=%d", o.unpark, o.verbosity)
+		{"flags, then unpark default", []string{"-v", "1", "unpark", "default"}, nil, func(t *testing.T, o Options) {
+			if o.Unpark != "default" || o.Verbosity != 1 {
+				t.Errorf("got unpark=%q v=%d", o.Unpark, o.Verbosity)
 			}
 		}},
 		{"crash-loop guard flags and twins", []string{"--crash-loop-deaths", "3"}, map[string]string{"HERMES_RECONCILE_CRASH_LOOP_WINDOW": "2m"},
-			func(t *testing.T, o options) {
-				if o.cfg.CrashLoopDeaths != 3 || o.cfg.CrashLoopWindow != 2*time.Minute {
-					t.Errorf("got %d in %s", o.cfg.CrashLoopDeaths, o.cfg.CrashLoopWindow)
+			func(t *testing.T, o Options) {
+				if o.Cfg.CrashLoopDeaths != 3 || o.Cfg.CrashLoopWindow != 2*time.Minute {
+					t.Errorf("got %d in %s", o.Cfg.CrashLoopDeaths, o.Cfg.CrashLoopWindow)
 				}
 			}},
-		{"crash-loop guard defaults: 5 in 60s", nil, nil, func(t *testing.T, o options) {
-			if o.cfg.CrashLoopDeaths != 5 || o.cfg.CrashLoopWindow != time.Minute {
-				t.Errorf("got %d in %s", o.cfg.CrashLoopDeaths, o.cfg.CrashLoopWindow)
+		{"crash-loop guard defaults: 5 in 60s", nil, nil, func(t *testing.T, o Options) {
+			if o.Cfg.CrashLoopDeaths != 5 || o.Cfg.CrashLoopWindow != time.Minute {
+				t.Errorf("got %d in %s", o.Cfg.CrashLoopDeaths, o.Cfg.CrashLoopWindow)
 			}
 		}},
 		{"boolean and duration twins", nil, map[string]string{"HERMES_RECONCILE_ONCE": "true",
-			"HERMES_RECONCILE_DETAILED_EXITCODE": "1", "HERMES_RECONCILE_QUIET": "250ms"}, func(t *testing.T, o options) {
-			if !o.once || !o.cfg.DetailedExitcode || o.cfg.Watch.Quiet != 250*time.Millisecond {
+			"HERMES_RECONCILE_DETAILED_EXITCODE": "1", "HERMES_RECONCILE_QUIET": "250ms"}, func(t *testing.T, o Options) {
+			if !o.Once || !o.Cfg.DetailedExitcode || o.Cfg.Watch.Quiet != 250*time.Millisecond {
 				t.Errorf("got %+v", o)
 			}
 		}},
-		{"an empty USER twin means never drop privileges", nil, map[string]string{"HERMES_RECONCILE_USER": ""}, func(t *testing.T, o options) {
-			if o.cfg.Render.User != "" {
-				t.Errorf("user = %q", o.cfg.Render.User)
+		{"an empty USER twin means never drop privileges", nil, map[string]string{"HERMES_RECONCILE_USER": ""}, func(t *testing.T, o Options) {
+			if o.Cfg.Render.User != "" {
+				t.Errorf("user = %q", o.Cfg.Render.User)
 			}
 		}},
 		{"env pairs from flags and the twin's lines", []string{"--env", "A=1", "--env", "B=x=y"},
-			map[string]string{}, func(t *testing.T, o options) {
-				if !reflect.DeepEqual(o.cfg.Render.Env, map[string]string{"A": "1", "B": "x=y"}) {
-					t.Errorf("env = %v", o.cfg.Render.Env)
+			map[string]string{}, func(t *testing.T, o Options) {
+				if !reflect.DeepEqual(o.Cfg.Render.Env, map[string]string{"A": "1", "B": "x=y"}) {
+					t.Errorf("env = %v", o.Cfg.Render.Env)
 				}
 			}},
-		{"env twin lines", nil, map[string]string{"HERMES_RECONCILE_ENV": "A=1\nB=2\n"}, func(t *testing.T, o options) {
-			if !reflect.DeepEqual(o.cfg.Render.Env, map[string]string{"A": "1", "B": "2"}) {
-				t.Errorf("env = %v", o.cfg.Render.Env)
+		{"env twin lines", nil, map[string]string{"HERMES_RECONCILE_ENV": "A=1\nB=2\n"}, func(t *testing.T, o Options) {
+			if !reflect.DeepEqual(o.Cfg.Render.Env, map[string]string{"A": "1", "B": "2"}) {
+				t.Errorf("env = %v", o.Cfg.Render.Env)
 			}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseArgs(tt.args, tt.env, io.Discard)
+			o, err := parseArgs(everything, tt.args, tt.env, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{nil, map[string]string{"HERMES_RECONCILE_DRY_RUN": "maybe"}, "want a boolean: 1, true, yes, on or 0, false, no, off"},
 	}
 	for _, tt := range tests {
-		_, err := parseArgs(tt.args, tt.env, io.Discard)
+		_, err := parseArgs(everything, tt.args, tt.env, io.Discard)
 		var ue *usageError
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &ue) {
 			t.Errorf("parseArgs(%q, %v) = %v, want a usage error containing %q", tt.args, tt.env, err, tt.want)
@@ -150,7 +150,7 @@ func TestParseArgsErrors(t *testing.T) {
 
 func TestHelpDocumentsEveryFlagAndTheExitCodes(t *testing.T) {
 	var out strings.Builder
-	_, err := parseArgs([]string{"--help"}, nil, &out)
+	_, err := parseArgs(everything, []string{"--help"}, nil, &out)
 	if err == nil {
 		t.Fatal("want flag.ErrHelp")
 	}
@@ -167,26 +167,26 @@ func TestParseArgsTwinsAndWords(t *testing.T) {
 		name  string
 		args  []string
 		env   map[string]string
-		check func(o options) bool
+		check func(o Options) bool
 	}{
-		{"one boolean vocabulary: yes", nil, map[string]string{"HERMES_RECONCILE_DRY_RUN": "yes"}, func(o options) bool { return o.dryRun && o.once }},
-		{"one boolean vocabulary: off", []string{"--strict=off"}, nil, func(o options) bool { return !o.cfg.Strict }},
-		{"a far unknown twin is a warning", nil, map[string]string{"HERMES_RECONCILE_SOMETHING_ELSE": "1"}, func(o options) bool {
-			return len(o.warnings) == 1 && strings.Contains(o.warnings[0], "HERMES_RECONCILE_SOMETHING_ELSE is not a setting")
+		{"one boolean vocabulary: yes", nil, map[string]string{"HERMES_RECONCILE_DRY_RUN": "yes"}, func(o Options) bool { return o.DryRun && o.Once }},
+		{"one boolean vocabulary: off", []string{"--strict=off"}, nil, func(o Options) bool { return !o.Cfg.Strict }},
+		{"a far unknown twin is a warning", nil, map[string]string{"HERMES_RECONCILE_SOMETHING_ELSE": "1"}, func(o Options) bool {
+			return len(o.Warnings) == 1 && strings.Contains(o.Warnings[0], "HERMES_RECONCILE_SOMETHING_ELSE is not a setting")
 		}},
-		{"status with profiles", []string{"status", "coder", "default", "--output", "wide"}, nil, func(o options) bool {
-			return o.status && reflect.DeepEqual(o.profiles, []string{"coder", "default"}) && o.cfg.Output == outputWide
+		{"status with profiles", []string{"status", "coder", "default", "--output", "wide"}, nil, func(o Options) bool {
+			return o.Status && reflect.DeepEqual(o.Profiles, []string{"coder", "default"}) && o.Cfg.Output == outputWide
 		}},
-		{"explain PROFILE", []string{"explain", "coder"}, nil, func(o options) bool { return o.explain == "coder" }},
-		{"version as a word", []string{"version"}, nil, func(o options) bool { return o.version }},
-		{"max-remove as a share", []string{"--max-remove", "50%"}, nil, func(o options) bool {
-			return o.maxRemove == removeLimit{set: true, n: 50, percent: true}
+		{"explain PROFILE", []string{"explain", "coder"}, nil, func(o Options) bool { return o.Explain == "coder" }},
+		{"version as a word", []string{"version"}, nil, func(o Options) bool { return o.Version }},
+		{"max-remove as a share", []string{"--max-remove", "50%"}, nil, func(o Options) bool {
+			return o.MaxRemove == removeLimit{set: true, n: 50, percent: true}
 		}},
-		{"single-dash flags still parse", []string{"-v", "2", "-once"}, nil, func(o options) bool { return o.verbosity == 2 && o.once }},
+		{"single-dash flags still parse", []string{"-v", "2", "-once"}, nil, func(o Options) bool { return o.Verbosity == 2 && o.Once }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseArgs(tt.args, tt.env, io.Discard)
+			o, err := parseArgs(everything, tt.args, tt.env, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,10 +197,14 @@ func TestParseArgsTwinsAndWords(t *testing.T) {
 	}
 }
 
+// everything is a binary with every engine and flag, as the README
+// documents them.
+var everything = Binary{Name: "hermes-reconcile", Backends: []string{"s6", "systemd", "launchd", "windows", BackendKube}, Groups: groups}
+
 // The README's table of flags is flagsMarkdown: one source with --help.
 func TestREADMEFlagsTableIsTheHelp(t *testing.T) {
 	const begin, end = "<!-- flags:begin -->\n", "<!-- flags:end -->"
-	path := "../../README.md"
+	path := "../../../README.md"
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +222,6 @@ func TestREADMEFlagsTableIsTheHelp(t *testing.T) {
 			}
 			return
 		}
-		t.Errorf("the README's flags table is not --help's (UPDATE_README=1 go test ./cmd/hermes-reconcile/ rewrites it)")
+		t.Errorf("the README's flags table is not --help's (UPDATE_README=1 go test ./cmd/internal/cli/ rewrites it)")
 	}
 }

@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,22 @@ func (v choiceValue) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("want %s; got %q", orList(v.choices), s)
+}
+
+// backendValue is --backend: a choice, and a word of the other binary
+// named.
+type backendValue struct{ choiceValue }
+
+func (v backendValue) Set(s string) error {
+	err := v.choiceValue.Set(s)
+	switch {
+	case err == nil:
+	case s == BackendKube:
+		return fmt.Errorf("the Kubernetes engine is the hermes-reconcile-kube binary (its image, deploy/kubernetes); this one has %s", orList(v.choices))
+	case slices.Contains([]string{"s6", "systemd", "launchd", "windows"}, s):
+		return fmt.Errorf("%s is hermes-reconcile's, the binary of Hermes images and hosts; this one has %s", s, orList(v.choices))
+	}
+	return err
 }
 
 func orList(words []string) string {

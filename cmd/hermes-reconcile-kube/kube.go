@@ -1,0 +1,149 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
+	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+func restConfig(k cli.KubeOptions) (*rest.Config, error) {
+	if k.Kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules() // $KUBECONFIG, ~/.kube/config
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err == nil {
+		return cfg, nil
+	}
+	if in, ierr := rest.InClusterConfig(); ierr == nil {
+		return in, nil
+	}
+	return nil, fmt.Errorf("no Kubernetes API: set --kubeconfig (or KUBECONFIG), or run in a pod: %w", err)
+}
+
+func namespace(k cli.KubeOptions) (string, error) {
+	if k.Namespace != "" {
+		return k.Namespace, nil
+	}
+	if b, err := os.ReadFile(serviceAccountDir + "/namespace"); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", errors.New("no namespace: set --kube-namespace (HERMES_RECONCILE_KUBE_NAMESPACE) or run in a pod")
+}
+
+// imageVersion is the release an image reference's tag names (v0.21.4,
+// 0.21.4-slim), or "" when it names none (latest, a digest alone).
+func imageVersion(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ""
+	}
+	tag := ref[i+1:]
+	if _, err := desired.ParseVersion(tag); err != nil || !strings.ContainsRune(tag, '.') {
+		return ""
+	}
+	return tag
+}
+
+// resources parses --kube-requests or --kube-limits.
+func resources(flag, list string) (corev1.ResourceList, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	out := corev1.ResourceList{}
+	for _, kv := range strings.Split(list, ",") {
+		name, qty, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		q, err := resource.ParseQuantity(qty)
+		if !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("%s: want NAME=QUANTITY pairs such as cpu=100m,memory=256Mi; got %q", flag, kv)
+		}
+		out[corev1.ResourceName(name)] = q
+	}
+	return out, nil
+}
+
+func kubeSettings(o *cli.Options) kube.Settings {
+	k := o.Kube
+	s := kube.DefaultSettings()
+	s.Image = k.Image
+	s.Resources.Requests, _ = resources("--kube-requests", k.Requests)
+	s.Resources.Limits, _ = resources("--kube-limits", k.Limits)
+	s.Claim, s.MountPath = k.Claim, k.Mount
+	s.GatewayCommand = o.Cfg.Render.GatewayCommand
+	s.Env = o.Cfg.Render.Env
+	return s
+}
+
+// build makes the Kubernetes engine: a direct client for the one-shot
+// modes, a controller manager's cached client for watch mode.
+func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
+	k := o.Kube
+	// controller-runtime logs through its own root logger: ours.
+	crlog.SetLogger(logr.FromContextOrDiscard(ctx))
+	if k.Image == "" {
+		return nil, errors.New("the Kubernetes engine needs the Hermes image of the gateway pods: set --kube-image (HERMES_RECONCILE_KUBE_IMAGE)")
+	}
+	for flag, list := range map[string]string{"--kube-requests": k.Requests, "--kube-limits": k.Limits} {
+		if _, err := resources(flag, list); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := restConfig(k)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := namespace(k)
+	if err != nil {
+		return nil, err
+	}
+	ropt := o.ReaderOptions(getenv, false)
+	if ropt.HermesVersion == "" {
+		// The gateways run the image's Hermes, not one beside us: its tag
+		// may say which (hermes-agent:v0.21.4).
+		if v := imageVersion(k.Image); v != "" {
+			ropt.HermesVersion, ropt.HermesVersionFrom = v, "the tag of --kube-image"
+		}
+	}
+	settings := kubeSettings(o)
+	st := &cli.Setup{Reader: ropt, NoUnpark: "unpark applies to s6 slots; on Kubernetes scale the Deployment or fix the pod"}
+	if o.Once || o.Status || o.Explain != "" {
+		c, err := client.New(cfg, client.Options{Scheme: kube.Scheme()})
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+		st.Engine = kube.New(c, ns, settings)
+		return st, nil
+	}
+	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{Namespace: ns, LeaderElection: k.LeaderElect,
+		MetricsAddr: k.MetricsAddr, HealthAddr: k.HealthAddr})
+	if err != nil {
+		return nil, err
+	}
+	st.Engine = kube.New(mgr.GetClient(), ns, settings)
+	st.Watch = func(ctx context.Context, pass *reconcile.Pass) error {
+		cli.StartupLine(logr.FromContextOrDiscard(ctx), o, cli.BackendKube, "namespace", ns, "image", k.Image, "claim", k.Claim,
+			"leader_election", k.LeaderElect)
+		return kube.RunController(ctx, mgr, pass, kube.ControllerOptions{Home: o.Cfg.Home, Poll: k.Poll, Resync: o.Cfg.Watch.Resync})
+	}
+	return st, nil
+}

@@ -1,0 +1,21 @@
+//go:build linux
+
+// Command hermes-reconcile-kube keeps one Deployment per Hermes profile in
+// step with the profiles on a shared volume: --once, --dry-run, status and
+// explain against the API server, and watch mode as a controller with a
+// Lease. It is the controller's image; Hermes images carry
+// hermes-reconcile. See --help.
+package main
+
+import "github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
+
+// Binary is hermes-reconcile-kube: the Kubernetes engine.
+var Binary = cli.Binary{
+	Name:     "hermes-reconcile-kube",
+	Backends: []string{cli.BackendKube},
+	Groups:   []string{cli.GroupPaths, cli.GroupOutput, cli.GroupSafety, cli.GroupWatch, cli.GroupKube},
+	Flags:    []string{"gateway-command", "env"},
+	Build:    build,
+}
+
+func main() { cli.Main(Binary) }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/launchd"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/systemd"
+	"github.com/hermes-reconcile/hermes-reconcile/backends/windows"
+	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// detectBackend resolves --backend auto. A scandir given explicitly (flag
+// or variable) means s6, whatever PID 1 is; otherwise the detection table
+// of DESIGN §7 decides: s6, windows, launchd, systemd, or a clear error.
+func detectBackend(o *cli.Options) (string, error) {
+	if o.ScandirGiven {
+		return host.S6, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return host.Detect(ctx, host.Table(host.Probes{
+		GOOS:    runtime.GOOS,
+		Systemd: func(ctx context.Context) error { return systemd.Detect(ctx, systemd.Options{}) },
+	}))
+}
+
+// build makes the engine of a backend: the s6 slots, or a host's one
+// service.
+func build(ctx context.Context, backend string, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
+	if backend == host.S6 {
+		return buildS6(o, getenv)
+	}
+	return buildHost(backend, o, getenv)
+}
+
+func buildS6(o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
+	if o.System {
+		return nil, errors.New("--system applies to the systemd backend, not s6")
+	}
+	if o.Status && !o.RenderGiven {
+		// Render as the slots were written, not with this command line's
+		// defaults: status must not show drift a pass would not see.
+		if r, ok := s6.RecordedRender(o.Cfg.Scandir); ok {
+			o.Cfg.Render = r
+		}
+	}
+	c := &o.Cfg
+	be, err := s6.New(s6.Options{Scandir: c.Scandir, Bindir: c.S6Bindir, Timeout: c.SuperviseTimeout,
+		User: c.Render.User, UID: c.Render.ServiceUID, GID: c.Render.ServiceGID, Render: c.Render,
+		CrashWindow: c.CrashLoopWindow, MaxServices: c.MaxServices})
+	if err != nil {
+		return nil, err
+	}
+	lock := func(mode string) func(ctx context.Context) (func(), error) {
+		who := fmt.Sprintf("pid %d (hermes-reconcile %s)", os.Getpid(), mode)
+		return func(ctx context.Context) (func(), error) {
+			l, err := s6.AcquireLock(ctx, c.Scandir, who, c.LockTimeout)
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = l.Unlock() }, nil
+		}
+	}
+	return &cli.Setup{
+		Engine: be,
+		Reader: o.ReaderOptions(getenv, true),
+		Policy: func(p *reconcile.Policy) {
+			p.Capacity, p.CapacityWarning = c.MaxServices, be.CapacityWarning
+		},
+		Lock: lock("--once"),
+		Watch: func(ctx context.Context, pass *reconcile.Pass) error {
+			return watchS6(ctx, o, pass, lock("watch"))
+		},
+	}, nil
+}
+
+// buildHost reconciles the single host service of the active profile
+// (systemd, launchd, Windows) through the same pass as s6: --once, --dry-run
+// and status.
+func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
+	if o.System && kind != host.Systemd {
+		return nil, fmt.Errorf("--system applies to the systemd backend, not %s", kind)
+	}
+	if o.System && os.Geteuid() != 0 {
+		return nil, errors.New("--system installs a system unit and needs root: re-run with sudo")
+	}
+	m, err := newManager(kind, o)
+	if err != nil {
+		return nil, err
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		// DESIGN §1: ~/.hermes on a host, /opt/data only in a container.
+		if o.HomeDefault {
+			o.Cfg.Home = filepath.Join(h, ".hermes")
+		}
+		if o.HermesRootDefault {
+			o.Cfg.HermesRoot = filepath.Join(h, ".hermes", "hermes-agent")
+		}
+	}
+	s := host.Settings{GatewayCommand: gatewayProgram(o.Cfg.Render.GatewayCommand), Env: o.Cfg.Render.Env, RestartSec: o.RestartSec}
+	active, held := desired.Active(o.Cfg.Home)
+	return &cli.Setup{
+		Engine: host.NewEngine(m, desired.NewLayout(o.Cfg.Home), active, s),
+		Keys:   []desired.Key{active},
+		Held:   held,
+		Reader: o.ReaderOptions(getenv, false),
+		// One service per host: nothing to remove en masse, and the guard
+		// would widen a pass to every profile, which a host does not serve.
+		Policy:   func(p *reconcile.Policy) { p.MaxRemove = nil },
+		NoUnpark: fmt.Sprintf("unpark applies to s6 slots; the %s backend restarts its service itself (e.g. systemctl restart)", kind),
+	}, nil
+}
+
+func newManager(kind string, o *cli.Options) (host.Manager, error) {
+	switch kind {
+	case host.Systemd:
+		opt := systemd.Options{System: o.System}
+		if o.System {
+			opt.RunAs = o.Cfg.Render.User
+		}
+		return systemd.New(opt)
+	case host.Launchd:
+		return launchd.New(launchd.Options{UID: -1})
+	case host.Windows:
+		return windows.New(windows.Options{})
+	}
+	return nil, fmt.Errorf("backend %q is not a host backend", kind)
+}
+
+// gatewayProgram resolves a bare program name in PATH, so the unit, plist
+// or task names the program this user runs; a name not found stays as is.
+func gatewayProgram(cmd string) string {
+	if strings.ContainsAny(cmd, `/\`) {
+		return cmd
+	}
+	if p, err := exec.LookPath(cmd); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return cmd
+}

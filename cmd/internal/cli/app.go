@@ -1,0 +1,360 @@
+// Package cli is what the hermes-reconcile binaries share: the settings
+// (flags and their HERMES_RECONCILE_* twins), the one-shot modes (--once,
+// --dry-run, status, explain, unpark) and their output. Each binary brings
+// its engines in a Binary; the pass is built once, here.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2
+	// exitHeld: status found a gateway that should run not running.
+	exitHeld = 3
+	// exitUsage: a flag, twin or argument that cannot run (EX_USAGE).
+	exitUsage = 64
+)
+
+// Binary is one hermes-reconcile binary: the engines it carries.
+type Binary struct {
+	// Name is the program's name, as help and errors say it.
+	Name string
+	// Backends are the values --backend takes besides auto; the first is
+	// the default when Detect is nil.
+	Backends []string
+	// Groups are the flag groups it has, in --help's order; Flags are
+	// flags of other groups it has too.
+	Groups []string
+	Flags  []string
+	// Detect resolves --backend auto.
+	Detect func(o *Options) (string, error)
+	// Build makes the engine of backend from the settings.
+	Build func(ctx context.Context, backend string, o *Options, getenv func(string) string) (*Setup, error)
+}
+
+// Setup is what a backend brings to a run: its engine, the profiles it
+// serves, how it locks, how it watches.
+type Setup struct {
+	Engine reconcile.Engine
+	// Keys are the profiles a one-shot run covers: nil for every profile,
+	// the active one on a host.
+	Keys []desired.Key
+	// Held is a diagnostic that holds the whole run: HERMES_HOME names no
+	// profile a host can serve.
+	Held *desired.Diagnostic
+	// Reader are the profile reader's options (NewReaderOptions fills the
+	// common part).
+	Reader desired.Options
+	// Policy adjusts the planner's policy (s6: its capacity warning).
+	Policy func(*reconcile.Policy)
+	// Lock takes the single-writer lock of an applying run; nil: none.
+	Lock func(ctx context.Context) (unlock func(), err error)
+	// Watch runs watch mode until ctx ends; nil: the backend has none.
+	Watch func(ctx context.Context, pass *reconcile.Pass) error
+	// Unpark says why the backend cannot unpark; "" when it can.
+	NoUnpark string
+}
+
+// Main runs a binary with the process's arguments and environment and
+// exits with its code.
+func Main(b Binary) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := b.Run(ctx, os.Args[1:], Environ(os.Environ()), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Environ is the environment as a map; a variable set to "" is present.
+func Environ(kv []string) map[string]string {
+	env := make(map[string]string, len(kv))
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// Run runs the binary with args and env, writing to stdout and stderr, and
+// returns its exit code.
+func (b Binary) Run(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) int {
+	getenv := func(k string) string { return env[k] }
+	o, err := parseArgs(b, args, env, stdout)
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", b.Name, err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitError
+	}
+	for _, w := range o.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", b.Name, w)
+	}
+	if o.Version {
+		fmt.Fprintln(stdout, versionLine(b.Name))
+		return exitOK
+	}
+	log, sync := newLogger(o, stderr, getenv)
+	defer sync()
+	ctx = logr.NewContext(ctx, log)
+	if o.Once || o.Status {
+		// A one-shot run is pass 1, so its lines read like the longrun's.
+		ctx = logr.NewContext(ctx, log.WithValues("pass", 1))
+	}
+
+	p := &printer{out: stdout, errw: stderr, json: o.Cfg.Output == config.OutputJSON,
+		color: colorful(stdout, getenv)}
+	backend := b.Backends[0]
+	if o.Backend != "auto" {
+		backend = o.Backend
+	} else if b.Detect != nil {
+		if backend, err = b.Detect(&o); err != nil {
+			return p.fail(err)
+		}
+	}
+	st, err := b.Build(ctx, backend, &o, getenv)
+	if err != nil {
+		return p.fail(err)
+	}
+	if o.Unpark != "" && st.NoUnpark != "" {
+		return p.fail(errors.New(st.NoUnpark))
+	}
+	if !o.Once && !o.Status && o.Explain == "" && st.Watch == nil {
+		return p.fail(fmt.Errorf("watch mode runs under s6; with the %s backend use --once (e.g. from a timer), --dry-run or status", backend))
+	}
+	pass := &reconcile.Pass{
+		Reader: desired.NewReader(o.Cfg.Home, st.Reader),
+		Engine: st.Engine,
+		Policy: o.policy(),
+	}
+	if st.Policy != nil {
+		st.Policy(&pass.Policy)
+	}
+	run := runner{o: o, p: p, pass: pass, backend: backend, keys: st.Keys, held: st.Held}
+	if run.keys == nil && len(o.Profiles) > 0 {
+		run.keys = o.Profiles // status PROFILE...
+	}
+	if o.Unpark != "" {
+		// One pass over the profile, as --once, with the operator's word
+		// that its parked (or failed) gateway starts again.
+		run.keys = []desired.Key{o.Unpark}
+		pass.Policy.Unpark = map[desired.Key]bool{o.Unpark: true}
+		run.o.Once = true
+	}
+	switch {
+	case o.Explain != "":
+		return run.explain(ctx, o.Explain)
+	case o.Status:
+		return run.status(ctx)
+	case run.o.Once: // --dry-run and unpark set it too
+		if !o.DryRun {
+			// --dry-run takes no lock: taking it would write.
+			run.lock = st.Lock
+		}
+		return run.once(ctx)
+	}
+	if err := st.Watch(ctx, pass); err != nil {
+		log.Error(err, "watch stopped")
+		return exitError
+	}
+	return exitOK
+}
+
+// policy is the planner's policy from the settings; engines add theirs.
+func (o *Options) policy() reconcile.Policy {
+	p := reconcile.Policy{Settle: o.Cfg.Settle,
+		CrashLoop: reconcile.CrashLoop{Deaths: o.Cfg.CrashLoopDeaths, Window: o.Cfg.CrashLoopWindow}}
+	if !o.AllowMassRemove {
+		p.MaxRemove = &reconcile.RemoveLimit{Max: o.MaxRemove.n, Percent: o.MaxRemove.percent, Set: o.MaxRemove.set,
+			Flag: "--max-remove", Allow: "--allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"}
+	}
+	return p
+}
+
+// ReaderOptions are what the profile reader needs of the settings; boot
+// says the engine stands in for Hermes's container boot (s6).
+func (o *Options) ReaderOptions(getenv func(string) string, boot bool) desired.Options {
+	return desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES"),
+		Topology: desired.TopologyMode(o.Cfg.Topology), HermesRoot: o.Cfg.HermesRoot, HermesVersion: o.Cfg.HermesVersion, Boot: boot}
+}
+
+// runner runs one-shot modes through a pass, for any engine.
+type runner struct {
+	o       Options
+	p       *printer
+	pass    *reconcile.Pass
+	backend string
+	// keys the pass covers: nil for every profile (s6), the active profile
+	// on a host.
+	keys []desired.Key
+	// lock takes the single-writer lock for an applying run; nil: none.
+	lock func(context.Context) (func(), error)
+	// held is a diagnostic that holds the whole run: HERMES_HOME names no
+	// profile a host can serve.
+	held *desired.Diagnostic
+}
+
+// once is one pass: --once at boot, or --dry-run, which plans only.
+func (r runner) once(ctx context.Context) int {
+	o, p := r.o, r.p
+	p.version(o.modeName(), r.backend)
+	if r.held != nil {
+		p.diagnostics([]desired.Diagnostic{*r.held})
+		p.plan(reconcile.Plan{})
+		p.summary(reconcile.Plan{}, nil, 1, nil)
+		return o.exitCode(nil, nil, 1, 0)
+	}
+	var out reconcile.Outcome
+	planned := false
+	showPlan := func(o *reconcile.Outcome) {
+		planned = true
+		p.topology(o.Desired.Topology)
+		p.diagnostics(o.Desired.Diagnostics)
+		p.plan(o.Plan)
+		if r.o.Diff {
+			p.diffs(o, r.pass.Engine)
+		}
+	}
+	if o.DryRun {
+		out = r.pass.Observe(ctx, r.keys)
+		if out.Err == nil {
+			showPlan(&out)
+		}
+	} else {
+		unlock := func() {}
+		if r.lock != nil {
+			u, err := r.lock(ctx)
+			if err != nil {
+				return p.fail(err)
+			}
+			unlock = u
+		}
+		// The plan is said before anything is applied, then the apply's
+		// progress: a long cold converge is not a blank screen.
+		prog := &progress{p: p, show: showPlan, start: time.Now(), tty: p.color || isTerminal(p.out)}
+		r.pass.Progress = prog
+		out = r.pass.Run(ctx, r.keys, nil)
+		r.pass.Progress = nil
+		unlock()
+		if !planned && out.Err == nil {
+			showPlan(&out)
+		}
+		if planned {
+			p.results(out.Results)
+		}
+		prog.complete(out.Results)
+	}
+	diags := out.Desired.Diagnostics
+	p.summary(out.Plan, out.Results, len(diags), out.Err)
+	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan.Actions))
+}
+
+// modeName names a one-shot run in the version line.
+func (o Options) modeName() string {
+	switch {
+	case o.DryRun:
+		return "dry-run"
+	case o.Unpark != "":
+		return "unpark"
+	}
+	return "once"
+}
+
+// exitCode is the exit status of a one-shot run.
+func (o Options) exitCode(err error, results []reconcile.Result, diags, changes int) int {
+	switch {
+	case err != nil, reconcile.Failed(results) > 0:
+		return exitError
+	case o.Cfg.Strict && diags > 0:
+		return exitError
+	case o.Cfg.DetailedExitcode && changes > 0:
+		return exitChanges
+	}
+	return exitOK
+}
+
+func (p *printer) fail(err error) int {
+	p.summary(reconcile.Plan{}, nil, 0, err)
+	return exitError
+}
+
+func newLogger(o Options, stderr io.Writer, getenv func(string) string) (logr.Logger, func()) {
+	format := o.LogFormat
+	if format == "" {
+		format = "json"
+		if isTerminal(stderr) {
+			format = "console"
+		}
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey = "ts"
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		if colorful(stderr, getenv) {
+			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	ws := zapcore.AddSync(stderr)
+	core := zapcore.NewCore(enc, zapcore.Lock(ws), zap.NewAtomicLevelAt(zapcore.Level(-o.Verbosity)))
+	zl := zap.New(core)
+	return zapr.NewLogger(zl), func() { _ = zl.Sync() }
+}
+
+// isTerminal is true for a terminal: not a file, not a pipe, not
+// /dev/null.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminalFd(f.Fd())
+}
+
+// colorful is true when w takes colour escapes: a terminal that is not
+// TERM=dumb, and no NO_COLOR.
+func colorful(w io.Writer, getenv func(string) string) bool {
+	return isTerminal(w) && getenv("TERM") != "dumb" && getenv("NO_COLOR") == ""
+}
+
+// StartupLine logs the watch mode's settings, once, as it starts.
+func StartupLine(log logr.Logger, o *Options, backend string, kv ...any) {
+	b := readBuildInfo()
+	w := o.Cfg.Watch
+	maxRemove := "off (--allow-mass-remove)"
+	if l := o.policy().MaxRemove; l != nil {
+		maxRemove = l.String()
+	}
+	log.Info("hermes-reconcile starting", append([]any{"version", b.Version, "commit", b.Commit, "go", b.Go, "platform", b.Platform,
+		"home", o.Cfg.Home, "backend", backend, "topology", o.Cfg.Topology,
+		"quiet", w.Quiet.String(), "max_delay", w.MaxDelay.String(), "resync", w.Resync.String(), "backoff_max", w.BackoffMax.String(),
+		"settle", o.Cfg.Settle.String(), "lock_timeout", o.Cfg.LockTimeout.String(),
+		"crash_loop_deaths", o.Cfg.CrashLoopDeaths, "crash_loop_window", o.Cfg.CrashLoopWindow.String(),
+		"max_remove", maxRemove}, kv...)...)
+}

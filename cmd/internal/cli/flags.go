@@ -1,0 +1,563 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+)
+
+// EnvPrefix starts the environment twin of every flag: --dry-run is
+// HERMES_RECONCILE_DRY_RUN.
+const EnvPrefix = "HERMES_RECONCILE_"
+
+// errHelp: --help or help was asked for and printed.
+var errHelp = errors.New("help requested")
+
+// usageError is a command line (or twin) that cannot run: exit 64.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// Commands, the words besides the flags.
+const (
+	cmdStatus  = "status"
+	cmdUnpark  = "unpark"
+	cmdExplain = "explain"
+	cmdHelp    = "help"
+	cmdVersion = "version"
+)
+
+var commands = []string{cmdStatus, cmdUnpark, cmdExplain, cmdHelp, cmdVersion}
+
+// Options is the command line after flags and environment are merged.
+type Options struct {
+	Cfg     config.Config
+	Once    bool
+	DryRun  bool
+	Diff    bool
+	Command string
+	// Status: `status [PROFILE…]`; Profiles are its names.
+	Status   bool
+	Profiles []string
+	// Unpark, Explain: the profile `unpark PROFILE`, `explain PROFILE` name.
+	Unpark, Explain string
+	Version         bool
+	Help            bool
+	Verbosity       int
+	LogFormat       string
+	Backend         string
+	// System, RestartSec: host backends.
+	System     bool
+	RestartSec int
+	// MaxRemove and AllowMassRemove are the mass-removal guard.
+	MaxRemove       removeLimit
+	AllowMassRemove bool
+	// ScandirGiven: --scandir or a scandir variable was set (auto picks s6);
+	// HomeDefault: no HERMES_HOME was given (a host then uses ~/.hermes);
+	// HermesRootDefault: no --hermes-root (a host then uses
+	// ~/.hermes/hermes-agent).
+	ScandirGiven, HomeDefault, HermesRootDefault bool
+	// Warnings are said on stderr before anything runs (an unknown twin).
+	Warnings []string
+	// Kube: the Kubernetes engine's settings.
+	Kube KubeOptions
+	// RenderGiven: a rendering flag or twin was given (status otherwise
+	// renders with the settings the slots record).
+	RenderGiven bool
+}
+
+// option is one flag: the one source of --help, the README's table and
+// the twin's name.
+type option struct {
+	name  string
+	group string
+	// arg names the value in --help ("" for a switch).
+	arg  string
+	help string
+	// def is the default as shown ("" for none).
+	def   string
+	value value
+	// noTwin: no HERMES_RECONCILE_* variable (--help, --version).
+	noTwin bool
+}
+
+func (o option) twin() string {
+	if o.noTwin {
+		return ""
+	}
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+// flag is how the option is written: --name, or -v.
+func (o option) flag() string {
+	if len(o.name) == 1 {
+		return "-" + o.name
+	}
+	return "--" + o.name
+}
+
+// The groups of --help, in order.
+const (
+	GroupModes  = "Modes"
+	GroupPaths  = "Paths"
+	GroupOutput = "Output"
+	GroupSafety = "Reconciling and safety"
+	GroupWatch  = "Watch tuning"
+	GroupRender = "Rendering (the s6 slots' scripts)"
+	GroupHost   = "Host backends (no s6)"
+	GroupKube   = "Kubernetes (hermes-reconcile-kube)"
+)
+
+var groups = []string{GroupModes, GroupPaths, GroupOutput, GroupSafety, GroupWatch, GroupRender, GroupHost, GroupKube}
+
+// table is the flags of the binary's groups over o; --backend takes the
+// binary's backends.
+func (b Binary) table(o *Options) []option {
+	var out []option
+	for _, opt := range optionTable(o) {
+		if opt.name == "backend" {
+			opt.value = backendValue{choiceValue{&o.Backend, append([]string{"auto"}, b.Backends...)}}
+		}
+		if slices.Contains(b.Groups, opt.group) || slices.Contains(b.Flags, opt.name) || opt.group == GroupModes || opt.name == "backend" {
+			out = append(out, opt)
+		}
+	}
+	return out
+}
+
+// optionTable builds the flags over o; defaults are o's values.
+func optionTable(o *Options) []option {
+	c := &o.Cfg
+	r := &c.Render
+	w := &c.Watch
+	dur := func(d time.Duration) string { return d.String() }
+	return []option{
+		{name: "once", group: GroupModes, help: "run one pass, print the plan, apply it and exit (cont-init.d at boot)", value: boolValue{&o.Once}},
+		{name: "dry-run", group: GroupModes, help: "print the plan and exit; writes nothing, takes no lock", value: boolValue{&o.DryRun}},
+		{name: "diff", group: GroupModes, help: "with --once or --dry-run: show a unified diff of each file an update or adopt rewrites (--env values masked)", value: boolValue{&o.Diff}},
+		{name: "help", group: GroupModes, help: "print this help and exit", value: boolValue{&o.Help}, noTwin: true},
+		{name: "version", group: GroupModes, help: "print the version (module, commit, build time, Go, platform) and exit", value: boolValue{&o.Version}, noTwin: true},
+
+		{name: "home", group: GroupPaths, arg: "PATH", def: "$HERMES_HOME, else /opt/data (~/.hermes on a host)", help: "HERMES_HOME: the profile root", value: stringValue{&c.Home}},
+		{name: "scandir", group: GroupPaths, arg: "PATH", def: "$S6_PROFILE_GATEWAY_SCANDIR, else " + c.Scandir, help: "the s6 scandir of the gateway slots", value: stringValue{&c.Scandir}},
+		{name: "hermes-root", group: GroupPaths, arg: "PATH", def: c.HermesRoot + " (~/.hermes/hermes-agent on a host)", help: "the Hermes checkout whose version --topology auto reads (its pyproject.toml, else its package metadata)", value: stringValue{&c.HermesRoot}},
+		{name: "hermes-version", group: GroupPaths, arg: "VERSION", def: "read from --hermes-root", help: "the installed Hermes's version, when --hermes-root cannot say (a cluster: the gateway image's; kube reads a version tag of --kube-image)", value: stringValue{&c.HermesVersion}},
+		{name: "s6-bindir", group: GroupPaths, arg: "PATH", def: c.S6Bindir, help: "searched for s6 programs before PATH (Debian: /usr/bin)", value: stringValue{&c.S6Bindir}},
+
+		{name: "output", group: GroupOutput, arg: "FORMAT", def: c.Output, help: "text, json (NDJSON), or for status wide", value: choiceValue{&c.Output, []string{config.OutputText, config.OutputJSON, outputWide}}},
+		{name: "detailed-exitcode", group: GroupOutput, help: "exit 2 when changes were needed (dry-run: drift present)", value: boolValue{&c.DetailedExitcode}},
+		{name: "strict", group: GroupOutput, help: "diagnostics (bad profiles) make the run fail (exit 1)", value: boolValue{&c.Strict}},
+		{name: "v", group: GroupOutput, arg: "N", def: "0", help: "log verbosity: 0 actions and errors, 1 a line per pass, 2 every event", value: intValue{&o.Verbosity, 0, 10}},
+		{name: "log-format", group: GroupOutput, arg: "FORMAT", def: "json (console on a terminal)", help: "json or console", value: choiceValue{&o.LogFormat, []string{"json", "console"}}},
+
+		{name: "topology", group: GroupSafety, arg: "MODE", def: c.Topology, help: "auto (as the installed Hermes decides: its version's rule; unknown: multiplex), per-profile or multiplex", value: choiceValue{&c.Topology, desired.TopologyModes()}},
+		{name: "lock-timeout", group: GroupSafety, arg: "DURATION", def: dur(c.LockTimeout), help: "how long to wait for another reconciler's lock", value: durationValue{&c.LockTimeout, 0, 0}},
+		{name: "timeout", group: GroupSafety, arg: "DURATION", def: dur(c.SuperviseTimeout), help: "bound on each wait for s6 (supervised, down, supervisor gone); a restart's stop past it ends in SIGKILL", value: durationValue{&c.SuperviseTimeout, time.Millisecond, 0}},
+		{name: "settle", group: GroupSafety, arg: "DURATION", def: dur(c.Settle), help: "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once", value: durationValue{&c.Settle, 0, time.Hour}},
+		{name: "max-remove", group: GroupSafety, arg: "N|P%", def: "all but one", help: "the most named slots one pass may remove, a count or a share; a pass that would remove more removes none and says why", value: &o.MaxRemove},
+		{name: "allow-mass-remove", group: GroupSafety, help: "let a pass remove more named slots than --max-remove (after a deliberate cleanup)", value: boolValue{&o.AllowMassRemove}},
+		{name: "max-services", group: GroupSafety, arg: "N", def: "learned", help: "s6-svscan's limit (-c): a warning before applying a plan that needs more (a slot with its logger counts once), and no wait on slots past it; 0: learn it from the running s6-svscan, else 500 (s6 2.11 without -c)", value: intValue{&c.MaxServices, 0, 1 << 20}},
+		{name: "crash-loop-deaths", group: GroupSafety, arg: "N", def: fmt.Sprint(c.CrashLoopDeaths), help: "park a gateway after this many deaths (not stops, not clean exits) within --crash-loop-window; 0: no guard", value: intValue{&c.CrashLoopDeaths, 0, 1000}},
+		{name: "crash-loop-window", group: GroupSafety, arg: "DURATION", def: dur(c.CrashLoopWindow), help: "the window of --crash-loop-deaths", value: durationValue{&c.CrashLoopWindow, time.Second, 24 * time.Hour}},
+
+		{name: "notify-fd", group: GroupWatch, arg: "FD", def: "none", help: "write a newline here after the first pass that could run (s6 notification-fd)", value: intValue{&w.NotifyFD, 0, 1 << 16}},
+		{name: "quiet", group: GroupWatch, arg: "DURATION", def: dur(w.Quiet), help: "quiet period after events before a pass", value: durationValue{&w.Quiet, 0, time.Minute}},
+		{name: "max-delay", group: GroupWatch, arg: "DURATION", def: dur(w.MaxDelay), help: "longest wait from the first event of a burst to its pass (at least --quiet)", value: durationValue{&w.MaxDelay, time.Millisecond, 10 * time.Minute}},
+		{name: "resync", group: GroupWatch, arg: "DURATION", def: dur(w.Resync), help: "mean period of full passes without events (jittered by up to 10%)", value: durationValue{&w.Resync, time.Second, 0}},
+		{name: "backoff-max", group: GroupWatch, arg: "DURATION", def: dur(w.BackoffMax), help: "longest backoff after failures (it starts at 1s)", value: durationValue{&w.BackoffMax, time.Second, 0}},
+
+		{name: "shebang", group: GroupRender, arg: "LINE", def: r.Shebang, help: "first line of run, finish and log/run", value: stringValue{&r.Shebang}},
+		{name: "home-dir", group: GroupRender, arg: "PATH", def: r.HomeDir, help: "HOME and working directory of the gateway", value: stringValue{&r.HomeDir}},
+		{name: "log-hermes-home", group: GroupRender, arg: "PATH", def: r.DefaultHermesHome, help: "log/run's fallback when HERMES_HOME is unset at run time (quoted unless a plain path)", value: stringValue{&r.DefaultHermesHome}},
+		{name: "prelude", group: GroupRender, arg: "LINE", def: "none", help: "a shell line run before the gateway (repeatable; the twin takes one per line), e.g. an older image's `. /opt/hermes/.venv/bin/activate`", value: lineList{&r.Prelude}},
+		{name: "user", group: GroupRender, arg: "NAME", def: r.User, help: "the account gateway and logger drop to when started as root; empty: never drop. Also owns the supervise skeleton (its uid/gid, else 10000:10000)", value: stringValue{&r.User}},
+		{name: "gateway-command", group: GroupRender, arg: "PROGRAM", def: r.GatewayCommand, help: "the program run as `PROGRAM [-p NAME] gateway run --replace`", value: stringValue{&r.GatewayCommand}},
+		{name: "log-script", group: GroupRender, arg: "SCRIPT", def: r.LogScript, help: "s6-log's script before the log directory (each word quoted as needed)", value: stringValue{&r.LogScript}},
+		{name: "env", group: GroupRender, arg: "KEY=VALUE", def: "none", help: "exported to every gateway (repeatable; the twin takes one per line); values are single-quoted, newlines and NUL refused", value: envList(r.Env)},
+
+		{name: "backend", group: GroupHost, arg: "NAME", def: o.Backend, help: "auto, s6, systemd, launchd or windows (hermes-reconcile-kube: kube)", value: choiceValue{&o.Backend, []string{"auto", "s6", "systemd", "launchd", "windows", "kube"}}},
+		{name: "system", group: GroupHost, help: "systemd: a system unit run as --user (root only) instead of a user unit", value: boolValue{&o.System}},
+		{name: "restart-sec", group: GroupHost, arg: "SECONDS", def: fmt.Sprint(o.RestartSec), help: "seconds before an exited gateway restarts (RestartSec, ThrottleInterval)", value: intValue{&o.RestartSec, 0, 86400}},
+		{name: "kube-namespace", group: GroupKube, arg: "NAME", def: "the pod's namespace", help: "the namespace of the Deployments and the Lease", value: stringValue{&o.Kube.Namespace}},
+		{name: "kubeconfig", group: GroupKube, arg: "PATH", def: "$KUBECONFIG, ~/.kube/config, else in-cluster", help: "the API server to talk to", value: stringValue{&o.Kube.Kubeconfig}},
+		{name: "kube-image", group: GroupKube, arg: "IMAGE", def: "none: required", help: "the Hermes image of the gateway pods", value: stringValue{&o.Kube.Image}},
+		{name: "kube-claim", group: GroupKube, arg: "NAME", def: "hermes-data", help: "the PersistentVolumeClaim of the Hermes data volume (ReadWriteMany), mounted in every gateway pod", value: stringValue{&o.Kube.Claim}},
+		{name: "kube-mount", group: GroupKube, arg: "PATH", def: "/opt/data", help: "where the data volume is mounted in the gateway pods (their HERMES_HOME)", value: stringValue{&o.Kube.Mount}},
+		{name: "kube-requests", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource requests, as cpu=100m,memory=256Mi", value: stringValue{&o.Kube.Requests}},
+		{name: "kube-limits", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.Kube.Limits}},
+		{name: "leader-elect", group: GroupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.Kube.LeaderElect}},
+		{name: "metrics-addr", group: GroupKube, arg: "ADDR", def: o.Kube.MetricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.Kube.MetricsAddr}},
+		{name: "health-addr", group: GroupKube, arg: "ADDR", def: o.Kube.HealthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.Kube.HealthAddr}},
+		{name: "poll", group: GroupKube, arg: "DURATION", def: o.Kube.Poll.String(), help: "stat the profiles this often: inotify does not see writes by other NFS clients", value: durationValue{&o.Kube.Poll, 100 * time.Millisecond, time.Hour}},
+	}
+}
+
+// outputWide is status's wide table.
+const outputWide = "wide"
+
+func defaultOptions() Options {
+	o := Options{Cfg: config.Default(), Backend: "auto", RestartSec: 5,
+		Kube: KubeOptions{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, MetricsAddr: ":8080", HealthAddr: ":8081", Poll: 2 * time.Second}}
+	o.Cfg.Render.Env = map[string]string{}
+	return o
+}
+
+// parseArgs merges flags, their HERMES_RECONCILE_* twins and the defaults,
+// in that order of precedence. env is the environment: a twin set to ""
+// counts (--user "" means never drop privileges).
+func parseArgs(b Binary, args []string, env map[string]string, stdout io.Writer) (Options, error) {
+	o := defaultOptions()
+	table := b.table(&o)
+	byName := map[string]*option{}
+	for i := range table {
+		byName[table[i].name] = &table[i]
+	}
+	set := map[string]bool{}
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "h" {
+			name = "help"
+		}
+		opt := byName[name]
+		if opt == nil {
+			return o, unknownFlag(a, table)
+		}
+		if _, isSwitch := opt.value.(switchValue); !isSwitch && !hasVal {
+			if i+1 >= len(args) {
+				return o, usagef("%s needs a value (%s)", opt.flag(), opt.arg)
+			}
+			i++
+			val = args[i]
+		} else if !hasVal {
+			val = "true"
+		}
+		if err := opt.value.Set(val); err != nil {
+			return o, usagef("%s: %v", opt.flag(), err)
+		}
+		set[opt.name] = true
+	}
+	if o.Help {
+		b.writeHelp(stdout, table)
+		return o, errHelp
+	}
+	if err := applyTwins(&o, table, set, env); err != nil {
+		return o, err
+	}
+	if err := o.takeCommand(positional); err != nil {
+		return o, err
+	}
+	if o.Command == cmdHelp {
+		b.writeHelp(stdout, table)
+		return o, errHelp
+	}
+	o.resolvePaths(set, env)
+	if err := o.check(); err != nil {
+		return o, err
+	}
+	if o.DryRun {
+		o.Once = true
+	}
+	return o, nil
+}
+
+func unknownFlag(a string, table []option) error {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	var names []string
+	for _, o := range table {
+		names = append(names, o.name)
+	}
+	if n := nearest(name, names); n != "" {
+		flag := "--" + n
+		if len(n) == 1 {
+			flag = "-" + n
+		}
+		return usagef("unknown flag %s (did you mean %s?); see hermes-reconcile --help", a, flag)
+	}
+	return usagef("unknown flag %s; see hermes-reconcile --help", a)
+}
+
+// applyTwins reads HERMES_RECONCILE_* for every flag the command line did
+// not give, and refuses an unknown twin that is near a known one: a
+// mistyped HERMES_RECONCILE_DRYRUN must not let a dry run apply changes.
+func applyTwins(o *Options, table []option, set map[string]bool, env map[string]string) error {
+	known := map[string]*option{}
+	var twins []string
+	for i := range table {
+		if t := table[i].twin(); t != "" {
+			known[t] = &table[i]
+			twins = append(twins, strings.TrimPrefix(t, EnvPrefix))
+		}
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !strings.HasPrefix(k, EnvPrefix) {
+			continue
+		}
+		opt := known[k]
+		if opt == nil {
+			if n := nearest(strings.TrimPrefix(k, EnvPrefix), twins); n != "" {
+				return usagef("%s is not a setting (did you mean %s%s?); nothing was done", k, EnvPrefix, n)
+			}
+			o.Warnings = append(o.Warnings, fmt.Sprintf("%s is not a setting of hermes-reconcile: ignored", k))
+			continue
+		}
+		if set[opt.name] {
+			continue
+		}
+		if err := opt.value.Set(env[k]); err != nil {
+			return usagef("%s=%q: %v", k, env[k], err)
+		}
+		set[opt.name] = true
+	}
+	for _, opt := range table {
+		if set[opt.name] && opt.group == GroupRender {
+			o.RenderGiven = true
+		}
+	}
+	return nil
+}
+
+// takeCommand reads the words besides the flags: the command and its
+// profiles.
+func (o *Options) takeCommand(words []string) error {
+	if len(words) == 0 {
+		return nil
+	}
+	cmd, rest := words[0], words[1:]
+	switch cmd {
+	case cmdStatus:
+		for _, p := range rest {
+			if err := checkProfile(cmd, p); err != nil {
+				return err
+			}
+		}
+		o.Status, o.Profiles = true, rest
+	case cmdUnpark, cmdExplain:
+		if len(rest) != 1 {
+			if len(rest) == 0 {
+				return usagef("%s needs the profile: hermes-reconcile %s PROFILE", cmd, cmd)
+			}
+			return usagef("unexpected argument %q: %s takes one profile", rest[1], cmd)
+		}
+		if err := checkProfile(cmd, rest[0]); err != nil {
+			return err
+		}
+		if cmd == cmdUnpark {
+			o.Unpark = rest[0]
+		} else {
+			o.Explain = rest[0]
+		}
+	case cmdHelp, cmdVersion:
+		if len(rest) > 0 {
+			return usagef("unexpected argument %q: %s takes none", rest[0], cmd)
+		}
+		o.Version = o.Version || cmd == cmdVersion
+	default:
+		if n := nearest(cmd, commands); n != "" {
+			return usagef("unknown command %q (did you mean %s?); the commands are %s", cmd, n, orList(commands))
+		}
+		return usagef("unexpected argument %q (the commands are %s)", cmd, orList(commands))
+	}
+	o.Command = cmd
+	return nil
+}
+
+func checkProfile(cmd, p string) error {
+	if p == desired.DefaultProfile {
+		return nil
+	}
+	if err := desired.ValidName(p); err != nil {
+		return usagef("%s %q: %v", cmd, p, err)
+	}
+	return nil
+}
+
+// resolvePaths fills HERMES_HOME and the scandir from Hermes's own
+// variables when neither flag nor twin gave them.
+func (o *Options) resolvePaths(set map[string]bool, env map[string]string) {
+	c := &o.Cfg
+	if _, twin := env[EnvPrefix+"HOME"]; !set["home"] && !twin {
+		c.Home = env["HERMES_HOME"]
+	}
+	if c.Home == "" {
+		c.Home, o.HomeDefault = "/opt/data", true
+	}
+	_, twin := env[EnvPrefix+"SCANDIR"]
+	o.ScandirGiven = set["scandir"] || twin
+	if !o.ScandirGiven {
+		if v := env["S6_PROFILE_GATEWAY_SCANDIR"]; v != "" {
+			c.Scandir, o.ScandirGiven = v, true
+		}
+	}
+	o.HermesRootDefault = !set["hermes-root"]
+	c.Home = absPath(c.Home)
+	c.Scandir = absPath(c.Scandir)
+}
+
+// check refuses settings that contradict each other.
+func (o *Options) check() error {
+	w := o.Cfg.Watch
+	if w.Quiet > w.MaxDelay {
+		return usagef("--quiet %s is longer than --max-delay %s: a burst would wait past its bound; make --quiet shorter or --max-delay longer", w.Quiet, w.MaxDelay)
+	}
+	if o.Command != "" && o.Command != cmdVersion && (o.Once || o.DryRun) {
+		mode := "--once"
+		if o.DryRun {
+			mode = "--dry-run"
+		}
+		return usagef("%s and %s are two modes: give one (%s never changes anything; unpark is a pass of its own)", mode, o.Command, cmdStatus)
+	}
+	if o.Diff && !o.Once && !o.DryRun {
+		return usagef("--diff shows what --once or --dry-run would rewrite: add one of them")
+	}
+	if o.Cfg.Output == outputWide && !o.Status {
+		return usagef("--output wide is status's wide table; runs print text or json")
+	}
+	if v := o.Cfg.HermesVersion; v != "" {
+		if _, err := desired.ParseVersion(v); err != nil {
+			return usagef("--hermes-version: %v; give a release such as 0.21.4", err)
+		}
+	}
+	if o.Unpark != "" && o.Backend != "auto" && o.Backend != "s6" {
+		return usagef("unpark applies to s6 slots; the %s backend restarts its service itself", o.Backend)
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+const helpIntro = `hermes-reconcile keeps the s6 gateway slots of a Hermes container (or the
+single host service of systemd, launchd or Windows) in step with the
+profiles on disk.
+
+Usage:
+  hermes-reconcile [flags]                  watch mode: a long-running control loop (an s6 longrun)
+  hermes-reconcile --once [flags]           one pass: the plan, then its apply (cont-init.d at boot)
+  hermes-reconcile --dry-run [flags]        print the plan; write nothing
+  hermes-reconcile status [PROFILE...]      each profile and slot: intent, want, actual, pid, uptime
+  hermes-reconcile explain PROFILE          what the loader saw for PROFILE and what a pass would do
+  hermes-reconcile unpark PROFILE           start a gateway parked as a crash loop (or failed for good)
+  hermes-reconcile help | version
+
+Each flag is also read from its environment twin, HERMES_RECONCILE_<NAME>
+(--dry-run: HERMES_RECONCILE_DRY_RUN=1); a flag on the command line wins, a
+twin set to the empty string counts. Booleans take 1, true, yes, on or 0,
+false, no, off.
+`
+
+const helpTail = `
+Exit codes:
+  0   success (with --detailed-exitcode: nothing needed changing); status:
+      every gateway that should run is up and supervised
+  1   error: a pass could not run, an action failed, or (with --strict) a diagnostic
+  2   with --detailed-exitcode: changes were needed (dry-run: drift present)
+  3   status: a gateway that should run is not running (down, unsupervised,
+      parked as a crash loop or failed for good); its NOTE says why
+  64  usage: a flag, twin or argument that cannot run; nothing was done
+
+Watch mode: an event on a profile or its slot runs a pass over that profile
+alone: at once when no pass is pending, then after a quiet period (--quiet,
+at most --max-delay after the first event of a burst). An intent file
+rewritten with the same intent runs none. A full pass runs at start, every
+--resync, on an event queue overflow, on SIGHUP, after a failed pass, and
+when profiles/, the scandir or the topology change. The Hermes CLI gets
+--settle to finish a create, delete, start or stop before a pass acts
+against it. A gateway that dies --crash-loop-deaths times within
+--crash-loop-window is parked down; one whose finish asked s6 not to restart
+it (exit 0 or 78) stays down. Either is started again once when its
+config.yaml, .env or intent is written after that, or by unpark. A profile
+whose actions fail is retried with backoff (1s doubling to --backoff-max)
+without delaying the others. A HERMES_HOME with no Hermes data (not
+mounted?) removes nothing, and neither does a pass that would remove more
+than --max-remove. SIGTERM/SIGINT finish the pass in flight and exit 0,
+leaving every gateway as it is.
+`
+
+func (b Binary) writeHelp(w io.Writer, table []option) {
+	fmt.Fprint(w, strings.ReplaceAll(helpIntro, "hermes-reconcile", b.Name))
+	for _, g := range groups {
+		if !slices.ContainsFunc(table, func(o option) bool { return o.group == g }) {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", g)
+		for _, o := range table {
+			if o.group != g {
+				continue
+			}
+			head := o.flag()
+			if o.arg != "" {
+				head += " " + o.arg
+			}
+			fmt.Fprintf(w, "  %-26s %s\n", head, o.help)
+			var notes []string
+			if o.def != "" {
+				notes = append(notes, "default: "+o.def)
+			}
+			if t := o.twin(); t != "" {
+				notes = append(notes, "env: "+t)
+			}
+			if len(notes) > 0 {
+				fmt.Fprintf(w, "  %-26s [%s]\n", "", strings.Join(notes, "; "))
+			}
+		}
+	}
+	fmt.Fprint(w, helpTail)
+}
+
+// flagsMarkdown is the README's table of flags, from the same table as
+// --help.
+func flagsMarkdown() string {
+	o := defaultOptions()
+	table := optionTable(&o)
+	var b strings.Builder
+	for _, g := range groups {
+		fmt.Fprintf(&b, "\n**%s**\n\n| Flag | Environment | Default | |\n|---|---|---|---|\n", g)
+		for _, o := range table {
+			if o.group != g {
+				continue
+			}
+			head := o.flag()
+			if o.arg != "" {
+				head += " " + o.arg
+			}
+			twin, def := o.twin(), o.def
+			if twin != "" {
+				twin = "`" + twin + "`"
+			}
+			if def != "" {
+				def = "`" + def + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", head, twin, def, strings.ReplaceAll(o.help, "|", `\|`))
+		}
+	}
+	return b.String()
+}
