@@ -73,6 +73,51 @@ type Config struct {
 	Render Render
 	// Watch tunes the long-running mode.
 	Watch Watch
+	// Host is the host service managers' (no s6).
+	Host Host
+	// Kube is the Kubernetes engine's.
+	Kube Kube
+}
+
+// Host holds the settings of the host service managers.
+type Host struct {
+	// System makes systemd's unit a system unit run as Render.User (root
+	// only) instead of a user unit (HERMES_RECONCILE_SYSTEM). Default false.
+	System bool
+	// RestartSec is how many seconds an exited gateway waits before its
+	// restart: systemd's RestartSec, launchd's ThrottleInterval
+	// (HERMES_RECONCILE_RESTART_SEC). Default 5.
+	RestartSec int
+}
+
+// Kube holds the settings of the Kubernetes engine.
+type Kube struct {
+	// Namespace of the Deployments and the Lease; default the pod's
+	// (HERMES_RECONCILE_KUBE_NAMESPACE).
+	Namespace string
+	// Kubeconfig names the API server; default $KUBECONFIG, ~/.kube/config,
+	// else in-cluster (HERMES_RECONCILE_KUBECONFIG).
+	Kubeconfig string
+	// Image is the Hermes image of the gateway pods; required
+	// (HERMES_RECONCILE_KUBE_IMAGE).
+	Image string
+	// Claim is the data volume's PersistentVolumeClaim, mounted at Mount
+	// (HERMES_RECONCILE_KUBE_CLAIM, _MOUNT). Default hermes-data at /opt/data.
+	Claim, Mount string
+	// Requests and Limits are the gateway container's resources, as
+	// "cpu=100m,memory=256Mi" (HERMES_RECONCILE_KUBE_REQUESTS, _LIMITS).
+	// Default none.
+	Requests, Limits string
+	// LeaderElect takes a Lease before acting (HERMES_RECONCILE_LEADER_ELECT).
+	// Default true.
+	LeaderElect bool
+	// MetricsAddr and HealthAddr serve /metrics and /healthz, /readyz; "0"
+	// turns one off (HERMES_RECONCILE_METRICS_ADDR, _HEALTH_ADDR). Default
+	// :8080 and :8081.
+	MetricsAddr, HealthAddr string
+	// UID and GID the gateway pods run as: Hermes's image's hermes user,
+	// 10000.
+	UID, GID int64
 }
 
 // Render holds the installation-specific parts of a slot. With the defaults
@@ -118,6 +163,11 @@ type Watch struct {
 	Resync time.Duration
 	// NotifyFD, when >= 0, gets a newline after the first complete pass.
 	NotifyFD int
+	// Poll, when positive, also stats the profiles this often: inotify
+	// does not see writes by other NFS clients or hosts
+	// (HERMES_RECONCILE_POLL). Default 0 (off); KubePoll for the
+	// controller, whose volume other nodes write.
+	Poll time.Duration
 	// BackoffMin and BackoffMax bound the per-profile and whole-pass backoff
 	// (default 1s and 5m).
 	BackoffMin, BackoffMax time.Duration
@@ -139,6 +189,9 @@ func Default() Config {
 		CrashLoopDeaths:  5,
 		CrashLoopWindow:  time.Minute,
 		Render:           DefaultRender(),
+		Host:             Host{RestartSec: 5},
+		Kube: Kube{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, MetricsAddr: ":8080", HealthAddr: ":8081",
+			UID: 10000, GID: 10000},
 		Watch: Watch{
 			Quiet:      100 * time.Millisecond,
 			MaxDelay:   time.Second,
@@ -149,6 +202,10 @@ func Default() Config {
 		},
 	}
 }
+
+// KubePoll is the controller's default Poll: its data volume is written by
+// gateway pods on other nodes.
+const KubePoll = 2 * time.Second
 
 // DefaultRender returns the rendering Hermes's S6ServiceManager uses.
 func DefaultRender() Render {

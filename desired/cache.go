@@ -3,6 +3,7 @@ package desired
 import (
 	"errors"
 	"io/fs"
+	"strconv"
 	"time"
 )
 
@@ -12,6 +13,12 @@ import (
 type Stamp struct {
 	Dev, Ino           uint64
 	Size, Mtime, Ctime int64
+}
+
+// key is the stamp as a comparable string, for the poll.
+func (st Stamp) key() string {
+	return ":" + strconv.FormatUint(st.Ino, 10) + ":" + strconv.FormatInt(st.Size, 10) + ":" +
+		strconv.FormatInt(st.Mtime, 10) + ":" + strconv.FormatInt(st.Ctime, 10) + ";"
 }
 
 // RacyWindow is git's "racily clean" rule: a file modified less than this

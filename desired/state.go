@@ -39,6 +39,17 @@ type Service struct {
 	InputsAt time.Time
 }
 
+// GatewayArgs are the arguments of the gateway command of the service, as
+// Hermes's own services run it: [-p <name>] gateway run --replace, never
+// -p default. Every engine renders its command line from them.
+func (s Service) GatewayArgs() []string {
+	var args []string
+	if s.Profile != DefaultProfile {
+		args = append(args, "-p", s.Profile)
+	}
+	return append(args, "gateway", "run", "--replace")
+}
+
 // State is the desired state of the profiles a load covered.
 type State struct {
 	// Root is the profile root (the default profile's directory).

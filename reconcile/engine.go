@@ -48,8 +48,9 @@ const (
 	// RestartsService: the service runs it; a running gateway must be
 	// restarted to pick it up (s6's run, a launchd plist).
 	RestartsService
-	// RestartsLogger: the service's logger runs it (s6's log/run).
-	RestartsLogger
+	// RestartsCompanion: the process the manager runs beside the service
+	// runs it (s6's logger, log/run).
+	RestartsCompanion
 )
 
 // File is one file of a rendering, its path relative to the unit.
@@ -69,6 +70,10 @@ type Spec struct {
 	// writes, so it can tell its own units from adopted ones.
 	Hash  string
 	Files []File
+	// Payload is the engine's own form of the rendering (a host's unit
+	// definition, a Deployment): it travels with the actions to Do, so
+	// Render keeps no state.
+	Payload any
 }
 
 // File returns the spec's file at path, or nil.
@@ -96,10 +101,10 @@ type Unit struct {
 	// Registered is true when the manager knows the unit and can control it
 	// (s6: a supervisor holds the slot; a host: the unit is loaded).
 	Registered bool
-	// RunWritten and LogWritten are when we last rewrote what the gateway
-	// and its logger run, as the unit records it: a process that started
-	// before needs a restart, whatever a killed pass did not get to.
-	RunWritten, LogWritten time.Time
+	// Stale is true when the gateway runs something older than what we
+	// last wrote for it, as the unit records it: a pass killed between a
+	// rewrite and its restart. Never for a process an adoption accepted.
+	Stale bool
 	// Adopted is when we took the unit over from another writer, accepting
 	// the gateway running then as it is: what we wrote takes effect at its
 	// next start. Zero when never.
@@ -107,10 +112,9 @@ type Unit struct {
 	// Restarting is set while a restart of ours has the gateway down: one
 	// found down with it set was left so by a pass that did not finish.
 	Restarting bool
-	// LoggerRunning, LoggerWantUp and LoggerSince are the logger's run
-	// state.
-	LoggerRunning, LoggerWantUp bool
-	LoggerSince                 time.Time
+	// Companion is the process the manager runs beside the gateway, if
+	// any (s6: the slot's logger, which the gateway's output blocks on).
+	Companion Companion
 	// Deaths are the gateway's recent deaths, oldest first (s6's death tally).
 	Deaths []Death
 	// Park is the crash-loop park recorded with the unit, nil when none.
@@ -122,8 +126,6 @@ type Unit struct {
 	// Persisted is true when the unit comes up by itself after its manager
 	// restarts (s6: no down file; systemd: enabled).
 	Persisted bool
-	// LoggerRegistered is true when the unit has a supervised logger.
-	LoggerRegistered bool
 	// Untouchable, when set, says why the unit must not be changed (a
 	// symlink in a slot's place, a unit serving another HERMES_HOME).
 	Untouchable string
@@ -140,6 +142,10 @@ type Unit struct {
 	Detail           string    // more of the manager's words
 	// StatusErr is set when the run state could not be read.
 	StatusErr error
+	// Payload is the engine's own form of what it found (a host's unit
+	// definition), for a removal's Do: a unit whose profile is gone has no
+	// rendering to carry it.
+	Payload any
 }
 
 // Death is one exit of a gateway.
@@ -177,18 +183,27 @@ type Park struct {
 // Unparked reports whether the park was lifted.
 func (p *Park) Unparked() bool { return p != nil && !p.Lifted.IsZero() }
 
-// Leftover is a dot-named directory an interrupted pass of ours left.
-type Leftover struct {
-	Name string
-	// Retired is true for a retired unit that may still have a supervisor;
-	// false for a staging dir nothing ever supervised.
-	Retired bool
+// Companion is a process the manager runs beside a gateway, with its own
+// run state and script (s6: the slot's logger).
+type Companion struct {
+	// Registered is true when the manager runs one.
+	Registered bool
+	Running    bool
+	WantUp     bool
+	// Stale is true when it runs something older than we last wrote.
+	Stale bool
 }
 
-// Foreign is another writer's dot entry beside our units (the Hermes CLI's
-// slot in the making): never touched, reported when it lingers.
-type Foreign struct {
-	Name  string
+// Stray is an entry beside the units that is no unit: one of ours an
+// interrupted pass left (a unit in the making, or one retired), cleaned;
+// or another writer's in the making (the Hermes CLI's slot being staged),
+// never touched and mentioned when it lingers.
+type Stray struct {
+	Name string
+	// Ours is true for our own leftovers; Live for one that may still be
+	// run by the manager (a retired unit), which cleaning must see off.
+	Ours, Live bool
+	// Since is when it was last changed.
 	Since time.Time
 }
 
@@ -198,9 +213,8 @@ type Observed struct {
 	Keys []Key
 	// Units holds one entry per key that has a unit.
 	Units map[Key]*Unit
-	// Leftovers, Foreign and Others are only filled by a full observation.
-	Leftovers []Leftover
-	Foreign   []Foreign
+	// Strays and Others are only filled by a full observation.
+	Strays []Stray
 	// Others counts what the engine manages beside our units (other
 	// services in the scandir): never touched, but they count against a
 	// capacity.
@@ -223,12 +237,15 @@ func (o *Observed) Covers(k Key) bool {
 	return false
 }
 
+// Op is an engine's verb: each engine has its own typed set (s6: publish,
+// rescan…; a host: install, start…).
+type Op interface{ String() string }
+
 // Step is one thing an engine does, on behalf of one or more actions of a
 // plan. The executor drops the actions of a key that failed before and
 // skips a step left with none.
 type Step struct {
-	// Op is the engine's verb ("publish", "rescan", "install", …).
-	Op string
+	Op Op
 	// For are the indices, in the plan, of the actions the step carries out;
 	// Acts are those actions.
 	For  []int

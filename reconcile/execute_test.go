@@ -36,7 +36,7 @@ func (s *script) Do(_ context.Context, st reconcile.Step) error {
 			per[i] = errors.New("refused " + a.Unit)
 		}
 	}
-	call := st.Op + " " + strings.Join(units, ",")
+	call := st.Op.String() + " " + strings.Join(units, ",")
 	s.calls = append(s.calls, call)
 	if s.fail[call] {
 		return errors.New("boom")
@@ -47,6 +47,11 @@ func (s *script) Do(_ context.Context, st reconcile.Step) error {
 	return nil
 }
 
+// op is a step's verb in these tests.
+type op string
+
+func (o op) String() string { return string(o) }
+
 var _ = Describe("Execute", func() {
 	p := reconcile.Plan{Actions: []reconcile.Action{
 		{Kind: reconcile.Create, Key: "a", Unit: "gateway-a"},
@@ -55,13 +60,13 @@ var _ = Describe("Execute", func() {
 		{Kind: reconcile.Start, Key: "c", Unit: "gateway-c"},
 	}}
 	steps := []reconcile.Step{
-		{Op: "write", For: []int{0}, Acts: p.Actions[0:1]},
-		{Op: "write", For: []int{1}, Acts: p.Actions[1:2]},
-		{Op: "write", For: []int{2}, Acts: p.Actions[2:3]},
-		{Op: "barrier", For: []int{0, 1}, Acts: p.Actions[0:2]},
-		{Op: "up", For: []int{0}, Acts: p.Actions[0:1]},
-		{Op: "up", For: []int{1}, Acts: p.Actions[1:2]},
-		{Op: "up", For: []int{3}, Acts: p.Actions[3:4]},
+		{Op: op("write"), For: []int{0}, Acts: p.Actions[0:1]},
+		{Op: op("write"), For: []int{1}, Acts: p.Actions[1:2]},
+		{Op: op("write"), For: []int{2}, Acts: p.Actions[2:3]},
+		{Op: op("barrier"), For: []int{0, 1}, Acts: p.Actions[0:2]},
+		{Op: op("up"), For: []int{0}, Acts: p.Actions[0:1]},
+		{Op: op("up"), For: []int{1}, Acts: p.Actions[1:2]},
+		{Op: op("up"), For: []int{3}, Acts: p.Actions[3:4]},
 	}
 	errText := func(rs []reconcile.Result) []string {
 		var out []string

@@ -130,7 +130,7 @@ func slot(profile string, up bool, opts ...unitOpt) *reconcile.Unit {
 	sp := spec(profile)
 	u := &reconcile.Unit{
 		Key: profile, Name: sp.Unit, Ours: true, Hash: sp.Hash,
-		Registered: true, Running: up, WantUp: up, Persisted: up, LoggerRegistered: true, LoggerRunning: true, ExitCode: -1,
+		Registered: true, Running: up, WantUp: up, Persisted: up, Companion: reconcile.Companion{Registered: true, Running: true}, ExitCode: -1,
 	}
 	if up {
 		u.PID = 4242
@@ -170,7 +170,7 @@ func noHash(u *reconcile.Unit) { u.Ours, u.Hash = false, "" }
 func oldHash(u *reconcile.Unit) { u.Hash = "0123456789abcdef0123456789abcdef" }
 
 func unsupervised(u *reconcile.Unit) {
-	u.Registered, u.Running, u.WantUp, u.LoggerRegistered, u.LoggerRunning, u.PID = false, false, false, false, false, 0
+	u.Registered, u.Running, u.WantUp, u.Companion, u.PID = false, false, false, reconcile.Companion{}, 0
 }
 
 // persisted sets what the unit comes back as when its manager restarts
@@ -193,7 +193,7 @@ func have(units ...*reconcile.Unit) reconcile.Observed {
 
 func withLeftovers(o reconcile.Observed, names ...string) reconcile.Observed {
 	for _, n := range names {
-		o.Leftovers = append(o.Leftovers, reconcile.Leftover{Name: n, Retired: strings.HasSuffix(n, ".del")})
+		o.Strays = append(o.Strays, reconcile.Stray{Name: n, Ours: true, Live: strings.HasSuffix(n, ".del")})
 	}
 	return o
 }

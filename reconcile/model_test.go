@@ -21,7 +21,7 @@ type world struct {
 func newWorld(o reconcile.Observed) *world {
 	w := &world{observed: reconcile.Observed{Units: map[string]*reconcile.Unit{}, Others: o.Others},
 		runs: map[string]int{}, started: map[string]int{}}
-	w.observed.Leftovers = slices.Clone(o.Leftovers)
+	w.observed.Strays = slices.Clone(o.Strays)
 	for k, u := range o.Units {
 		c := *u
 		c.Drift = slices.Clone(u.Drift)
@@ -62,11 +62,11 @@ func (w *world) apply(p reconcile.Plan) {
 			w.unit(a)
 			delete(w.observed.Units, a.Key)
 		case reconcile.Clean:
-			i := slices.IndexFunc(w.observed.Leftovers, func(l reconcile.Leftover) bool { return l.Name == a.Unit })
+			i := slices.IndexFunc(w.observed.Strays, func(l reconcile.Stray) bool { return l.Name == a.Unit })
 			if i < 0 {
 				panic("clean of an unknown leftover " + a.Unit)
 			}
-			w.observed.Leftovers = slices.Delete(w.observed.Leftovers, i, i+1)
+			w.observed.Strays = slices.Delete(w.observed.Strays, i, i+1)
 		}
 	}
 	for _, a := range p.Actions {
@@ -103,14 +103,14 @@ func (w *world) apply(p reconcile.Plan) {
 		if u.Registered {
 			continue
 		}
-		u.Registered, u.LoggerRegistered, u.LoggerRunning, u.WantUp = true, true, true, u.Persisted
+		u.Registered, u.Companion.Registered, u.Companion.Running, u.WantUp = true, true, true, u.Persisted
 		if u.Persisted {
 			w.spawn(u)
 		}
 	}
 	for _, a := range p.Actions {
-		if a.Kind == reconcile.Update && a.RestartLog {
-			w.unit(a).LoggerRunning = true
+		if a.Kind == reconcile.Update && a.RestartCompanion {
+			w.unit(a).Companion.Running = true
 		}
 		switch {
 		case a.Kind == reconcile.Update && a.Restart:

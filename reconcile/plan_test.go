@@ -411,7 +411,7 @@ var _ = Describe("Plan", func() {
 		Expect(p).To(HaveLen(1))
 		Expect(p[0].Kind).To(Equal(reconcile.Adopt))
 		Expect(p[0].Restart).To(BeFalse())
-		Expect(p[0].RestartLog).To(BeFalse())
+		Expect(p[0].RestartCompanion).To(BeFalse())
 	})
 })
 

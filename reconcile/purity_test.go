@@ -89,7 +89,7 @@ func listDepsFor(goos string, pkgs ...string) []string {
 // out. The reader and the engines feed them; nothing in them reads, writes,
 // watches or looks at the clock.
 var pureFiles = map[string][]string{
-	"reconcile": {"plan.go", "render.go", "engine.go"},
+	"reconcile": {"plan.go", "decide.go", "unit.go", "render.go", "engine.go"},
 	"desired":   {"state.go", "reason.go", "layout.go", "intent.go", "yamlconf.go", "name.go", "diagnostic.go"},
 }
 
@@ -161,6 +161,48 @@ var _ = Describe("Purity", func() {
 
 	It("would notice Kubernetes: the controller's binary links it", func() {
 		Expect(listDepsFor("linux", "cmd/hermes-reconcile-kube")).To(ContainElement(HavePrefix("sigs.k8s.io/controller-runtime")))
+	})
+
+	It("keeps the package graph layered: data, then the planner, then the loop, then engines, then the binaries", func() {
+		// Each package may import only these of the module's (and, for the
+		// binaries, anything): nothing imports upwards, engines do not
+		// import each other but through host, and the shared CLI knows no
+		// engine.
+		allowed := map[string][]string{
+			"config":            nil,
+			"desired":           nil,
+			"reconcile":         {"desired"},
+			"reconcile/loop":    {"config", "desired", "reconcile"},
+			"backends/command":  nil,
+			"backends/filelock": nil,
+			"backends/host":     {"config", "desired", "reconcile"},
+			"backends/systemd":  {"backends/command", "backends/host", "config", "desired"},
+			"backends/launchd":  {"backends/command", "backends/host", "config", "desired"},
+			"backends/windows":  {"backends/command", "backends/host", "config", "desired"},
+			"backends/s6":       {"backends/command", "backends/filelock", "config", "desired", "reconcile", "reconcile/loop"},
+			"backends/kube":     {"config", "desired", "reconcile", "reconcile/loop"},
+			"cmd/internal/cli":  {"config", "desired", "reconcile", "reconcile/loop"},
+		}
+		cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")
+		cmd.Dir = ".."
+		out, err := cmd.Output()
+		Expect(err).NotTo(HaveOccurred())
+		seen := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			pkg := strings.TrimPrefix(f[0], module+"/")
+			ok, layered := allowed[pkg]
+			if !layered {
+				continue // the binaries and the test suites
+			}
+			seen++
+			for _, imp := range f[1:] {
+				if p, ours := strings.CutPrefix(imp, module+"/"); ours {
+					Expect(ok).To(ContainElement(p), "%s imports %s", pkg, p)
+				}
+			}
+		}
+		Expect(seen).To(Equal(len(allowed)), "every layered package was listed")
 	})
 
 	It("would notice a clock: retry.go and pass.go read time.Now, behind their seams", func() {

@@ -37,7 +37,7 @@ func (a Action) String() string {
 	if a.Restart {
 		flags = append(flags, "restart")
 	}
-	if a.RestartLog {
+	if a.RestartCompanion {
 		flags = append(flags, "restart logger")
 	}
 	if a.Register {

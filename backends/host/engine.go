@@ -7,19 +7,29 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// The steps of a host engine: one Manager verb each.
+// op is a step of a host engine: one Manager verb.
+type op uint8
+
 const (
-	opInstall   = "install"
-	opStart     = "start"
-	opStop      = "stop"
-	opUninstall = "uninstall"
+	opInstall op = iota + 1
+	opStart
+	opStop
+	opUninstall
 )
+
+var opNames = [...]string{
+	opInstall:   "install",
+	opStart:     "start",
+	opStop:      "stop",
+	opUninstall: "uninstall",
+}
+
+func (o op) String() string { return opNames[o] }
 
 // Engine drives one host service manager for the active profile: a host
 // runs one gateway, the one HERMES_HOME names.
@@ -28,16 +38,13 @@ type Engine struct {
 	active   desired.Key
 	layout   desired.Layout
 	settings Settings
-	// defs are the definitions rendered or observed, by key, for Do.
-	mu   sync.Mutex
-	defs map[desired.Key]Definition
 }
 
 var _ reconcile.Engine = (*Engine)(nil)
 
 // NewEngine returns the engine of m for profile active under layout.
 func NewEngine(m Manager, layout desired.Layout, active desired.Key, s Settings) *Engine {
-	return &Engine{m: m, active: active, layout: layout, settings: s, defs: map[desired.Key]Definition{}}
+	return &Engine{m: m, active: active, layout: layout, settings: s}
 }
 
 // Render is the definition of svc as the manager would install it. A file
@@ -47,12 +54,11 @@ func (e *Engine) Render(svc desired.Service) (reconcile.Spec, error) {
 	if err != nil {
 		return reconcile.Spec{}, err
 	}
-	e.remember(svc.Profile, def)
 	return specOf(def), nil
 }
 
 func specOf(def Definition) reconcile.Spec {
-	spec := reconcile.Spec{Unit: def.Name}
+	spec := reconcile.Spec{Unit: def.Name, Payload: def}
 	h := sha256.New()
 	for i, f := range def.Files {
 		eff := reconcile.NoEffect
@@ -67,19 +73,6 @@ func specOf(def Definition) reconcile.Spec {
 	return spec
 }
 
-func (e *Engine) remember(k desired.Key, def Definition) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.defs[k] = def
-}
-
-func (e *Engine) def(k desired.Key) (Definition, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	d, ok := e.defs[k]
-	return d, ok
-}
-
 // Observe reads the active profile's service, whichever keys are asked
 // for: a host manages no other. A service that is not installed has no
 // unit.
@@ -88,7 +81,7 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 	if keys != nil && !contains(keys, e.active) {
 		return o, nil
 	}
-	def, ok := e.def(e.active)
+	def, ok := want[e.active].Payload.(Definition)
 	if !ok {
 		// The profile is gone or held: its service is still found by name.
 		d, err := e.m.Define(e.settings.Service(desired.Service{Profile: e.active, Dir: e.layout.Dir(e.active)}))
@@ -96,7 +89,6 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 			return o, err
 		}
 		def = d
-		e.remember(e.active, def)
 	}
 	st, err := e.m.Status(ctx, def)
 	if err != nil {
@@ -106,8 +98,8 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 		return o, nil
 	}
 	u := &reconcile.Unit{Key: e.active, Name: def.Name, Ours: true, Drift: st.Stale, Untouchable: st.Foreign,
-		Registered: true, Running: st.Up, WantUp: st.Up, Persisted: st.Enabled, LoggerRegistered: false,
-		State: st.Word(), PID: st.PID, Detail: st.Detail, ExitCode: -1}
+		Registered: true, Running: st.Up, WantUp: st.Up, Persisted: st.Enabled,
+		State: st.Word(), PID: st.PID, Detail: st.Detail, ExitCode: -1, Payload: def}
 	if spec, ok := want[e.active]; ok && len(st.Stale) == 0 {
 		u.Hash = spec.Hash // the files on disk are the rendering
 	}
@@ -128,7 +120,7 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 // (stop and remove before writing, writing before start).
 func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
 	var steps []reconcile.Step
-	one := func(op string, i int, a reconcile.Action) reconcile.Step {
+	one := func(op op, i int, a reconcile.Action) reconcile.Step {
 		return reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}}
 	}
 	for i, a := range p.Actions {
@@ -159,9 +151,9 @@ func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
 // Do carries out one verb on the definition of the action's profile.
 func (e *Engine) Do(ctx context.Context, s reconcile.Step) error {
 	a := s.Acts[0]
-	def, ok := e.def(a.Key)
+	def, ok := a.Spec.Payload.(Definition)
 	if !ok {
-		return fmt.Errorf("%s %s: no definition rendered for profile %s", s.Op, a.Unit, a.Key)
+		return fmt.Errorf("%s %s: no definition for profile %s", s.Op, a.Unit, a.Key)
 	}
 	switch s.Op {
 	case opInstall:

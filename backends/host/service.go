@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
@@ -35,17 +36,10 @@ type Service struct {
 	RestartSec int
 }
 
-// DefaultRestartSec is Service.RestartSec when unset.
-const DefaultRestartSec = 5
-
-// GatewayArgs is the gateway command line of a profile: gatewayCommand
-// [-p <name>] gateway run --replace, never -p default.
+// GatewayArgs is the gateway command line of a profile: gatewayCommand and
+// desired.Service.GatewayArgs.
 func GatewayArgs(gatewayCommand, profile string) []string {
-	args := []string{gatewayCommand}
-	if profile != desired.DefaultProfile {
-		args = append(args, "-p", profile)
-	}
-	return append(args, "gateway", "run", "--replace")
+	return append([]string{gatewayCommand}, desired.Service{Profile: profile}.GatewayArgs()...)
 }
 
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -87,7 +81,7 @@ func (s Service) Environment() ([][2]string, error) {
 // Restart returns RestartSec, or its default when unset.
 func (s Service) Restart() int {
 	if s.RestartSec <= 0 {
-		return DefaultRestartSec
+		return config.Default().Host.RestartSec
 	}
 	return s.RestartSec
 }
@@ -201,7 +195,7 @@ func (s Settings) Service(svc desired.Service) Service {
 	if cmd == "" {
 		cmd = "hermes"
 	}
-	return Service{Profile: svc.Profile, Home: svc.Dir, Command: GatewayArgs(cmd, svc.Profile),
+	return Service{Profile: svc.Profile, Home: svc.Dir, Command: append([]string{cmd}, svc.GatewayArgs()...),
 		Env: s.Env, RestartSec: s.RestartSec}
 }
 

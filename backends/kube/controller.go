@@ -7,37 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	"github.com/hermes-reconcile/hermes-reconcile/desired"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
-
-// allKey is the request of a full pass: the topology, the profile list or
-// a resync.
-const allKey = "*"
 
 // Scheme holds the API types the engine uses.
 func Scheme() *runtime.Scheme {
@@ -100,227 +86,66 @@ func NewManager(cfg *rest.Config, opt ManagerOptions) (manager.Manager, error) {
 	return mgr, nil
 }
 
-// ControllerOptions configure the controller.
-type ControllerOptions struct {
-	Home string
-	// Poll is how often the profiles are stat-checked (inotify does not see
-	// writes by other NFS clients); Resync how often a full pass runs.
-	Poll, Resync time.Duration
-	// OnPass, if set, hears every pass (tests).
-	OnPass func(reconcile.Outcome)
-}
-
-// RunController runs pass as a controller in mgr until ctx ends: a
-// reconciler keyed by profile, the Deployments watched through the
-// manager's cache, the profiles by fsnotify and a stat-validated poll.
-func RunController(ctx context.Context, mgr manager.Manager, pass *reconcile.Pass, opt ControllerOptions) error {
-	log := logr.FromContextOrDiscard(ctx)
-	ctrl.SetLogger(log)
-	events := make(chan event.TypedGenericEvent[string], 1024)
-	r := &profileReconciler{pass: pass, onPass: opt.OnPass}
-	toRequest := handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, key string) []crreconcile.Request {
-		return []crreconcile.Request{{NamespacedName: client.ObjectKey{Name: key}}}
-	})
-	err := ctrl.NewControllerManagedBy(mgr).Named("hermes-gateway").
-		WatchesRawSource(source.Kind(mgr.GetCache(), &appsv1.Deployment{},
-			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, d *appsv1.Deployment) []crreconcile.Request {
-				k, ok := ProfileOf(d.Name)
-				if !ok {
-					return nil
-				}
-				return []crreconcile.Request{{NamespacedName: client.ObjectKey{Name: k}}}
-			}))).
-		WatchesRawSource(source.Channel(events, toRequest)).
-		Complete(r)
-	if err != nil {
-		return fmt.Errorf("controller: %w", err)
-	}
-	w := &profileWatch{home: opt.Home, poll: opt.Poll, resync: opt.Resync, out: events, log: log.WithName("profiles")}
-	if err := mgr.Add(w); err != nil {
+// Serve runs the loop (run) in mgr while mgr holds the Lease, once the
+// cache has synced, and returns when ctx ends or the lease is lost: the
+// manager's cache, Lease and endpoints stay controller-runtime's, the rules
+// are the loop's.
+func Serve(ctx context.Context, mgr manager.Manager, run func(context.Context) error) error {
+	ctrl.SetLogger(logr.FromContextOrDiscard(ctx))
+	if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("cache did not sync")
+		}
+		return run(ctx)
+	})); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
 }
 
+// leaderRunnable runs only on the leader.
+type leaderRunnable func(context.Context) error
+
+func (r leaderRunnable) Start(ctx context.Context) error { return r(ctx) }
+func (leaderRunnable) NeedLeaderElection() bool          { return true }
+
+var _ manager.LeaderElectionRunnable = leaderRunnable(nil)
+
+// Source is the engine's Deployments as the manager's informer sees them:
+// one made, changed or deleted by someone else (or by the cluster: its
+// status) asks for a pass over its profile.
+func (e *Engine) Source(c cache.Cache) loop.Source {
+	return loop.SourceFunc(func(ctx context.Context, send func(loop.Event)) error {
+		inf, err := c.GetInformer(ctx, &appsv1.Deployment{})
+		if err != nil {
+			return fmt.Errorf("deployment informer: %w", err)
+		}
+		event := func(obj any, op loop.UnitOp) {
+			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			d, ok := obj.(*appsv1.Deployment)
+			if !ok {
+				return
+			}
+			if k, ok := ProfileOf(d.Name); ok {
+				send(loop.Event{Kind: loop.Unit, Key: k, Unit: d.Name, Op: op})
+			}
+		}
+		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { event(obj, loop.Appeared) },
+			UpdateFunc: func(_, obj any) { event(obj, loop.Changed) },
+			DeleteFunc: func(obj any) { event(obj, loop.Gone) },
+		})
+		if err != nil {
+			return fmt.Errorf("deployment informer: %w", err)
+		}
+		go func() {
+			<-ctx.Done()
+			_ = inf.RemoveEventHandler(reg)
+		}()
+		return nil
+	})
+}
+
 func ptr[T any](v T) *T { return &v }
-
-// profileReconciler runs one pass per request: a profile, or all.
-type profileReconciler struct {
-	pass   *reconcile.Pass
-	onPass func(reconcile.Outcome)
-}
-
-func (r *profileReconciler) Reconcile(ctx context.Context, req crreconcile.Request) (crreconcile.Result, error) {
-	var keys []desired.Key
-	if req.Name != allKey {
-		keys = []desired.Key{req.Name}
-	}
-	out := r.pass.Run(ctx, keys, nil)
-	if r.onPass != nil {
-		r.onPass(out)
-	}
-	if out.Err != nil {
-		return crreconcile.Result{}, out.Err
-	}
-	if n := reconcile.Failed(out.Results); n > 0 {
-		// The workqueue's rate limiter backs off per key.
-		return crreconcile.Result{}, fmt.Errorf("%d actions failed", n)
-	}
-	return crreconcile.Result{}, nil
-}
-
-// profileWatch turns profile changes into requests: fsnotify where it
-// works, a stat-validated poll where it does not (NFS), and a full pass
-// at start and every resync. It runs on the leader only.
-type profileWatch struct {
-	home         string
-	poll, resync time.Duration
-	out          chan<- event.TypedGenericEvent[string]
-	log          logr.Logger
-	seen         map[string]string
-}
-
-var _ manager.LeaderElectionRunnable = (*profileWatch)(nil)
-
-func (w *profileWatch) NeedLeaderElection() bool { return true }
-
-func (w *profileWatch) send(key string) { w.out <- event.TypedGenericEvent[string]{Object: key} }
-
-func (w *profileWatch) Start(ctx context.Context) error {
-	layout := desired.NewLayout(w.home)
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		w.log.Error(err, "no fsnotify: polling only")
-	} else {
-		defer fw.Close()
-	}
-	watched := map[string]bool{}
-	watchDirs := func() {
-		if fw == nil {
-			return
-		}
-		dirs := []string{layout.Root, filepath.Join(layout.Root, "profiles")}
-		entries, _ := os.ReadDir(filepath.Join(layout.Root, "profiles"))
-		for _, e := range entries {
-			if e.IsDir() {
-				dirs = append(dirs, filepath.Join(layout.Root, "profiles", e.Name()))
-			}
-		}
-		for _, d := range dirs {
-			if !watched[d] && fw.Add(d) == nil {
-				watched[d] = true
-			}
-		}
-	}
-	watchDirs()
-	w.seen = w.scan(layout)
-	w.send(allKey)
-	poll := w.poll
-	if poll <= 0 {
-		poll = 2 * time.Second
-	}
-	resync := w.resync
-	if resync <= 0 {
-		resync = 5 * time.Minute
-	}
-	pollT, resyncT := time.NewTicker(poll), time.NewTicker(resync)
-	defer pollT.Stop()
-	defer resyncT.Stop()
-	var fsEvents <-chan fsnotify.Event
-	if fw != nil {
-		fsEvents = fw.Events
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev := <-fsEvents:
-			if k := keyOfPath(layout, ev.Name); k != "" {
-				w.send(k)
-			}
-			watchDirs()
-		case <-pollT.C:
-			now := w.scan(layout)
-			for _, k := range changed(w.seen, now) {
-				w.send(k)
-			}
-			w.seen = now
-			watchDirs()
-		case <-resyncT.C:
-			w.send(allKey)
-		}
-	}
-}
-
-// scan is the stat of every file a profile is read from, by key: a poll
-// costs a stat per file, never a read.
-func (w *profileWatch) scan(layout desired.Layout) map[string]string {
-	out := map[string]string{}
-	stat := func(k, dir string) {
-		var b strings.Builder
-		for _, f := range []string{desired.ConfigFile, desired.StateFile, desired.SoulFile, desired.EnvFile} {
-			if fi, err := os.Stat(filepath.Join(dir, f)); err == nil {
-				fmt.Fprintf(&b, "%s:%d:%d;", f, fi.Size(), fi.ModTime().UnixNano())
-			}
-		}
-		out[k] = b.String()
-	}
-	stat(desired.DefaultProfile, layout.Root)
-	entries, _ := os.ReadDir(filepath.Join(layout.Root, "profiles"))
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			stat(e.Name(), filepath.Join(layout.Root, "profiles", e.Name()))
-		}
-	}
-	tomb, _ := os.ReadDir(filepath.Join(layout.Root, "profiles", ".deleted"))
-	var names []string
-	for _, t := range tomb {
-		names = append(names, t.Name())
-	}
-	sort.Strings(names)
-	out[allKey] = strings.Join(names, ",")
-	return out
-}
-
-// changed lists the keys whose stats differ; a profile that came or went
-// (or a tombstone) is a change of all.
-func changed(before, now map[string]string) []string {
-	var keys []string
-	if len(before) != len(now) || before[allKey] != now[allKey] {
-		return []string{allKey}
-	}
-	for k, v := range now {
-		old, ok := before[k]
-		if !ok {
-			return []string{allKey}
-		}
-		if old != v {
-			if k == desired.DefaultProfile {
-				return []string{allKey} // the root config.yaml sets the topology
-			}
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// keyOfPath is the key a changed path belongs to: a profile, or all.
-func keyOfPath(layout desired.Layout, path string) string {
-	rel, err := filepath.Rel(layout.Root, path)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return ""
-	}
-	parts := strings.Split(filepath.ToSlash(rel), "/")
-	switch {
-	case parts[0] == "profiles" && len(parts) >= 3 && !strings.HasPrefix(parts[1], "."):
-		return parts[1]
-	case parts[0] == "profiles":
-		return allKey // a profile, or a tombstone, came or went
-	case len(parts) == 1 && parts[0] == desired.ConfigFile:
-		return allKey
-	case len(parts) == 1:
-		return desired.DefaultProfile
-	}
-	return ""
-}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,22 +19,30 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// The steps of the Kubernetes engine: one API write each.
+// op is a step of the Kubernetes engine: one API write.
+type op uint8
+
 const (
-	opCreate = "create"
-	opWrite  = "write"
-	opScale  = "scale"
-	opDelete = "delete"
+	opCreate op = iota + 1
+	opWrite
+	opScale
+	opDelete
 )
+
+var opNames = [...]string{
+	opCreate: "create",
+	opWrite:  "write",
+	opScale:  "scale",
+	opDelete: "delete",
+}
+
+func (o op) String() string { return opNames[o] }
 
 // Engine keeps one Deployment per profile in one namespace.
 type Engine struct {
 	c         client.Client
 	namespace string
 	settings  Settings
-	// rendered are the Deployments of the last Render, by key, for Do.
-	mu       sync.Mutex
-	rendered map[desired.Key]*appsv1.Deployment
 }
 
 var _ reconcile.Engine = (*Engine)(nil)
@@ -43,7 +50,7 @@ var _ reconcile.Engine = (*Engine)(nil)
 // New returns the engine of namespace through c: a cached client in the
 // controller (reads from its informers), a direct one for --once.
 func New(c client.Client, namespace string, s Settings) *Engine {
-	return &Engine{c: c, namespace: namespace, settings: s, rendered: map[desired.Key]*appsv1.Deployment{}}
+	return &Engine{c: c, namespace: namespace, settings: s}
 }
 
 // Render is the Deployment of svc, its replicas left to the run state.
@@ -54,16 +61,13 @@ func (e *Engine) Render(svc desired.Service) (reconcile.Spec, error) {
 	}
 	spec := specOf(d)
 	d.Annotations[AnnotationHash] = spec.Hash
-	e.mu.Lock()
-	e.rendered[svc.Profile] = d
-	e.mu.Unlock()
+	spec.Payload = d
 	return spec, nil
 }
 
-func (e *Engine) want(k desired.Key) (*appsv1.Deployment, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	d, ok := e.rendered[k]
+// wanted is the Deployment an action's rendering carries.
+func wanted(a reconcile.Action) (*appsv1.Deployment, bool) {
+	d, ok := a.Spec.Payload.(*appsv1.Deployment)
 	return d, ok
 }
 
@@ -123,7 +127,7 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	u.Ours = ours(d) && u.Hash != ""
 	var accepted bool
 	if spec, ok := want[k]; ok {
-		w, _ := e.want(k)
+		w, _ := spec.Payload.(*appsv1.Deployment)
 		drifted := w != nil && templateDrifted(d, w)
 		// A template accepted by an adoption runs until the next start:
 		// while it is up, it is no drift.
@@ -165,7 +169,7 @@ func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
 		if a.Blocked != "" {
 			continue
 		}
-		one := func(op string) {
+		one := func(op op) {
 			steps = append(steps, reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}})
 		}
 		switch a.Kind {
@@ -184,13 +188,22 @@ func (e *Engine) Schedule(p reconcile.Plan) []reconcile.Step {
 	return steps
 }
 
-// Do carries out one write.
+// Do carries out one write. The API server refusing an object as invalid
+// is terminal: the same object is refused until its inputs change.
 func (e *Engine) Do(ctx context.Context, s reconcile.Step) error {
+	err := e.do(ctx, s)
+	if apierrors.IsInvalid(err) {
+		return reconcile.Terminal(err)
+	}
+	return err
+}
+
+func (e *Engine) do(ctx context.Context, s reconcile.Step) error {
 	a := s.Acts[0]
 	key := types.NamespacedName{Namespace: e.namespace, Name: a.Unit}
 	switch s.Op {
 	case opCreate:
-		w, ok := e.want(a.Key)
+		w, ok := wanted(a)
 		if !ok {
 			return fmt.Errorf("create %s: no rendering for profile %s", a.Unit, a.Key)
 		}
@@ -202,7 +215,7 @@ func (e *Engine) Do(ctx context.Context, s reconcile.Step) error {
 		}
 		return err
 	case opWrite:
-		w, ok := e.want(a.Key)
+		w, ok := wanted(a)
 		if !ok {
 			return fmt.Errorf("write %s: no rendering for profile %s", a.Unit, a.Key)
 		}

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
@@ -71,10 +72,12 @@ type Settings struct {
 	ServiceAccount string
 }
 
-// DefaultSettings are those of the Hermes image but the image itself,
-// which the operator names.
-func DefaultSettings() Settings {
-	return Settings{MountPath: "/opt/data", GatewayCommand: "hermes", UID: 10000, GID: 10000}
+// SettingsOf are the pod template's settings from the reconciler's: the
+// Hermes image and its data volume, the gateway command and environment,
+// the user. Resources are parsed by the caller.
+func SettingsOf(c config.Config) Settings {
+	return Settings{Image: c.Kube.Image, Claim: c.Kube.Claim, MountPath: c.Kube.Mount,
+		GatewayCommand: c.Render.GatewayCommand, Env: c.Render.Env, UID: c.Kube.UID, GID: c.Kube.GID}
 }
 
 // DeploymentName is the Deployment of a profile. Profile names may hold
@@ -129,11 +132,7 @@ func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Dep
 	if cmd == "" {
 		cmd = "hermes"
 	}
-	var args []string
-	if profile != desired.DefaultProfile {
-		args = append(args, "-p", profile)
-	}
-	args = append(args, "gateway", "run", "--replace")
+	args := desired.Service{Profile: profile}.GatewayArgs()
 	env := []corev1.EnvVar{{Name: "HERMES_HOME", Value: mount}, {Name: "HOME", Value: mount}}
 	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {

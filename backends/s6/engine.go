@@ -9,19 +9,36 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// The steps of the s6 engine.
+// op is a step of the s6 engine.
+type op uint8
+
 const (
-	opStop    = "stop"    // the park, if any; down marker; s6-svc -wd -d
-	opRetire  = "retire"  // rename a slot to its retired dot name
-	opDelete  = "delete"  // remove a staging leftover nothing ever supervised
-	opPublish = "publish" // a new slot: staged under a dot name, renamed into place
-	opWrite   = "write"   // the listed files of a live slot, then its hash
-	opRescan  = "rescan"  // once per pass: pick up new slots, prune retired ones
-	opPurge   = "purge"   // wait for a retired slot's supervisors to go, delete it
-	opWait    = "wait"    // until every new slot is supervised, in one wait
-	opRestart = "restart" // down (finish done), then up, for a new run or log/run
-	opStart   = "start"   // a park lifted, if any; remove the down marker; s6-svc -u
+	opStop    op = iota + 1 // the park, if any; down marker; s6-svc -wd -d
+	opRetire                // rename a slot to its retired dot name
+	opDelete                // remove a staging leftover nothing ever supervised
+	opPublish               // a new slot: staged under a dot name, renamed into place
+	opWrite                 // the listed files of a live slot, then its hash
+	opRescan                // once per pass: pick up new slots, prune retired ones
+	opPurge                 // wait for a retired slot's supervisors to go, delete it
+	opWait                  // until every new slot is supervised, in one wait
+	opRestart               // down (finish done), then up, for a new run or log/run
+	opStart                 // a park lifted, if any; remove the down marker; s6-svc -u
 )
+
+var opNames = [...]string{
+	opStop:    "stop",
+	opRetire:  "retire",
+	opDelete:  "delete",
+	opPublish: "publish",
+	opWrite:   "write",
+	opRescan:  "rescan",
+	opPurge:   "purge",
+	opWait:    "wait",
+	opRestart: "restart",
+	opStart:   "start",
+}
+
+func (o op) String() string { return opNames[o] }
 
 // Render is the slot of svc, byte for byte what Hermes writes with the
 // default settings.
@@ -39,7 +56,7 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 	rescan := reconcile.Step{Op: opRescan}
 	wait := reconcile.Step{Op: opWait}
 	waited := map[string]bool{}
-	one := func(op string, i int, a reconcile.Action) reconcile.Step {
+	one := func(op op, i int, a reconcile.Action) reconcile.Step {
 		return reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}}
 	}
 	needs := func(st *reconcile.Step, i int, a reconcile.Action) {
@@ -62,7 +79,7 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 			pg.Name = retired
 			purges = append(purges, pg)
 		case reconcile.Clean:
-			if !a.Retired {
+			if !a.Live {
 				down = append(down, one(opDelete, i, a))
 				continue
 			}
@@ -76,7 +93,7 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 			if a.Write {
 				writes = append(writes, one(opWrite, i, a))
 			}
-			if a.Restart || a.RestartLog {
+			if a.Restart || a.RestartCompanion {
 				up = append(up, one(opRestart, i, a))
 			}
 		case reconcile.Start:
@@ -142,7 +159,7 @@ func (b *Backend) Do(ctx context.Context, s reconcile.Step) error {
 				return err
 			}
 		}
-		if a.RestartLog {
+		if a.RestartCompanion {
 			return b.restart(ctx, a.Unit, true)
 		}
 		return nil
@@ -162,9 +179,6 @@ func stateRecord(a reconcile.Action) func(*slotState) {
 	}
 }
 
-// WatchDirs is the scandir: its entries are the slots.
-func (b *Backend) WatchDirs() []string { return []string{b.scandir} }
-
 // DeathDir is where s6-supervise keeps the slot's death tally.
 func (b *Backend) DeathDir(slot string) string { return filepath.Join(b.slotDir(slot), "supervise") }
 
@@ -179,13 +193,6 @@ func (b *Backend) Deaths(path string) ([]reconcile.Death, bool) {
 	}
 	deaths, err := ParseDeathTally(data)
 	return deaths, err == nil
-}
-
-// UnitOf maps a scandir entry to the profile of the slot it is.
-func (b *Backend) UnitOf(path string) (desired.Key, string, bool) {
-	name := filepath.Base(path)
-	k, ok := ProfileOfSlot(name)
-	return k, name, ok
 }
 
 // Scandir is the directory the engine manages.

@@ -151,12 +151,12 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 	for _, e := range entries {
 		name := e.Name()
 		if retired, ok := leftover(name); ok {
-			o.Leftovers = append(o.Leftovers, reconcile.Leftover{Name: name, Retired: retired})
+			o.Strays = append(o.Strays, reconcile.Stray{Name: name, Ours: true, Live: retired})
 			continue
 		}
 		if foreignStaging(name) {
 			if fi, err := e.Info(); err == nil {
-				o.Foreign = append(o.Foreign, reconcile.Foreign{Name: name, Since: fi.ModTime()})
+				o.Strays = append(o.Strays, reconcile.Stray{Name: name, Since: fi.ModTime()})
 			}
 			continue
 		}
@@ -175,7 +175,7 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 		}
 		o.Units[profile] = unitOf(&s, want)
 	}
-	sort.Slice(o.Leftovers, func(i, j int) bool { return o.Leftovers[i].Name < o.Leftovers[j].Name })
+	sort.Slice(o.Strays, func(i, j int) bool { return o.Strays[i].Name < o.Strays[j].Name })
 	o.Capacity = b.capacity()
 	return o, nil
 }
@@ -344,10 +344,14 @@ func unitOf(s *slot, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
 	}
 	u.Registered, u.Running, u.WantUp, u.Persisted = st.Supervised, st.Up, st.WantUp, !s.hasDown
 	ls := s.logStatus
-	u.LoggerRegistered, u.LoggerRunning, u.LoggerWantUp, u.LoggerSince = ls.Supervised, ls.Up, ls.WantUp, ls.Since
+	// What a pass that did not live to restart them left: a process that
+	// started before its script was last written.
+	u.Companion = reconcile.Companion{Registered: ls.Supervised, Running: ls.Up, WantUp: ls.WantUp,
+		Stale: ls.Up && ls.Since.Before(s.state.LogWritten)}
+	u.Stale = st.Up && st.Since.Before(s.state.RunWritten)
 	u.PID, u.Since, u.ExitCode, u.Signal, u.PermanentFailure = st.PID, st.Since, st.ExitCode, st.Signal, st.PermanentFailure
 	u.StatusErr, u.Blocked = s.statusErr, s.blocked
-	u.RunWritten, u.LogWritten, u.Restarting, u.Park = s.state.RunWritten, s.state.LogWritten, s.state.Restarting, s.state.Park
+	u.Restarting, u.Park = s.state.Restarting, s.state.Park
 	u.Adopted = s.state.Adopted
 	u.Deaths = s.deaths
 	parked := u.Park != nil && !u.Park.Unparked() && !st.Up

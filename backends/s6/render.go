@@ -102,7 +102,7 @@ func (rd *Renderer) Render(profile desired.Key) reconcile.Spec {
 		{Path: FileType, Mode: 0o644, Data: rd.typ},
 		{Path: FileRun, Mode: 0o755, Data: rd.run(profile), Effect: reconcile.RestartsService},
 		{Path: FileFinish, Mode: 0o755, Data: rd.finish},
-		{Path: FileLogRun, Mode: 0o755, Data: rd.logRun(profile), Effect: reconcile.RestartsLogger},
+		{Path: FileLogRun, Mode: 0o755, Data: rd.logRun(profile), Effect: reconcile.RestartsCompanion},
 	}
 	return reconcile.Spec{Unit: SlotName(profile), Files: files, Hash: HashFiles(files)}
 }
@@ -111,10 +111,9 @@ func (rd *Renderer) run(profile string) []byte {
 	r := rd.r
 	home := shellQuote(r.HomeDir)
 	cmd := shellQuote(r.GatewayCommand)
-	if profile != desired.DefaultProfile {
-		cmd += " -p " + shellQuote(profile)
+	for _, a := range (desired.Service{Profile: profile}).GatewayArgs() {
+		cmd += " " + shellQuote(a)
 	}
-	cmd += " gateway run --replace"
 	var b strings.Builder
 	b.Grow(512)
 	b.WriteString(r.Shebang + "\n# shellcheck shell=sh\nset -e\n")

@@ -19,13 +19,14 @@ import (
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
 	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
+	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
-func restConfig(k cli.KubeOptions) (*rest.Config, error) {
+func restConfig(k config.Kube) (*rest.Config, error) {
 	if k.Kubeconfig != "" {
 		return clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
 	}
@@ -40,7 +41,7 @@ func restConfig(k cli.KubeOptions) (*rest.Config, error) {
 	return nil, fmt.Errorf("no Kubernetes API: set --kubeconfig (or KUBECONFIG), or run in a pod: %w", err)
 }
 
-func namespace(k cli.KubeOptions) (string, error) {
+func namespace(k config.Kube) (string, error) {
 	if k.Namespace != "" {
 		return k.Namespace, nil
 	}
@@ -83,21 +84,16 @@ func resources(flag, list string) (corev1.ResourceList, error) {
 }
 
 func kubeSettings(o *cli.Options) kube.Settings {
-	k := o.Kube
-	s := kube.DefaultSettings()
-	s.Image = k.Image
-	s.Resources.Requests, _ = resources("--kube-requests", k.Requests)
-	s.Resources.Limits, _ = resources("--kube-limits", k.Limits)
-	s.Claim, s.MountPath = k.Claim, k.Mount
-	s.GatewayCommand = o.Cfg.Render.GatewayCommand
-	s.Env = o.Cfg.Render.Env
+	s := kube.SettingsOf(o.Cfg)
+	s.Resources.Requests, _ = resources("--kube-requests", o.Cfg.Kube.Requests)
+	s.Resources.Limits, _ = resources("--kube-limits", o.Cfg.Kube.Limits)
 	return s
 }
 
 // build makes the Kubernetes engine: a direct client for the one-shot
 // modes, a controller manager's cached client for watch mode.
 func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
-	k := o.Kube
+	k := o.Cfg.Kube
 	// controller-runtime logs through its own root logger: ours.
 	crlog.SetLogger(logr.FromContextOrDiscard(ctx))
 	if k.Image == "" {
@@ -139,11 +135,10 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	st.Engine = kube.New(mgr.GetClient(), ns, settings)
-	st.Watch = func(ctx context.Context, pass *reconcile.Pass) error {
-		cli.StartupLine(logr.FromContextOrDiscard(ctx), o, cli.BackendKube, "namespace", ns, "image", k.Image, "claim", k.Claim,
-			"leader_election", k.LeaderElect)
-		return kube.RunController(ctx, mgr, pass, kube.ControllerOptions{Home: o.Cfg.Home, Poll: k.Poll, Resync: o.Cfg.Watch.Resync})
-	}
+	eng := kube.New(mgr.GetClient(), ns, settings)
+	st.Engine = eng
+	st.Sources = []loop.Source{eng.Source(mgr.GetCache())}
+	st.Serve = func(ctx context.Context, run func(context.Context) error) error { return kube.Serve(ctx, mgr, run) }
+	st.Startup = []any{"namespace", ns, "image", k.Image, "claim", k.Claim, "leader_election", k.LeaderElect}
 	return st, nil
 }

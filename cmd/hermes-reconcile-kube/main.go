@@ -7,7 +7,10 @@
 // hermes-reconcile. See --help.
 package main
 
-import "github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
+import (
+	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
+	"github.com/hermes-reconcile/hermes-reconcile/config"
+)
 
 // Binary is hermes-reconcile-kube: the Kubernetes engine.
 var Binary = cli.Binary{
@@ -16,6 +19,7 @@ var Binary = cli.Binary{
 	Groups:   []string{cli.GroupPaths, cli.GroupOutput, cli.GroupSafety, cli.GroupWatch, cli.GroupKube},
 	Flags:    []string{"gateway-command", "env"},
 	Build:    build,
+	Defaults: func(o *cli.Options) { o.Cfg.Watch.Poll = config.KubePoll },
 }
 
 func main() { cli.Main(Binary) }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
+
+	"github.com/hermes-reconcile/hermes-reconcile/backends/filelock"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/launchd"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
@@ -19,6 +24,7 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
 
 // detectBackend resolves --backend auto. A scandir given explicitly (flag
@@ -40,13 +46,13 @@ func detectBackend(o *cli.Options) (string, error) {
 // service.
 func build(ctx context.Context, backend string, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
 	if backend == host.S6 {
-		return buildS6(o, getenv)
+		return buildS6(ctx, o, getenv)
 	}
 	return buildHost(backend, o, getenv)
 }
 
-func buildS6(o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
-	if o.System {
+func buildS6(ctx context.Context, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
+	if o.Cfg.Host.System {
 		return nil, errors.New("--system applies to the systemd backend, not s6")
 	}
 	if o.Status && !o.RenderGiven {
@@ -63,7 +69,7 @@ func buildS6(o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock := func(mode string) func(ctx context.Context) (func(), error) {
+	lock := func(mode string) loop.Locker {
 		who := fmt.Sprintf("pid %d (hermes-reconcile %s)", os.Getpid(), mode)
 		return func(ctx context.Context) (func(), error) {
 			l, err := s6.AcquireLock(ctx, c.Scandir, who, c.LockTimeout)
@@ -79,10 +85,10 @@ func buildS6(o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
 		Policy: func(p *reconcile.Policy) {
 			p.Capacity, p.CapacityWarning = c.MaxServices, be.CapacityWarning
 		},
-		Lock: lock("--once"),
-		Watch: func(ctx context.Context, pass *reconcile.Pass) error {
-			return watchS6(ctx, o, pass, lock("watch"))
-		},
+		Lock:      lock("--once"),
+		WatchLock: lock("watch"),
+		Sources:   []loop.Source{be.Source(reconcile.CrashLoop{Deaths: c.CrashLoopDeaths, Window: c.CrashLoopWindow}, logr.FromContextOrDiscard(ctx))},
+		Startup:   []any{"scandir", c.Scandir, "timeout", c.SuperviseTimeout.String(), "max_services", c.MaxServices},
 	}, nil
 }
 
@@ -90,10 +96,10 @@ func buildS6(o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
 // (systemd, launchd, Windows) through the same pass as s6: --once, --dry-run
 // and status.
 func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Setup, error) {
-	if o.System && kind != host.Systemd {
+	if o.Cfg.Host.System && kind != host.Systemd {
 		return nil, fmt.Errorf("--system applies to the systemd backend, not %s", kind)
 	}
-	if o.System && os.Geteuid() != 0 {
+	if o.Cfg.Host.System && os.Geteuid() != 0 {
 		return nil, errors.New("--system installs a system unit and needs root: re-run with sudo")
 	}
 	m, err := newManager(kind, o)
@@ -109,13 +115,17 @@ func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Se
 			o.Cfg.HermesRoot = filepath.Join(h, ".hermes", "hermes-agent")
 		}
 	}
-	s := host.Settings{GatewayCommand: gatewayProgram(o.Cfg.Render.GatewayCommand), Env: o.Cfg.Render.Env, RestartSec: o.RestartSec}
+	s := host.Settings{GatewayCommand: gatewayProgram(o.Cfg.Render.GatewayCommand), Env: o.Cfg.Render.Env, RestartSec: o.Cfg.Host.RestartSec}
 	active, held := desired.Active(o.Cfg.Home)
+	lock := hostLock(kind, o)
 	return &cli.Setup{
-		Engine: host.NewEngine(m, desired.NewLayout(o.Cfg.Home), active, s),
-		Keys:   []desired.Key{active},
-		Held:   held,
-		Reader: o.ReaderOptions(getenv, false),
+		Engine:    host.NewEngine(m, desired.NewLayout(o.Cfg.Home), active, s),
+		Keys:      []desired.Key{active},
+		Held:      held,
+		Reader:    o.ReaderOptions(getenv, false),
+		Lock:      lock("--once"),
+		WatchLock: lock("watch"),
+		Startup:   []any{"service_manager", kind, "profile", active},
 		// One service per host: nothing to remove en masse, and the guard
 		// would widen a pass to every profile, which a host does not serve.
 		Policy:   func(p *reconcile.Policy) { p.MaxRemove = nil },
@@ -123,11 +133,36 @@ func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Se
 	}, nil
 }
 
+// hostLock is the single-writer lock of a host's service: a file in the
+// user's cache directory, one per profile root, so --once from a timer and
+// watch mode never act at once.
+func hostLock(kind string, o *cli.Options) func(mode string) loop.Locker {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(desired.Root(o.Cfg.Home)))
+	path := filepath.Join(dir, "hermes-reconcile", kind+"-"+hex.EncodeToString(sum[:6])+".lock")
+	return func(mode string) loop.Locker {
+		who := fmt.Sprintf("pid %d (hermes-reconcile %s)", os.Getpid(), mode)
+		return func(ctx context.Context) (func(), error) {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return nil, fmt.Errorf("lock: %w", err)
+			}
+			l, err := filelock.Acquire(ctx, path, who, o.Cfg.LockTimeout)
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = l.Unlock() }, nil
+		}
+	}
+}
+
 func newManager(kind string, o *cli.Options) (host.Manager, error) {
 	switch kind {
 	case host.Systemd:
-		opt := systemd.Options{System: o.System}
-		if o.System {
+		opt := systemd.Options{System: o.Cfg.Host.System}
+		if o.Cfg.Host.System {
 			opt.RunAs = o.Cfg.Render.User
 		}
 		return systemd.New(opt)

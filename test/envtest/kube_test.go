@@ -10,15 +10,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
@@ -229,10 +232,9 @@ var _ = Describe("the Kubernetes engine", func() {
 			mgr, err := kube.NewManager(cfg, kube.ManagerOptions{Namespace: ns, LeaderElection: true, LeaseName: "hermes-reconcile",
 				MetricsAddr: "0", HealthAddr: "0", SkipNameValidation: true})
 			Expect(err).NotTo(HaveOccurred())
-			pass := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}),
-				Engine: kube.New(mgr.GetClient(), ns, settings), Policy: reconcile.Policy{MaxRemove: &reconcile.RemoveLimit{}}}
-			opt := kube.ControllerOptions{Home: h, Poll: 500 * time.Millisecond, Resync: time.Hour, OnPass: passes[i].add}
-			go func() { done[i] <- kube.RunController(ctxs[i], mgr, pass, opt) }()
+			go func() {
+				done[i] <- controller(ctxs[i], mgr, h, ns, desired.Options{HermesVersion: "0.21.3"}, 500*time.Millisecond, passes[i].add)
+			}()
 		}
 		DeferCleanup(func() {
 			for i := range cancels {
@@ -283,6 +285,20 @@ var _ = Describe("the Kubernetes engine", func() {
 })
 
 func ptr[T any](v T) *T { return &v }
+
+// controller runs the loop in mgr as the kube binary does: the profile
+// watcher (with a poll), the Deployment informer, and the Lease.
+func controller(ctx context.Context, mgr manager.Manager, h, ns string, ropt desired.Options, poll time.Duration, onPass func(reconcile.Outcome)) error {
+	eng := kube.New(mgr.GetClient(), ns, settings)
+	reader := desired.NewReader(h, ropt)
+	pass := &reconcile.Pass{Reader: reader, Engine: eng, Policy: reconcile.Policy{MaxRemove: &reconcile.RemoveLimit{}, Settle: settle}}
+	opt := loop.Options{Resync: time.Hour, OnPass: onPass, Quiet: 50 * time.Millisecond,
+		Sources: []loop.Source{loop.Profiles{W: desired.NewWatcher(reader.Layout(), desired.WatchOptions{Poll: poll}, GinkgoLogr)}, eng.Source(mgr.GetCache())}}
+	return kube.Serve(logr.NewContext(ctx, GinkgoLogr), mgr, func(ctx context.Context) error { return loop.Run(ctx, pass, opt) })
+}
+
+// settle is the controllers' settle window in these specs.
+var settle time.Duration
 
 // passCount counts a controller's passes.
 type passCount struct {

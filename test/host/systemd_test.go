@@ -5,10 +5,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
 )
 
 // These specs run the binary against the stand-in systemctl (first on
@@ -117,6 +120,34 @@ var _ = Describe("the systemd backend, end to end", func() {
 		Expect(unit()).NotTo(BeAnExistingFile())
 		s = w.run("status")
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`coder\s+hermes-gateway-coder\s+-\s+-\s+missing\s+.*profile_tombstoned`))
+	})
+
+	It("runs watch mode from the one loop: a profile change reaches the manager at once", func() {
+		w.intent("stopped")
+		w.st.Reset()
+		cmd := exec.Command(binary, "--backend", "systemd", "-v", "1")
+		cmd.Env = w.env
+		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() {
+			s.Signal(syscall.SIGTERM)
+			Eventually(s, 10*time.Second).Should(gexec.Exit(0))
+		})
+		Eventually(w.st.Calls, 10*time.Second).Should(ContainElement("systemctl --user daemon-reload"), "the first pass installs it")
+		Eventually(s.Err, 10*time.Second).Should(gbytes.Say(`"msg":"first pass complete; ready"`))
+		Expect(unit()).To(BeARegularFile())
+
+		w.st.Reset()
+		t0 := time.Now()
+		writeFile(filepath.Join(w.home, "gateway_state.json.tmp"), `{"desired_state": "running"}`)
+		Expect(os.Rename(filepath.Join(w.home, "gateway_state.json.tmp"), filepath.Join(w.home, "gateway_state.json"))).To(Succeed())
+		Eventually(w.st.Calls, 5*time.Second, 10*time.Millisecond).Should(ContainElement("systemctl --user start " + svc))
+		GinkgoWriter.Printf("intent written -> systemctl start: %v\n", time.Since(t0))
+
+		By("another profile's change is not this host's")
+		w.st.Reset()
+		writeFile(filepath.Join(w.root, "profiles", "other", "SOUL.md"), "other\n")
+		Consistently(w.st.Calls, time.Second).ShouldNot(ContainElement(ContainSubstring("hermes-gateway-other")))
 	})
 
 	It("names the enable-linger fix when the user manager cannot be reached, without hanging", func() {

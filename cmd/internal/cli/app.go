@@ -23,6 +23,7 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
 
 // Exit codes.
@@ -47,6 +48,8 @@ type Binary struct {
 	// flags of other groups it has too.
 	Groups []string
 	Flags  []string
+	// Defaults sets the binary's own defaults before flags and twins.
+	Defaults func(o *Options)
 	// Detect resolves --backend auto.
 	Detect func(o *Options) (string, error)
 	// Build makes the engine of backend from the settings.
@@ -68,11 +71,18 @@ type Setup struct {
 	Reader desired.Options
 	// Policy adjusts the planner's policy (s6: its capacity warning).
 	Policy func(*reconcile.Policy)
-	// Lock takes the single-writer lock of an applying run; nil: none.
-	Lock func(ctx context.Context) (unlock func(), err error)
-	// Watch runs watch mode until ctx ends; nil: the backend has none.
-	Watch func(ctx context.Context, pass *reconcile.Pass) error
-	// Unpark says why the backend cannot unpark; "" when it can.
+	// Lock takes the single-writer lock of an applying one-shot run, and
+	// WatchLock of each pass in watch mode; nil: none.
+	Lock, WatchLock loop.Locker
+	// Sources are the engine's own sources for watch mode; the profile
+	// watcher and SIGHUP are every engine's.
+	Sources []loop.Source
+	// Serve runs watch mode's loop (run): nil runs it here; Kubernetes runs
+	// it in its manager, while it holds the Lease.
+	Serve func(ctx context.Context, run func(context.Context) error) error
+	// Startup are what the watch mode's first log line says of the engine.
+	Startup []any
+	// NoUnpark says why the backend cannot unpark; "" when it can.
 	NoUnpark string
 }
 
@@ -144,9 +154,6 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 	if o.Unpark != "" && st.NoUnpark != "" {
 		return p.fail(errors.New(st.NoUnpark))
 	}
-	if !o.Once && !o.Status && o.Explain == "" && st.Watch == nil {
-		return p.fail(fmt.Errorf("watch mode runs under s6; with the %s backend use --once (e.g. from a timer), --dry-run or status", backend))
-	}
 	pass := &reconcile.Pass{
 		Reader: desired.NewReader(o.Cfg.Home, st.Reader),
 		Engine: st.Engine,
@@ -178,11 +185,71 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 		}
 		return run.once(ctx)
 	}
-	if err := st.Watch(ctx, pass); err != nil {
+	if err := watch(ctx, &o, backend, st, pass); err != nil {
 		log.Error(err, "watch stopped")
 		return exitError
 	}
 	return exitOK
+}
+
+// watch is watch mode, for every engine: the one loop, fed by the profile
+// watcher, SIGHUP and the engine's own sources. It returns nil on SIGTERM
+// or SIGINT after the pass in flight, leaving every gateway as it is.
+func watch(ctx context.Context, o *Options, backend string, st *Setup, pass *reconcile.Pass) error {
+	log := logr.FromContextOrDiscard(ctx)
+	w := o.Cfg.Watch
+	StartupLine(log, o, backend, append(st.Startup, "poll", w.Poll.String(), "notify_fd", w.NotifyFD)...)
+	profiles := desired.NewWatcher(pass.Reader.Layout(), desired.WatchOptions{Poll: w.Poll}, log)
+	opt := loop.Options{
+		Quiet: w.Quiet, MaxDelay: w.MaxDelay, Resync: w.Resync, BackoffMin: w.BackoffMin, BackoffMax: w.BackoffMax,
+		Sources: append([]loop.Source{loop.Profiles{W: profiles}, hangup(log)}, st.Sources...),
+		Lock:    st.WatchLock,
+		Scope:   st.Keys,
+		Ready:   func() { notifyReady(log, w.NotifyFD) },
+	}
+	run := func(ctx context.Context) error { return loop.Run(ctx, pass, opt) }
+	if st.Serve != nil {
+		return st.Serve(ctx, run)
+	}
+	return run(ctx)
+}
+
+// hangup is SIGHUP as a source: a full pass now.
+func hangup(log logr.Logger) loop.Source {
+	return loop.SourceFunc(func(ctx context.Context, send func(loop.Event)) error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					log.Info("SIGHUP: running a pass")
+					send(loop.Event{Kind: loop.All, Why: "sighup"})
+				}
+			}
+		}()
+		return nil
+	})
+}
+
+// notifyReady tells s6 the service is ready: a newline on the
+// notification-fd, which is then closed, as s6-supervise expects.
+func notifyReady(log logr.Logger, fd int) {
+	if fd < 0 {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "notification-fd")
+	if f == nil {
+		log.Info("notification fd is not open", "fd", fd)
+		return
+	}
+	if _, err := f.Write([]byte("\n")); err != nil {
+		log.Error(err, "cannot signal readiness", "fd", fd)
+	}
+	_ = f.Close()
 }
 
 // policy is the planner's policy from the settings; engines add theirs.
@@ -351,10 +418,10 @@ func StartupLine(log logr.Logger, o *Options, backend string, kv ...any) {
 	if l := o.policy().MaxRemove; l != nil {
 		maxRemove = l.String()
 	}
-	log.Info("hermes-reconcile starting", append([]any{"version", b.Version, "commit", b.Commit, "go", b.Go, "platform", b.Platform,
-		"home", o.Cfg.Home, "backend", backend, "topology", o.Cfg.Topology,
+	fields := append([]any{"version", b.Version, "commit", b.Commit, "go", b.Go, "platform", b.Platform, "home", o.Cfg.Home}, kv...)
+	log.Info("hermes-reconcile starting", append(fields, "backend", backend, "topology", o.Cfg.Topology,
 		"quiet", w.Quiet.String(), "max_delay", w.MaxDelay.String(), "resync", w.Resync.String(), "backoff_max", w.BackoffMax.String(),
 		"settle", o.Cfg.Settle.String(), "lock_timeout", o.Cfg.LockTimeout.String(),
 		"crash_loop_deaths", o.Cfg.CrashLoopDeaths, "crash_loop_window", o.Cfg.CrashLoopWindow.String(),
-		"max_remove", maxRemove}, kv...)...)
+		"max_remove", maxRemove)...)
 }

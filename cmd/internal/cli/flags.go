@@ -56,9 +56,6 @@ type Options struct {
 	Verbosity       int
 	LogFormat       string
 	Backend         string
-	// System, RestartSec: host backends.
-	System     bool
-	RestartSec int
 	// MaxRemove and AllowMassRemove are the mass-removal guard.
 	MaxRemove       removeLimit
 	AllowMassRemove bool
@@ -69,8 +66,6 @@ type Options struct {
 	ScandirGiven, HomeDefault, HermesRootDefault bool
 	// Warnings are said on stderr before anything runs (an unknown twin).
 	Warnings []string
-	// Kube: the Kubernetes engine's settings.
-	Kube KubeOptions
 	// RenderGiven: a rendering flag or twin was given (status otherwise
 	// renders with the settings the slots record).
 	RenderGiven bool
@@ -119,6 +114,13 @@ const (
 )
 
 var groups = []string{GroupModes, GroupPaths, GroupOutput, GroupSafety, GroupWatch, GroupRender, GroupHost, GroupKube}
+
+func pollDefault(d time.Duration) string {
+	if d <= 0 {
+		return "0 (off; hermes-reconcile-kube: " + config.KubePoll.String() + ")"
+	}
+	return d.String()
+}
 
 // table is the flags of the binary's groups over o; --backend takes the
 // binary's backends.
@@ -174,6 +176,7 @@ func optionTable(o *Options) []option {
 		{name: "quiet", group: GroupWatch, arg: "DURATION", def: dur(w.Quiet), help: "quiet period after events before a pass", value: durationValue{&w.Quiet, 0, time.Minute}},
 		{name: "max-delay", group: GroupWatch, arg: "DURATION", def: dur(w.MaxDelay), help: "longest wait from the first event of a burst to its pass (at least --quiet)", value: durationValue{&w.MaxDelay, time.Millisecond, 10 * time.Minute}},
 		{name: "resync", group: GroupWatch, arg: "DURATION", def: dur(w.Resync), help: "mean period of full passes without events (jittered by up to 10%)", value: durationValue{&w.Resync, time.Second, 0}},
+		{name: "poll", group: GroupWatch, arg: "DURATION", def: pollDefault(w.Poll), help: "also stat the profiles this often: inotify does not see writes by other NFS clients or hosts; 0: off", value: durationValue{&w.Poll, 0, time.Hour}},
 		{name: "backoff-max", group: GroupWatch, arg: "DURATION", def: dur(w.BackoffMax), help: "longest backoff after failures (it starts at 1s)", value: durationValue{&w.BackoffMax, time.Second, 0}},
 
 		{name: "shebang", group: GroupRender, arg: "LINE", def: r.Shebang, help: "first line of run, finish and log/run", value: stringValue{&r.Shebang}},
@@ -186,19 +189,18 @@ func optionTable(o *Options) []option {
 		{name: "env", group: GroupRender, arg: "KEY=VALUE", def: "none", help: "exported to every gateway (repeatable; the twin takes one per line); values are single-quoted, newlines and NUL refused", value: envList(r.Env)},
 
 		{name: "backend", group: GroupHost, arg: "NAME", def: o.Backend, help: "auto, s6, systemd, launchd or windows (hermes-reconcile-kube: kube)", value: choiceValue{&o.Backend, []string{"auto", "s6", "systemd", "launchd", "windows", "kube"}}},
-		{name: "system", group: GroupHost, help: "systemd: a system unit run as --user (root only) instead of a user unit", value: boolValue{&o.System}},
-		{name: "restart-sec", group: GroupHost, arg: "SECONDS", def: fmt.Sprint(o.RestartSec), help: "seconds before an exited gateway restarts (RestartSec, ThrottleInterval)", value: intValue{&o.RestartSec, 0, 86400}},
-		{name: "kube-namespace", group: GroupKube, arg: "NAME", def: "the pod's namespace", help: "the namespace of the Deployments and the Lease", value: stringValue{&o.Kube.Namespace}},
-		{name: "kubeconfig", group: GroupKube, arg: "PATH", def: "$KUBECONFIG, ~/.kube/config, else in-cluster", help: "the API server to talk to", value: stringValue{&o.Kube.Kubeconfig}},
-		{name: "kube-image", group: GroupKube, arg: "IMAGE", def: "none: required", help: "the Hermes image of the gateway pods", value: stringValue{&o.Kube.Image}},
-		{name: "kube-claim", group: GroupKube, arg: "NAME", def: "hermes-data", help: "the PersistentVolumeClaim of the Hermes data volume (ReadWriteMany), mounted in every gateway pod", value: stringValue{&o.Kube.Claim}},
-		{name: "kube-mount", group: GroupKube, arg: "PATH", def: "/opt/data", help: "where the data volume is mounted in the gateway pods (their HERMES_HOME)", value: stringValue{&o.Kube.Mount}},
-		{name: "kube-requests", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource requests, as cpu=100m,memory=256Mi", value: stringValue{&o.Kube.Requests}},
-		{name: "kube-limits", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.Kube.Limits}},
-		{name: "leader-elect", group: GroupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.Kube.LeaderElect}},
-		{name: "metrics-addr", group: GroupKube, arg: "ADDR", def: o.Kube.MetricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.Kube.MetricsAddr}},
-		{name: "health-addr", group: GroupKube, arg: "ADDR", def: o.Kube.HealthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.Kube.HealthAddr}},
-		{name: "poll", group: GroupKube, arg: "DURATION", def: o.Kube.Poll.String(), help: "stat the profiles this often: inotify does not see writes by other NFS clients", value: durationValue{&o.Kube.Poll, 100 * time.Millisecond, time.Hour}},
+		{name: "system", group: GroupHost, help: "systemd: a system unit run as --user (root only) instead of a user unit", value: boolValue{&o.Cfg.Host.System}},
+		{name: "restart-sec", group: GroupHost, arg: "SECONDS", def: fmt.Sprint(o.Cfg.Host.RestartSec), help: "seconds before an exited gateway restarts (RestartSec, ThrottleInterval)", value: intValue{&o.Cfg.Host.RestartSec, 0, 86400}},
+		{name: "kube-namespace", group: GroupKube, arg: "NAME", def: "the pod's namespace", help: "the namespace of the Deployments and the Lease", value: stringValue{&o.Cfg.Kube.Namespace}},
+		{name: "kubeconfig", group: GroupKube, arg: "PATH", def: "$KUBECONFIG, ~/.kube/config, else in-cluster", help: "the API server to talk to", value: stringValue{&o.Cfg.Kube.Kubeconfig}},
+		{name: "kube-image", group: GroupKube, arg: "IMAGE", def: "none: required", help: "the Hermes image of the gateway pods", value: stringValue{&o.Cfg.Kube.Image}},
+		{name: "kube-claim", group: GroupKube, arg: "NAME", def: o.Cfg.Kube.Claim, help: "the PersistentVolumeClaim of the Hermes data volume (ReadWriteMany), mounted in every gateway pod", value: stringValue{&o.Cfg.Kube.Claim}},
+		{name: "kube-mount", group: GroupKube, arg: "PATH", def: o.Cfg.Kube.Mount, help: "where the data volume is mounted in the gateway pods (their HERMES_HOME)", value: stringValue{&o.Cfg.Kube.Mount}},
+		{name: "kube-requests", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource requests, as cpu=100m,memory=256Mi", value: stringValue{&o.Cfg.Kube.Requests}},
+		{name: "kube-limits", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.Cfg.Kube.Limits}},
+		{name: "leader-elect", group: GroupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.Cfg.Kube.LeaderElect}},
+		{name: "metrics-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.MetricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.Cfg.Kube.MetricsAddr}},
+		{name: "health-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.HealthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.Cfg.Kube.HealthAddr}},
 	}
 }
 
@@ -206,8 +208,7 @@ func optionTable(o *Options) []option {
 const outputWide = "wide"
 
 func defaultOptions() Options {
-	o := Options{Cfg: config.Default(), Backend: "auto", RestartSec: 5,
-		Kube: KubeOptions{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, MetricsAddr: ":8080", HealthAddr: ":8081", Poll: 2 * time.Second}}
+	o := Options{Cfg: config.Default(), Backend: "auto"}
 	o.Cfg.Render.Env = map[string]string{}
 	return o
 }
@@ -217,6 +218,9 @@ func defaultOptions() Options {
 // counts (--user "" means never drop privileges).
 func parseArgs(b Binary, args []string, env map[string]string, stdout io.Writer) (Options, error) {
 	o := defaultOptions()
+	if b.Defaults != nil {
+		b.Defaults(&o)
+	}
 	table := b.table(&o)
 	byName := map[string]*option{}
 	for i := range table {

@@ -29,13 +29,13 @@ type jsonChange struct {
 	Files      []string `json:"files,omitempty"`
 	Want       string   `json:"want,omitempty"`
 	Restart    bool     `json:"restart,omitempty"`
-	RestartLog bool     `json:"restart_log,omitempty"`
+	RestartLog bool     `json:"restart_log,omitempty"` // the companion: s6's logger
 	Folded     []string `json:"folded,omitempty"`
 }
 
 func changeOf(a reconcile.Action) jsonChange {
 	c := jsonChange{Action: a.Kind.String(), Slot: a.Unit, Profile: a.Key, Reason: string(a.Reason),
-		Files: a.Files, Restart: a.Restart, RestartLog: a.RestartLog, Folded: a.Folded}
+		Files: a.Files, Restart: a.Restart, RestartLog: a.RestartCompanion, Folded: a.Folded}
 	if a.Kind == reconcile.Create {
 		c.Want = wantWord(a.WantUp)
 	}

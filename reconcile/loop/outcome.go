@@ -1,4 +1,4 @@
-package reconcile
+package loop
 
 import (
 	"errors"
@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // account handles the outcome of a pass over keys (nil: all), per key, in
@@ -14,25 +17,25 @@ import (
 // whether it succeeded or needed nothing (its profile deleted, a leftover
 // vanished). A whole-pass failure backs off the pass, logged once per
 // change of state rather than once per retry.
-func (w *watchLoop) account(log logr.Logger, out Outcome, keys []Key) {
+func (l *loop) account(log logr.Logger, out reconcile.Outcome, keys []desired.Key) {
 	if out.Err != nil {
-		w.passDelay = nextDelay(w.passDelay, w.opt.BackoffMin, w.opt.BackoffMax)
-		if msg := out.Err.Error(); msg != w.lastErr {
-			log.Error(out.Err, "pass failed; backing off", "retry_in", w.passDelay.String())
-			w.lastErr = msg
+		l.passDelay = nextDelay(l.passDelay, l.opt.BackoffMin, l.opt.BackoffMax)
+		if msg := out.Err.Error(); msg != l.lastErr {
+			log.Error(out.Err, "pass failed; backing off", "retry_in", l.passDelay.String())
+			l.lastErr = msg
 		}
 		return
 	}
-	if w.lastErr != "" {
+	if l.lastErr != "" {
 		log.Info("pass recovered")
-		w.lastErr = ""
+		l.lastErr = ""
 	}
-	w.passDelay = 0
-	failed := map[string]Result{}
+	l.passDelay = 0
+	failed := map[string]reconcile.Result{}
 	for _, r := range out.Results {
-		if errors.Is(r.Err, ErrSuperseded) {
+		if errors.Is(r.Err, reconcile.ErrSuperseded) {
 			// Another writer did it meanwhile: look again, no backoff.
-			w.dirty[r.Action.Key], w.followUp = true, true
+			l.dirty[r.Action.Key], l.followUp = true, true
 			continue
 		}
 		if _, seen := failed[r.Action.Target()]; r.Err != nil && !seen {
@@ -43,11 +46,11 @@ func (w *watchLoop) account(log logr.Logger, out Outcome, keys []Key) {
 		return keys == nil || slices.Contains(keys, target)
 	}
 	recovered := func(target string) {
-		if w.retry.Forget(target) {
+		if l.retry.Forget(target) {
 			log.Info("slot recovered", "target", target)
 		}
 	}
-	for _, k := range w.retry.Due() {
+	for _, k := range l.retry.Due() {
 		if _, ok := failed[k]; !ok && covered(k) {
 			recovered(k)
 		}
@@ -60,14 +63,14 @@ func (w *watchLoop) account(log logr.Logger, out Outcome, keys []Key) {
 	for target, r := range failed {
 		// Said when the failure is new or says something else; a retry
 		// that fails as before is no news.
-		l := log
-		if w.retry.Same(target, r.Err) {
-			l = log.V(1)
+		lg := log
+		if l.retry.Same(target, r.Err) {
+			lg = log.V(1)
 		}
-		if d, ok := w.retry.Failed(target, r.Err); ok {
-			l.Info("slot backing off", "slot", r.Action.Unit, "profile", r.Action.Key, "retry_in", d.String())
+		if d, ok := l.retry.Failed(target, r.Err); ok {
+			lg.Info("slot backing off", "slot", r.Action.Unit, "profile", r.Action.Key, "retry_in", d.String())
 		} else {
-			l.Info("slot not retried until its profile changes", "slot", r.Action.Unit, "profile", r.Action.Key)
+			lg.Info("slot not retried until its profile changes", "slot", r.Action.Unit, "profile", r.Action.Key)
 		}
 	}
 }
@@ -82,31 +85,31 @@ func nextDelay(d, lo, hi time.Duration) time.Duration {
 // logDiagnostics says each new diagnostic once, not on every pass, and
 // forgets the ones that went away so they are said again if they return.
 // A pass over some keys only speaks for their profiles.
-func (w *watchLoop) logDiagnostics(log logr.Logger, out Outcome, keys []Key) {
+func (l *loop) logDiagnostics(log logr.Logger, out reconcile.Outcome, keys []desired.Key) {
 	if out.Err != nil {
 		return
 	}
-	seen := map[Key]map[string]bool{}
+	seen := map[desired.Key]map[string]bool{}
 	for _, d := range out.Desired.Diagnostics {
 		s := d.String()
 		if seen[d.Profile] == nil {
 			seen[d.Profile] = map[string]bool{}
 		}
 		seen[d.Profile][s] = true
-		if !w.diags[d.Profile][s] {
+		if !l.diags[d.Profile][s] {
 			log.Info("profile diagnostic", "severity", d.Severity.String(), "profile", d.Profile, "diagnostic", s)
 		}
 	}
 	if keys == nil {
-		w.diags = seen
+		l.diags = seen
 		return
 	}
 	// What is no profile's (a listing, the capacity) only full passes know.
 	for _, k := range keys {
 		if seen[k] == nil {
-			delete(w.diags, k)
+			delete(l.diags, k)
 		} else {
-			w.diags[k] = seen[k]
+			l.diags[k] = seen[k]
 		}
 	}
 }

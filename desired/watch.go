@@ -1,0 +1,313 @@
+package desired
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+)
+
+// Event is what the profile watcher saw change, in the reader's terms: a
+// profile's input, its intent file alone, the root config.yaml, or
+// something every profile depends on. It is a trigger: a pass reads again.
+type Event struct {
+	Key Key
+	// Intent: only the intent file was written (a running gateway rewrites
+	// it at every turn, mostly with the intent it had).
+	Intent bool
+	// RootConfig: the root config.yaml, which may change the topology.
+	RootConfig bool
+	// All: profiles/ or the root replaced, an overflow, a watch error.
+	All bool
+	Why string
+	// Degraded is set when the watcher could not watch every directory
+	// (inotify's limit) or can again (DegradedOn false).
+	Degraded, DegradedOn bool
+}
+
+// WatchOptions tune the profile watcher.
+type WatchOptions struct {
+	// Poll, when positive, also stats every profile's inputs this often:
+	// inotify does not see writes made by other NFS clients or hosts.
+	Poll time.Duration
+}
+
+// Watcher is the one profile watcher of every engine: fsnotify on the
+// profile root, profiles/, profiles/.deleted/ and every profile dir
+// (followed as profiles come and go), and a stat-validated poll for
+// volumes whose writes inotify cannot see. One goroutine owns it.
+type Watcher struct {
+	layout Layout
+	opt    WatchOptions
+	log    logr.Logger
+	resync chan struct{}
+}
+
+// NewWatcher watches the profiles under layout.
+func NewWatcher(layout Layout, opt WatchOptions, log logr.Logger) *Watcher {
+	return &Watcher{layout: layout, opt: opt, log: log.WithName("profiles"), resync: make(chan struct{}, 1)}
+}
+
+// Resync asks the watcher to check what it watches again: a directory it
+// could not watch (the limit) may be watchable now. Never blocks.
+func (w *Watcher) Resync() {
+	select {
+	case w.resync <- struct{}{}:
+	default:
+	}
+}
+
+// Start watches until ctx ends, calling send from a goroutine of its own.
+// Without fsnotify (an error creating it) it says so and relies on the poll
+// and the loop's resync.
+func (w *Watcher) Start(ctx context.Context, send func(Event)) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		w.log.Error(err, "cannot watch the profiles; relying on periodic passes")
+		send(Event{Degraded: true, DegradedOn: true})
+		fw = nil
+	}
+	s := &watchState{w: w, fw: fw, send: send, watched: map[string]bool{}}
+	if fw != nil {
+		s.sync(true)
+	}
+	go s.run(ctx)
+	return nil
+}
+
+// watchState is the watcher's goroutine's own.
+type watchState struct {
+	w        *Watcher
+	fw       *fsnotify.Watcher
+	send     func(Event)
+	watched  map[string]bool
+	degraded bool
+	stamps   map[Key]string
+}
+
+func (s *watchState) run(ctx context.Context) {
+	if s.fw != nil {
+		defer s.fw.Close()
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if s.fw != nil {
+		events, errs = s.fw.Events, s.fw.Errors
+	}
+	var poll <-chan time.Time
+	if s.w.opt.Poll > 0 {
+		t := time.NewTicker(s.w.opt.Poll)
+		defer t.Stop()
+		poll = t.C
+		s.stamps = s.scan()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			s.note(ev)
+		case err, ok := <-errs:
+			if !ok {
+				return
+			}
+			why := "watch error"
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				why = "overflow"
+			} else {
+				s.w.log.Error(err, "profile watcher error")
+			}
+			s.send(Event{All: true, Why: why})
+		case <-s.w.resync:
+			if s.fw != nil {
+				s.sync(true)
+			}
+		case <-poll:
+			now := s.scan()
+			for _, ev := range changedStamps(s.stamps, now) {
+				s.send(ev)
+			}
+			s.stamps = now
+		}
+	}
+}
+
+// note turns an fsnotify event into what it means to the reader, and
+// follows the tree: a profile dir that appears is watched (before the pass
+// its event asks for reads it), one that goes is forgotten.
+func (s *watchState) note(ev fsnotify.Event) {
+	if ev.Op == fsnotify.Chmod {
+		return
+	}
+	name := filepath.Clean(ev.Name)
+	gone := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
+	if gone && s.watched[name] {
+		s.unwatch(name)
+	}
+	l := s.w.layout
+	c, ok := l.Classify(name)
+	if !ok {
+		return
+	}
+	switch {
+	case name == filepath.Join(l.Root, ConfigFile):
+		s.send(Event{RootConfig: true})
+		return
+	case c.All:
+		if ev.Op&fsnotify.Create != 0 && (name == l.ProfilesDir() || name == l.TombstonesDir()) {
+			s.sync(false)
+		}
+		s.send(Event{All: true})
+		return
+	}
+	if ev.Op&fsnotify.Create != 0 && name == l.Dir(c.Key) && s.fw != nil {
+		s.add(name)
+	}
+	if filepath.Base(name) == StateFile && ev.Op&^(fsnotify.Create|fsnotify.Write) == 0 {
+		s.send(Event{Key: c.Key, Intent: true})
+		return
+	}
+	s.send(Event{Key: c.Key})
+}
+
+// sync watches the root, profiles/, profiles/.deleted/ and every profile
+// dir, each added before its content is read, so nothing written after the
+// read is missed; full also drops what is no longer there.
+func (s *watchState) sync(full bool) {
+	l := s.w.layout
+	want := map[string]bool{l.Root: true, l.ProfilesDir(): true, l.TombstonesDir(): true}
+	for _, d := range []string{l.Root, l.ProfilesDir(), l.TombstonesDir()} {
+		s.add(d)
+	}
+	if entries, err := os.ReadDir(l.ProfilesDir()); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				d := filepath.Join(l.ProfilesDir(), e.Name())
+				want[d] = true
+				s.add(d)
+			}
+		}
+	}
+	degraded := false
+	for d := range want {
+		if !s.watched[d] {
+			if _, err := os.Lstat(d); err == nil {
+				degraded = true // there, and not watched: the limit
+			}
+		}
+	}
+	if full {
+		for d := range s.watched {
+			if !want[d] {
+				_ = s.fw.Remove(d) // already gone from inotify if the dir was removed
+				delete(s.watched, d)
+			}
+		}
+	}
+	if degraded != s.degraded {
+		s.degraded = degraded
+		s.send(Event{Degraded: true, DegradedOn: degraded})
+	}
+}
+
+// add watches dir when it is there and not yet watched.
+func (s *watchState) add(dir string) {
+	if s.watched[dir] {
+		return
+	}
+	err := s.fw.Add(dir)
+	switch {
+	case err == nil:
+		s.watched[dir] = true
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
+		if !s.degraded {
+			s.degraded = true
+			s.send(Event{Degraded: true, DegradedOn: true})
+		}
+	}
+}
+
+// unwatch forgets the watch of a directory removed or moved away (inotify
+// dropped it) and of every directory under it: a profile dir inside a
+// profiles/ that was renamed away gets no event of its own, and its watch
+// would follow the old inode. The next sync watches what is there now.
+func (s *watchState) unwatch(dir string) {
+	delete(s.watched, dir)
+	prefix := dir + string(filepath.Separator)
+	for d := range s.watched {
+		if strings.HasPrefix(d, prefix) {
+			if s.fw != nil {
+				_ = s.fw.Remove(d)
+			}
+			delete(s.watched, d)
+		}
+	}
+}
+
+// scan is the stat of every file a profile is read from, by key, plus the
+// tombstones: a poll costs a stat per file, never a read.
+func (s *watchState) scan() map[Key]string {
+	l := s.w.layout
+	out := map[Key]string{}
+	stat := func(k Key, dir string) {
+		var b strings.Builder
+		for _, f := range []string{ConfigFile, StateFile, SoulFile, EnvFile} {
+			if st, _, err := StatFile(filepath.Join(dir, f)); err == nil {
+				b.WriteString(f)
+				b.WriteString(st.key())
+			}
+		}
+		out[k] = b.String()
+	}
+	stat(DefaultProfile, l.Root)
+	entries, _ := os.ReadDir(l.ProfilesDir())
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			stat(e.Name(), filepath.Join(l.ProfilesDir(), e.Name()))
+		}
+	}
+	tombs, _ := os.ReadDir(l.TombstonesDir())
+	names := make([]string, 0, len(tombs))
+	for _, t := range tombs {
+		names = append(names, t.Name())
+	}
+	sort.Strings(names)
+	out[tombstonesKey] = strings.Join(names, ",")
+	return out
+}
+
+// tombstonesKey keys the tombstone listing in a scan: no profile has that
+// name.
+const tombstonesKey = ".deleted"
+
+// changedStamps are the events a poll found: a profile whose files changed
+// is its key, one that came or went, or a tombstone, is all.
+func changedStamps(before, now map[Key]string) []Event {
+	if len(before) != len(now) || before[tombstonesKey] != now[tombstonesKey] {
+		return []Event{{All: true, Why: "poll"}}
+	}
+	var out []Event
+	for k, v := range now {
+		old, ok := before[k]
+		switch {
+		case !ok:
+			return []Event{{All: true, Why: "poll"}}
+		case old == v:
+		case k == DefaultProfile:
+			out = append(out, Event{RootConfig: true}, Event{Key: k})
+		default:
+			out = append(out, Event{Key: k})
+		}
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package desired
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+)
+
+// TestWatcherEvents: a changed path becomes its profile's key, the intent
+// file alone an Intent, the root config.yaml RootConfig, what every profile
+// depends on All; noise becomes nothing.
+func TestWatcherEvents(t *testing.T) {
+	root := "/opt/data"
+	var got []Event
+	s := &watchState{w: NewWatcher(NewLayout(root), WatchOptions{}, logr.Discard()), send: func(e Event) { got = append(got, e) },
+		watched: map[string]bool{}}
+	ev := func(rel string, op fsnotify.Op) fsnotify.Event {
+		return fsnotify.Event{Name: filepath.Join(root, rel), Op: op}
+	}
+	for _, tc := range []struct {
+		name string
+		ev   fsnotify.Event
+		want []Event
+	}{
+		{"an intent written by rename", ev("profiles/a/gateway_state.json", fsnotify.Create), []Event{{Key: "a", Intent: true}}},
+		{"an intent written in place", ev("profiles/a/gateway_state.json", fsnotify.Write), []Event{{Key: "a", Intent: true}}},
+		{"an intent file removed is an input", ev("profiles/a/gateway_state.json", fsnotify.Remove), []Event{{Key: "a"}}},
+		{"its temp file", ev("profiles/a/gateway_state.json.tmp", fsnotify.Create), nil},
+		{"a config.yaml edit", ev("profiles/b/config.yaml", fsnotify.Write), []Event{{Key: "b"}}},
+		{"a .env", ev("profiles/b/.env", fsnotify.Create), []Event{{Key: "b"}}},
+		{"a profile published by rename", ev("profiles/c", fsnotify.Create), []Event{{Key: "c"}}},
+		{"a tombstone", ev("profiles/.deleted/b", fsnotify.Create), []Event{{Key: "b"}}},
+		{"default's intent", ev("gateway_state.json", fsnotify.Create), []Event{{Key: "default", Intent: true}}},
+		{"the root config.yaml", ev("config.yaml", fsnotify.Create), []Event{{RootConfig: true}}},
+		{"profiles/ replaced", ev("profiles", fsnotify.Remove), []Event{{All: true}}},
+		{"a pid file", ev("profiles/a/gateway.pid", fsnotify.Create), nil},
+		{"a staging dir", ev("profiles/.x.staging-1", fsnotify.Create), nil},
+		{"profiles/default/", ev("profiles/default/SOUL.md", fsnotify.Create), nil},
+		{"a chmod", ev("profiles/a/config.yaml", fsnotify.Chmod), nil},
+		{"outside the root", fsnotify.Event{Name: "/etc/passwd", Op: fsnotify.Write}, nil},
+	} {
+		got = nil
+		s.note(tc.ev)
+		if len(got) != len(tc.want) || (len(got) == 1 && got[0] != tc.want[0]) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+
+	// A watched dir that inotify dropped is forgotten, to be watched again;
+	// so is every dir under it, which gets no event of its own when its
+	// parent is moved away.
+	s.watched[filepath.Join(root, "profiles", "a")] = true
+	s.note(ev("profiles/a", fsnotify.Remove))
+	if s.watched[filepath.Join(root, "profiles", "a")] {
+		t.Error("a removed profile dir is still thought watched")
+	}
+}
+
+// TestPollStamps: a poll that finds a profile's files changed asks for its
+// key; one that came or went, or a tombstone, for all; the root's, for the
+// topology too.
+func TestPollStamps(t *testing.T) {
+	base := map[Key]string{DefaultProfile: "x", "a": "1", "b": "2", tombstonesKey: ""}
+	with := func(k Key, v string) map[Key]string {
+		m := map[Key]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		m[k] = v
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		now  map[Key]string
+		want []Event
+	}{
+		{"nothing", base, nil},
+		{"a's files", with("a", "1'"), []Event{{Key: "a"}}},
+		{"the root's", with(DefaultProfile, "y"), []Event{{RootConfig: true}, {Key: DefaultProfile}}},
+		{"a new profile", with("c", "3"), []Event{{All: true, Why: "poll"}}},
+		{"a tombstone", with(tombstonesKey, "b"), []Event{{All: true, Why: "poll"}}},
+	} {
+		got := changedStamps(base, tc.now)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+			}
+		}
+	}
+}
