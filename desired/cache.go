@@ -133,6 +133,10 @@ func (c *cache) config(path string) (configResult, *Diagnostic, bool) {
 		}
 		return configResult{cfg: cfg, ok: true}, nil
 	}, func(err error) (configResult, *Diagnostic) {
+		if isDenied(err) {
+			d := denied("", path, "cannot read config.yaml; slot left as it is")
+			return configResult{}, &d
+		}
 		return configResult{}, &Diagnostic{Severity: Error, Path: path, Message: unwrapPath(err).Error() + "; slot left as it is"}
 	})
 	if !exists {
@@ -152,6 +156,10 @@ func (c *cache) intent(path string) (IntentRecord, *Diagnostic, int64, bool) {
 		}
 		return rec, nil
 	}, func(err error) (IntentRecord, *Diagnostic) {
+		if isDenied(err) {
+			d := denied("", path, "cannot read the intent; treated as no intent")
+			return IntentRecord{}, &d
+		}
 		return IntentRecord{}, &Diagnostic{Severity: Warning, Path: path, Message: err.Error() + "; treated as no intent"}
 	})
 	return e.val, e.diag, e.changed, exists

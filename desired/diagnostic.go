@@ -29,6 +29,9 @@ type Diagnostic struct {
 	// Line is 1-based, 0 when unknown.
 	Line    int
 	Message string
+	// Denied marks a permission error: the run fails, whatever --strict
+	// says (a boot that cannot read its profiles must not succeed).
+	Denied bool
 }
 
 // String is the "path:line: message" form operators and editors understand.

@@ -81,6 +81,8 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return State{}, fmt.Errorf("%w: %s does not exist (is the volume mounted? set --home or HERMES_HOME)", ErrHomeMissing, root)
+	case isDenied(err):
+		return State{}, fmt.Errorf("%w: %s: %s", ErrHomeUnreadable, root, permissionHint(root))
 	case err != nil:
 		return State{}, fmt.Errorf("%w: %w", ErrHomeMissing, err)
 	case !fi.IsDir():
@@ -94,10 +96,25 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	st := State{Root: root, Keys: keys, Held: map[Key]bool{}, Tombstoned: map[Key]bool{}}
 	withDefault := st.Covers(DefaultProfile)
 	var rootDiags []Diagnostic
-	rootDiag := func(d Diagnostic) { rootDiags = append(rootDiags, d) }
-	diag := func(d Diagnostic) { st.Diagnostics = append(st.Diagnostics, d) }
+	rootDenied := false
+	rootDiag := func(d Diagnostic) {
+		if !(rootDenied && d.Denied) { // one line says the root is refused us
+			rootDiags = append(rootDiags, d)
+		}
+	}
+	diag := func(d Diagnostic) {
+		if !(rootDenied && d.Denied) {
+			st.Diagnostics = append(st.Diagnostics, d)
+		}
+	}
 
-	if !hasHermesData(root) {
+	if has, err := hasHermesData(root); isDenied(err) {
+		rootDenied = true
+		// Nothing under the root can be read: no profile is known, none may
+		// be removed, and the run fails saying whose the root is.
+		st.Incomplete = true
+		rootDiags = append(rootDiags, denied(DefaultProfile, root, "cannot read HERMES_HOME; no slot will be removed"))
+	} else if !has {
 		// A volume that is not mounted (or swapped) looks like this: empty,
 		// or only the logs/ our own loggers make. It must not read as
 		// "every profile was deleted".
@@ -118,7 +135,10 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	}
 	if withDefault {
 		st.Diagnostics = append(st.Diagnostics, rootDiags...)
-		if !cfgOK {
+		if !cfgOK && !r.rootDenied() {
+			// A broken root config.yaml holds default as it is; one we may
+			// not read leaves it registered, its run state untouched (the
+			// topology is unknown).
 			st.Held[DefaultProfile] = true
 		}
 	}
@@ -296,7 +316,11 @@ func (r *Reader) list(st *State, diag func(Diagnostic)) []profileInput {
 	entries, err := os.ReadDir(pdir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		st.Incomplete = true
-		diag(Diagnostic{Severity: Error, Path: pdir, Message: fmt.Sprintf("cannot list profiles: %v; no slot will be removed", unwrapPath(err))})
+		if isDenied(err) {
+			diag(denied("", pdir, "cannot list profiles; no slot will be removed"))
+		} else {
+			diag(Diagnostic{Severity: Error, Path: pdir, Message: fmt.Sprintf("cannot list profiles: %v; no slot will be removed", unwrapPath(err))})
+		}
 		return nil
 	}
 	r.named, r.listed = map[Key]profileInput{}, true
@@ -363,6 +387,10 @@ func (r *Reader) readKey(st *State, k Key, diag func(Diagnostic)) (profileInput,
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return profileInput{}, false // gone
+	case isDenied(err):
+		st.Held[k] = true
+		diag(denied(k, dir, "cannot read profile; its slot is left as it is"))
+		return profileInput{}, false
 	case err != nil:
 		st.Held[k] = true
 		diag(Diagnostic{Severity: Error, Profile: k, Path: dir, Message: fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err))})
@@ -378,6 +406,11 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 		diag(Diagnostic{Severity: Error, Profile: name, Path: dir, Message: msg})
 		return profileInput{}, false
 	}
+	holdDenied := func() (profileInput, bool) {
+		st.Held[name] = true
+		diag(denied(name, dir, "cannot read profile; its slot is left as it is"))
+		return profileInput{}, false
+	}
 	if typ&fs.ModeSymlink != 0 {
 		return hold("symlinked profile not followed; its slot is left as it is")
 	}
@@ -386,12 +419,17 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 	}
 	_, err := os.Lstat(filepath.Join(dir, SoulFile))
 	soul := err == nil
+	if isDenied(err) {
+		return holdDenied()
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
 	}
 	cfg, d, hasConfig := r.cache.config(filepath.Join(dir, ConfigFile))
 	if !soul && !hasConfig {
-		if _, err := os.ReadDir(dir); err != nil {
+		if _, err := os.ReadDir(dir); isDenied(err) {
+			return holdDenied()
+		} else if err != nil {
 			return hold(fmt.Sprintf("cannot read profile: %v; its slot is left as it is", unwrapPath(err)))
 		}
 		return profileInput{}, false // a directory without SOUL.md or config.yaml is not a profile
@@ -496,14 +534,26 @@ func unwrapPath(err error) error {
 var hermesMarkers = []string{profilesDir, ConfigFile, SoulFile, EnvFile, StateFile}
 
 // hasHermesData reports whether root holds any Hermes marker: one stat
-// when it does (profiles/ first, the common case).
-func hasHermesData(root string) bool {
+// when it does (profiles/ first, the common case). A root we may not look
+// into is a permission error, not an empty volume.
+func hasHermesData(root string) (bool, error) {
 	for _, m := range hermesMarkers {
-		if _, err := os.Lstat(filepath.Join(root, m)); err == nil {
-			return true
+		_, err := os.Lstat(filepath.Join(root, m))
+		switch {
+		case err == nil:
+			return true, nil
+		case isDenied(err):
+			return false, err
 		}
 	}
-	return false
+	return false, nil
+}
+
+// rootDenied reports whether the root config.yaml was refused us: its
+// last lookup was a permission error.
+func (r *Reader) rootDenied() bool {
+	_, d, _ := r.cache.config(filepath.Join(r.layout.Root, ConfigFile))
+	return d != nil && d.Denied
 }
 
 // isEmptyDir reports whether dir has no entry at all; it reads one name,

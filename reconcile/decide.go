@@ -94,6 +94,7 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 	if limit > 0 && p.CapacityWarning != nil && o.Keys == nil {
 		if n := Services(o, plan); n > limit {
 			plan.Warnings = append(plan.Warnings, p.CapacityWarning(n, limit))
+			plan.OverCapacity = true
 		}
 	}
 	return plan

@@ -54,9 +54,11 @@ func Execute(ctx context.Context, e Engine, p Plan, steps []Step) []Result {
 }
 
 // Progress hears of a pass as it goes: its plan before anything is applied,
-// then each step (n counts from 0 of total).
+// then each step as it begins and once it is done (n counts from 0 of
+// total).
 type Progress interface {
 	Planned(o *Outcome)
+	Stepping(n, total int, st Step)
 	Stepped(n, total int, st Step, err error)
 }
 
@@ -105,6 +107,9 @@ func ExecuteReporting(ctx context.Context, e Engine, p Plan, steps []Step, progr
 				fail(i, err)
 			}
 			continue
+		}
+		if progress != nil {
+			progress.Stepping(n, len(steps), live)
 		}
 		start := time.Now()
 		err := e.Do(ctx, live)

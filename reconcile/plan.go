@@ -116,6 +116,10 @@ type Plan struct {
 	// Warnings are decisions worth saying before anything is applied (the
 	// supervisor's capacity).
 	Warnings []desired.Diagnostic
+	// OverCapacity is set when the plan needs more units than the manager
+	// will run: the engine registers default first, so it is the last to
+	// be refused.
+	OverCapacity bool
 	// Now is the time the plan was decided at.
 	Now time.Time
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
 
 // Symbol is an action's mark, terraform's: + create, ~ change, - destroy,
@@ -81,12 +83,40 @@ func (p Plan) String() string {
 	return strings.Join(lines, "\n")
 }
 
+// holdWords say what holds a deferral, by its reason, for the summary.
+var holdWords = map[desired.Reason]string{
+	desired.ReasonSettling:         "deferred while another writer acts",
+	desired.ReasonMassRemoval:      "removals held by the mass-removal guard",
+	desired.ReasonPermanentFailure: "held until their inputs or intent change",
+	desired.ReasonCrashLoop:        "held by the crash-loop hold-off",
+}
+
+// holds is the summary's word on what the plan holds back, each cause
+// with its count: "2 deferred while another writer acts. 3 removals held
+// by the mass-removal guard."
+func (p Plan) holds() string {
+	count := map[desired.Reason]int{}
+	var order []desired.Reason
+	for _, d := range p.Deferred {
+		if count[d.Reason] == 0 {
+			order = append(order, d.Reason)
+		}
+		count[d.Reason]++
+	}
+	var out strings.Builder
+	for _, r := range order {
+		words, ok := holdWords[r]
+		if !ok {
+			words = "held: " + string(r)
+		}
+		fmt.Fprintf(&out, " %d %s.", count[r], words)
+	}
+	return out.String()
+}
+
 // Summary is the plan's closing line.
 func (p Plan) Summary() string {
-	deferred := ""
-	if n := len(p.Deferred); n > 0 {
-		deferred = fmt.Sprintf(" %d deferred while another writer acts.", n)
-	}
+	deferred := p.holds()
 	if len(p.Actions) == 0 {
 		if deferred != "" {
 			return "No changes now." + deferred

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,12 +37,28 @@ type PermissionError struct {
 }
 
 func (e *PermissionError) Error() string {
-	owner := "unknown"
+	owner := "another user"
 	if e.Owner >= 0 {
-		owner = fmt.Sprintf("uid %d", e.Owner)
+		owner = userName(e.Owner)
 	}
-	return fmt.Sprintf("lock %s: %v: uid %d may not open it (owned by %s); run as its owner (s6-setuidgid, or the same user as the other hermes-reconcile), or `chown %d %s` as root",
-		e.Path, unwrap(e.Err), e.UID, owner, e.UID, e.Path)
+	return fmt.Sprintf("lock %s: %v: %s may not open it (it is owned by %s); as root run `chown %d %s`, or run hermes-reconcile as %s, as the writer that made it",
+		e.Path, unwrap(e.Err), nameOf(e.UID), owner, e.UID, e.Path, owner)
+}
+
+// nameOf is "uid N (name)", or "uid N" when the name is unknown.
+func nameOf(uid int) string {
+	if n := userName(uid); !strings.HasPrefix(n, "uid ") {
+		return fmt.Sprintf("uid %d (%s)", uid, n)
+	}
+	return "uid " + strconv.Itoa(uid)
+}
+
+// userName is the name of uid, else "uid N".
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(uid)
 }
 
 func (e *PermissionError) Unwrap() error { return e.Err }

@@ -87,8 +87,8 @@ func TestTheDirectoryLockSurvivesTheFile(t *testing.T) {
 
 func TestPermissionErrorSaysWhoAndWhat(t *testing.T) {
 	err := &PermissionError{Path: "/run/service/.hermes-reconcile.lock", UID: 10000, Owner: 0, Err: &os.PathError{Op: "open", Path: "x", Err: os.ErrPermission}}
-	want := "lock /run/service/.hermes-reconcile.lock: permission denied: uid 10000 may not open it (owned by uid 0); " +
-		"run as its owner (s6-setuidgid, or the same user as the other hermes-reconcile), or `chown 10000 /run/service/.hermes-reconcile.lock` as root"
+	want := "lock /run/service/.hermes-reconcile.lock: permission denied: " + nameOf(10000) + " may not open it (it is owned by root); " +
+		"as root run `chown 10000 /run/service/.hermes-reconcile.lock`, or run hermes-reconcile as root, as the writer that made it"
 	if err.Error() != want {
 		t.Fatalf("got  %s\nwant %s", err, want)
 	}

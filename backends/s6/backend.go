@@ -120,7 +120,7 @@ func (b *Backend) Probe(context.Context) error {
 		return fmt.Errorf("cannot reach s6-svscan: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrSvscanDown, b.scandir)
+		return svscanDown(b.scandir)
 	}
 	return nil
 }

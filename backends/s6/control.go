@@ -173,7 +173,7 @@ func (b *Backend) rescan(ctx context.Context) error {
 	listening, err := writeFIFO(control, []byte("an"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist), err == nil && !listening:
-		return fmt.Errorf("%w: %s", ErrSvscanDown, b.scandir)
+		return svscanDown(b.scandir)
 	case err != nil:
 		return fmt.Errorf("rescan: %w", err)
 	}

@@ -51,10 +51,15 @@ func (b *Backend) Render(svc desired.Service) (reconcile.Spec, error) {
 // then one rescan for all new and retired slots, then the purges of retired
 // slots and one wait until every new slot is supervised (s6-svc fails on a
 // slot no supervisor holds yet), then what brings gateways up.
+//
+// Over s6-svscan's capacity, default's new slot gets a rescan and a wait
+// of its own before any other is written: s6-svscan takes slots as its
+// rescans find them, and the root gateway must be the last it refuses.
 func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
-	var down, writes, purges, up []reconcile.Step
+	var first, down, writes, purges, up []reconcile.Step
 	rescan := reconcile.Step{Op: opRescan}
 	wait := reconcile.Step{Op: opWait}
+	firstRescan, firstWait := reconcile.Step{Op: opRescan}, reconcile.Step{Op: opWait}
 	waited := map[string]bool{}
 	one := func(op op, i int, a reconcile.Action) reconcile.Step {
 		return reconcile.Step{Op: op, For: []int{i}, Acts: []reconcile.Action{a}}
@@ -88,6 +93,13 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 			pg.Name = a.Unit
 			purges = append(purges, pg)
 		case reconcile.Create:
+			if p.OverCapacity && a.Key == desired.DefaultProfile {
+				first = append(first, one(opPublish, i, a))
+				needs(&firstRescan, i, a)
+				needs(&firstWait, i, a)
+				waited[a.Unit] = true
+				continue
+			}
 			writes = append(writes, one(opPublish, i, a))
 		case reconcile.Update, reconcile.Adopt:
 			if a.Write {
@@ -107,7 +119,11 @@ func (b *Backend) Schedule(p reconcile.Plan) []reconcile.Step {
 			}
 		}
 	}
-	steps := append(down, writes...)
+	steps := down
+	if len(first) > 0 {
+		steps = append(append(steps, first...), firstRescan, firstWait)
+	}
+	steps = append(steps, writes...)
 	if len(rescan.For) > 0 {
 		steps = append(steps, rescan)
 	}

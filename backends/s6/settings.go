@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
 // RenderFile is where a slot records the render settings it was written
@@ -58,17 +59,38 @@ func RecordedRender(scandir string) (config.Render, bool) {
 	return best, found
 }
 
-// SupervisorDown says, in one line, that no s6-svscan runs on the scandir;
-// nil when one does (or when that cannot be told).
-func (b *Backend) SupervisorDown() error {
+// SupervisorDown says, in one line, that no s6-svscan runs on the scandir,
+// and what that means for the slots o found: supervisors that outlived it
+// keep their gateways; nil when one runs (or when that cannot be told).
+func (b *Backend) SupervisorDown(o reconcile.Observed) error {
 	ok, err := fifoListening(filepath.Join(b.scandir, ".s6-svscan", "control"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if !ok {
-		return fmt.Errorf("%w %s: every slot is unsupervised, and no gateway is started or stopped until it runs (s6-overlay's stage 2, or s6-svscan %s)", ErrSvscanDown, b.scandir, b.scandir)
+	if ok {
+		return nil
 	}
-	return nil
+	alive := 0
+	for _, u := range o.Units {
+		if u.Registered {
+			alive++
+		}
+	}
+	if alive > 0 {
+		return fmt.Errorf("%w %s: the %d slots whose supervisors outlived it keep their gateways, but no new slot is supervised and no slot can be removed until it runs again (%s)",
+			ErrSvscanDown, b.scandir, alive, svscanFix(b.scandir))
+	}
+	return fmt.Errorf("%w %s: every slot is unsupervised, and no gateway is started or stopped until it runs (%s)", ErrSvscanDown, b.scandir, svscanFix(b.scandir))
+}
+
+// svscanFix says how s6-svscan comes back.
+func svscanFix(scandir string) string {
+	return "it is s6-overlay's stage 2: restart the container, or run s6-svscan " + scandir
+}
+
+// svscanDown is the error of a pass that found no s6-svscan to act with.
+func svscanDown(scandir string) error {
+	return fmt.Errorf("%w %s (%s)", ErrSvscanDown, scandir, svscanFix(scandir))
 }
 
 // CurrentFile is a slot file as it is now (the left side of --diff), read

@@ -149,7 +149,7 @@ func (st *sourceState) note(ev fsnotify.Event) {
 	name := filepath.Clean(ev.Name)
 	gone := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
 	if key, ok := st.deathDirs[filepath.Dir(name)]; ok {
-		if st.crashLoop(name) {
+		if st.worthAPass(name) {
 			st.send(loop.Event{Kind: loop.Deaths, Key: key})
 		}
 		return
@@ -184,14 +184,20 @@ func (st *sourceState) note(ev fsnotify.Event) {
 	st.send(loop.Event{Kind: loop.Unit, Key: k, Unit: filepath.Base(name), Op: op})
 }
 
-// crashLoop reports whether the death records an event names make a crash
-// loop by the policy's count: a stop of ours, a clean exit, one crash alone
-// cost this read and no pass.
-func (st *sourceState) crashLoop(path string) bool {
-	cl := st.s.crashLoop
-	if cl.Deaths <= 0 {
+// worthAPass reports whether the death records an event names need a pass
+// of their profile: a crash loop by the policy's count, or a last death by
+// exit 78 (EX_CONFIG), which the finish script does not restart, so that a
+// gateway failed for good is said now, not at the next resync. A crash
+// alone, or a clean exit (what Hermes's gateway does on our every stop),
+// costs this read and no pass.
+func (st *sourceState) worthAPass(path string) bool {
+	deaths, ok := st.s.b.Deaths(path)
+	if !ok || len(deaths) == 0 {
 		return false
 	}
-	deaths, ok := st.s.b.Deaths(path)
-	return ok && reconcile.Crashes(deaths, time.Now().Add(-cl.Window)) >= cl.Deaths
+	if last := deaths[len(deaths)-1]; last.Signal == 0 && last.Exit == 78 {
+		return true
+	}
+	cl := st.s.crashLoop
+	return cl.Deaths > 0 && reconcile.Crashes(deaths, time.Now().Add(-cl.Window)) >= cl.Deaths
 }

@@ -32,7 +32,8 @@ func tally(deaths []reconcile.Death) []byte {
 
 // TestSourceEvents: the scandir's entries become unit events, the scandir
 // replaced a full pass, and a death record a pass only when the deaths make
-// a crash loop; noise becomes nothing.
+// a crash loop or the last is a failure for good (exit 78); noise becomes
+// nothing.
 func TestSourceEvents(t *testing.T) {
 	scandir := t.TempDir()
 	b, err := New(Options{Scandir: scandir, Render: config.DefaultRender()})
@@ -52,7 +53,7 @@ func TestSourceEvents(t *testing.T) {
 		send: func(e loop.Event) { got = append(got, e) }, deathDirs: map[string]string{}}
 	for slot, deaths := range map[string][]reconcile.Death{
 		"gateway-loop": crashes(5, 1, 0), "gateway-once": crashes(1, 1, 0), "gateway-stops": crashes(9, 0, 15),
-		"gateway-clean": crashes(9, 0, 0), "gateway-new": nil,
+		"gateway-clean": crashes(9, 0, 0), "gateway-config": crashes(1, 78, 0), "gateway-new": nil,
 	} {
 		dir := filepath.Join(scandir, slot, "supervise")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -84,6 +85,7 @@ func TestSourceEvents(t *testing.T) {
 		{"one crash", in("gateway-once/supervise/death_tally", fsnotify.Create), nil},
 		{"our stops (SIGTERM)", in("gateway-stops/supervise/death_tally", fsnotify.Create), nil},
 		{"clean exits", in("gateway-clean/supervise/death_tally", fsnotify.Create), nil},
+		{"exit 78: failed for good, said now", in("gateway-config/supervise/death_tally", fsnotify.Create), []loop.Event{{Kind: loop.Deaths, Key: "config"}}},
 		{"a new slot's empty tally", in("gateway-new/supervise/death_tally", fsnotify.Create), nil},
 		{"the status record", in("gateway-loop/supervise/status", fsnotify.Create), nil},
 	} {

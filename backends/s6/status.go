@@ -1,6 +1,7 @@
 package s6
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,9 +37,16 @@ func ParseStatus(b []byte) (Status, error) {
 		Since:      taiTime(b[0:12]),
 	}
 	st.Ready = st.Up && flags&8 != 0
+	// A service that never ran has the record s6-supervise starts with:
+	// no pid, wstat 0, and its state and ready stamps both the start's. s6
+	// itself says "exitcode 0" for it; it has no last exit.
+	neverRan := pid == 0 && wstat == 0 && bytes.Equal(b[0:12], b[12:24])
 	if !st.Up {
 		st.PID = 0
 		// wstat as from waitpid: low 7 bits the signal, else the exit code.
+		if neverRan {
+			return st, nil
+		}
 		if sig := int(wstat & 0x7f); sig != 0 {
 			st.Signal = sig
 		} else {

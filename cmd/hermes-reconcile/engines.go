@@ -102,6 +102,9 @@ func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Se
 	if o.Cfg.Host.System && os.Geteuid() != 0 {
 		return nil, errors.New("--system installs a system unit and needs root: re-run with sudo")
 	}
+	if err := hostHere(kind, o); err != nil {
+		return nil, err
+	}
 	m, err := newManager(kind, o)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,50 @@ func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Se
 		Policy:   func(p *reconcile.Policy) { p.MaxRemove = nil },
 		NoUnpark: fmt.Sprintf("unpark applies to s6 slots; the %s backend restarts its service itself (e.g. systemctl restart)", kind),
 	}, nil
+}
+
+// hostHere says, in one line, when the service manager asked for cannot be
+// on this machine: launchd is macOS's, the Task Scheduler Windows's, and
+// systemd must be running (PID 1 is often s6 or a shell in a container).
+func hostHere(kind string, o *cli.Options) error {
+	want := map[string]struct{ goos, prog string }{host.Launchd: {"darwin", "launchctl"}, host.Windows: {"windows", "schtasks"}}
+	if w, ok := want[kind]; ok && runtime.GOOS != w.goos {
+		if _, err := exec.LookPath(w.prog); err != nil { // a stand-in of it may run elsewhere
+			return fmt.Errorf("--backend %s manages %s's services; this machine runs %s: use --backend auto (or s6, systemd)", kind, osName(w.goos), osName(runtime.GOOS))
+		}
+	}
+	if kind != host.Systemd || o.Backend == "auto" {
+		return nil // auto found it answering
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := exec.LookPath("systemctl"); err != nil {
+		return fmt.Errorf("--backend systemd: systemctl is not installed here (PID 1 is %s): use --backend auto, or s6 in a container", pid1())
+	}
+	if err := systemd.Detect(ctx, systemd.Options{}); err != nil {
+		return fmt.Errorf("--backend systemd: no systemd manager answers here (PID 1 is %s): use --backend auto, or s6 in a container", pid1())
+	}
+	return nil
+}
+
+// pid1 names the init of this machine, as /proc/1/comm says.
+func pid1() string {
+	if b, err := os.ReadFile("/proc/1/comm"); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	return "unknown"
+}
+
+func osName(goos string) string {
+	switch goos {
+	case "darwin":
+		return "macOS"
+	case "windows":
+		return "Windows"
+	case "linux":
+		return "Linux"
+	}
+	return goos
 }
 
 // hostLock is the single-writer lock of a host's service: a file in the

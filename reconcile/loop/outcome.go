@@ -90,14 +90,33 @@ func (l *loop) logDiagnostics(log logr.Logger, out reconcile.Outcome, keys []des
 		return
 	}
 	seen := map[desired.Key]map[string]bool{}
-	for _, d := range out.Desired.Diagnostics {
-		s := d.String()
-		if seen[d.Profile] == nil {
-			seen[d.Profile] = map[string]bool{}
+	say := func(profile desired.Key, severity desired.Severity, msg, s string) {
+		if seen[profile] == nil {
+			seen[profile] = map[string]bool{}
 		}
-		seen[d.Profile][s] = true
-		if !l.diags[d.Profile][s] {
-			log.Info("profile diagnostic", "severity", d.Severity.String(), "profile", d.Profile, "diagnostic", s)
+		seen[profile][s] = true
+		if !l.diags[profile][s] {
+			// The severity is the log line's level (cmd's logger maps it).
+			log.Info(msg, "severity", severity.String(), "profile", profile, "diagnostic", s)
+		}
+	}
+	for _, d := range out.Desired.Diagnostics {
+		say(d.Profile, d.Severity, "profile diagnostic", d.String())
+	}
+	// A gateway that failed for good (exit 78: its config; exit 0 where a
+	// restart is not wanted), or was parked as a crash loop, is an
+	// operator's business: said at error level, once.
+	for _, a := range out.Plan.Actions {
+		if a.Kind == reconcile.Stop && a.Park != nil {
+			say(a.Key, desired.Error, "gateway parked", a.Unit+": parked: "+a.Park.Why)
+		}
+	}
+	for _, d := range out.Plan.Deferred {
+		switch d.Reason {
+		case desired.ReasonPermanentFailure:
+			say(d.Key, desired.Error, "gateway held down", d.Unit+": "+d.Why)
+		case desired.ReasonCrashLoop:
+			say(d.Key, desired.Warning, "gateway held down", d.Unit+": "+d.Why)
 		}
 	}
 	if keys == nil {

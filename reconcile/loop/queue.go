@@ -44,7 +44,7 @@ func (l *loop) note(ev Event) bool {
 	case Degraded:
 		if ev.On != l.degraded {
 			if ev.On {
-				l.log.Info("cannot watch everything (inotify's fs.inotify.max_user_watches?); falling back to periodic passes", "period", degradedResync.String())
+				l.log.Info("inotify watch limit reached (fs.inotify.max_user_watches); falling back to periodic passes", "period", degradedResync.String())
 			} else {
 				l.log.Info("all directories watched again")
 			}

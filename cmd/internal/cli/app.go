@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ const (
 	exitChanges = 2
 	// exitHeld: status found a gateway that should run not running.
 	exitHeld = 3
+	// exitNoSuch (4, names.go): status, explain or unpark named nothing.
 	// exitUsage: a flag, twin or argument that cannot run (EX_USAGE).
 	exitUsage = 64
 )
@@ -110,7 +112,7 @@ func Environ(kv []string) map[string]string {
 // returns its exit code.
 func (b Binary) Run(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) int {
 	getenv := func(k string) string { return env[k] }
-	o, err := parseArgs(b, args, env, stdout)
+	o, err := parseArgs(b, args, env, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
@@ -138,7 +140,7 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 	}
 
 	p := &printer{out: stdout, errw: stderr, json: o.Cfg.Output == config.OutputJSON,
-		color: colorful(stdout, getenv)}
+		color: !o.NoColor && colorful(stdout, getenv)}
 	backend := b.Backends[0]
 	if o.Backend != "auto" {
 		backend = o.Backend
@@ -178,7 +180,9 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 		return run.explain(ctx, o.Explain)
 	case o.Status:
 		return run.status(ctx)
-	case run.o.Once: // --dry-run and unpark set it too
+	case o.Unpark != "":
+		return run.unpark(ctx)
+	case run.o.Once: // --dry-run sets it too
 		if !o.DryRun {
 			// --dry-run takes no lock: taking it would write.
 			run.lock = st.Lock
@@ -292,9 +296,9 @@ func (r runner) once(ctx context.Context) int {
 	p.version(o.modeName(), r.backend)
 	if r.held != nil {
 		p.diagnostics([]desired.Diagnostic{*r.held})
-		p.plan(reconcile.Plan{})
+		p.plan(reconcile.Plan{}, nil)
 		p.summary(reconcile.Plan{}, nil, 1, nil)
-		return o.exitCode(nil, nil, 1, 0)
+		return o.exitCode(nil, nil, []desired.Diagnostic{*r.held}, 0)
 	}
 	var out reconcile.Outcome
 	planned := false
@@ -302,13 +306,20 @@ func (r runner) once(ctx context.Context) int {
 		planned = true
 		p.topology(o.Desired.Topology)
 		p.diagnostics(o.Desired.Diagnostics)
-		p.plan(o.Plan)
+		p.plan(o.Plan, o.Desired.Diagnostics)
 		if r.o.Diff {
 			p.diffs(o, r.pass.Engine)
 		}
 	}
 	if o.DryRun {
 		out = r.pass.Observe(ctx, r.keys)
+		if sd, ok := r.pass.Engine.(supervisorDown); ok && out.Err == nil {
+			if err := sd.SupervisorDown(out.Observed); err != nil {
+				// The plan is what a pass would do once it runs; say why
+				// none can now.
+				out.Desired.Diagnostics = append(out.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Message: err.Error()})
+			}
+		}
 		if out.Err == nil {
 			showPlan(&out)
 		}
@@ -323,7 +334,7 @@ func (r runner) once(ctx context.Context) int {
 		}
 		// The plan is said before anything is applied, then the apply's
 		// progress: a long cold converge is not a blank screen.
-		prog := &progress{p: p, show: showPlan, start: time.Now(), tty: p.color || isTerminal(p.out)}
+		prog := &progress{p: p, show: showPlan, start: time.Now(), tty: isTerminal(p.errw)}
 		r.pass.Progress = prog
 		out = r.pass.Run(ctx, r.keys, nil)
 		r.pass.Progress = nil
@@ -331,6 +342,7 @@ func (r runner) once(ctx context.Context) int {
 		if !planned && out.Err == nil {
 			showPlan(&out)
 		}
+		prog.stop()
 		if planned {
 			p.results(out.Results)
 		}
@@ -338,7 +350,7 @@ func (r runner) once(ctx context.Context) int {
 	}
 	diags := out.Desired.Diagnostics
 	p.summary(out.Plan, out.Results, len(diags), out.Err)
-	return o.exitCode(out.Err, out.Results, len(diags), len(out.Plan.Actions))
+	return o.exitCode(out.Err, out.Results, diags, len(out.Plan.Actions))
 }
 
 // modeName names a one-shot run in the version line.
@@ -353,11 +365,11 @@ func (o Options) modeName() string {
 }
 
 // exitCode is the exit status of a one-shot run.
-func (o Options) exitCode(err error, results []reconcile.Result, diags, changes int) int {
+func (o Options) exitCode(err error, results []reconcile.Result, diags []desired.Diagnostic, changes int) int {
 	switch {
-	case err != nil, reconcile.Failed(results) > 0:
+	case err != nil, reconcile.Failed(results) > 0, slices.ContainsFunc(diags, func(d desired.Diagnostic) bool { return d.Denied }):
 		return exitError
-	case o.Cfg.Strict && diags > 0:
+	case o.Cfg.Strict && len(diags) > 0:
 		return exitError
 	case o.Cfg.DetailedExitcode && changes > 0:
 		return exitChanges
@@ -384,17 +396,53 @@ func newLogger(o Options, stderr io.Writer, getenv func(string) string) (logr.Lo
 	var enc zapcore.Encoder
 	if format == "console" {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
-		if colorful(stderr, getenv) {
+		if !o.NoColor && colorful(stderr, getenv) {
 			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		}
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
+	level := zapcore.Level(-o.Verbosity)
+	if (o.Once || o.DryRun || o.Unpark != "") && o.Verbosity == 0 && o.LogFormat == "" && isTerminal(stderr) {
+		// A one-shot run at a terminal says its plan, its progress and its
+		// failures itself: a log line per action would scroll them away.
+		level = zapcore.WarnLevel
+	}
 	ws := zapcore.AddSync(stderr)
-	core := zapcore.NewCore(enc, zapcore.Lock(ws), zap.NewAtomicLevelAt(zapcore.Level(-o.Verbosity)))
+	core := severityCore{zapcore.NewCore(enc, zapcore.Lock(ws), zap.NewAtomicLevelAt(level))}
 	zl := zap.New(core)
 	return zapr.NewLogger(zl), func() { _ = zl.Sync() }
+}
+
+// severityCore logs a line that carries a severity (a diagnostic, a
+// gateway that failed) at that level: logr has no warning level of its own.
+type severityCore struct{ zapcore.Core }
+
+func (c severityCore) With(fields []zapcore.Field) zapcore.Core {
+	return severityCore{c.Core.With(fields)}
+}
+
+func (c severityCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c severityCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	for _, f := range fields {
+		if f.Key != "severity" || e.Level != zapcore.InfoLevel {
+			continue
+		}
+		switch f.String {
+		case "warning":
+			e.Level = zapcore.WarnLevel
+		case "error":
+			e.Level = zapcore.ErrorLevel
+		}
+	}
+	return c.Core.Write(e, fields)
 }
 
 // isTerminal is true for a terminal: not a file, not a pipe, not

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pmezard/go-difflib/difflib"
+
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
@@ -41,7 +43,7 @@ func (p *printer) diffs(o *reconcile.Outcome, e reconcile.Engine) {
 				continue
 			}
 			if p.json {
-				p.emit(map[string]any{"type": "planned_diff", "slot": a.Unit, "profile": a.Key, "file": path, "diff": text})
+				p.event(levelInfo, "planned_diff", a.Unit+"/"+path+": planned change", map[string]any{"slot": a.Unit, "profile": orNull(a.Key), "file": path, "diff": text})
 				continue
 			}
 			fmt.Fprint(p.out, text)
@@ -82,103 +84,30 @@ func maskSecrets(a, b string) (string, string) {
 }
 
 // unifiedDiff is a unified diff (3 lines of context) of a and b, "" when
-// they are equal. Slot files are a few dozen lines: a plain LCS table is
-// enough.
+// they are equal, by go-difflib. A last line without its newline is
+// marked as diff(1) marks it, so a change of the final newline shows.
 func unifiedDiff(name, a, b string) string {
 	if a == b {
 		return ""
 	}
-	x, y := splitLines(a), splitLines(b)
-	n, m := len(x), len(y)
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, m+1)
+	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: diffLines(a), B: diffLines(b), FromFile: name + " (now)", ToFile: name + " (planned)", Context: 3})
+	if err != nil {
+		return ""
 	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	type edit struct {
-		op   byte // ' ', '-', '+'
-		text string
-		i, j int // line numbers (0-based) in a and b before this edit
-	}
-	var edits []edit
-	i, j := 0, 0
-	for i < n || j < m {
-		switch {
-		case i < n && j < m && x[i] == y[j]:
-			edits = append(edits, edit{' ', x[i], i, j})
-			i, j = i+1, j+1
-		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
-			edits = append(edits, edit{'-', x[i], i, j})
-			i++
-		default:
-			edits = append(edits, edit{'+', y[j], i, j})
-			j++
-		}
-	}
-	const context = 3
-	var out strings.Builder
-	fmt.Fprintf(&out, "--- %s (now)\n+++ %s (planned)\n", name, name)
-	for k := 0; k < len(edits); {
-		if edits[k].op == ' ' {
-			k++
-			continue
-		}
-		start := max(k-context, 0)
-		end := k
-		for end < len(edits) {
-			if edits[end].op != ' ' {
-				end++
-				continue
-			}
-			run := end
-			for run < len(edits) && edits[run].op == ' ' {
-				run++
-			}
-			if run-end > 2*context || run == len(edits) {
-				end = min(end+context, len(edits))
-				break
-			}
-			end = run
-		}
-		la, lb := 0, 0
-		for _, e := range edits[start:end] {
-			if e.op != '+' {
-				la++
-			}
-			if e.op != '-' {
-				lb++
-			}
-		}
-		fmt.Fprintf(&out, "@@ -%s +%s @@\n", hunkRange(edits[start].i, la), hunkRange(edits[start].j, lb))
-		for _, e := range edits[start:end] {
-			fmt.Fprintf(&out, "%c%s\n", e.op, e.text)
-		}
-		k = end
-	}
-	return out.String()
+	return text
 }
 
-func hunkRange(start, n int) string {
-	if n == 0 {
-		return fmt.Sprintf("%d,0", start)
-	}
-	if n == 1 {
-		return fmt.Sprint(start + 1)
-	}
-	return fmt.Sprintf("%d,%d", start+1, n)
-}
+// noNewline marks a last line without its newline, as diff(1) does.
+const noNewline = "\\ No newline at end of file\n"
 
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
+// diffLines are the lines of s, each with its newline; a last one without
+// carries the marker, so it differs from the same line with one.
+func diffLines(s string) []string {
+	lines := strings.SplitAfter(s, "\n")
+	if last := lines[len(lines)-1]; last == "" {
+		return lines[:len(lines)-1]
 	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	lines[len(lines)-1] += "\n" + noNewline
+	return lines
 }

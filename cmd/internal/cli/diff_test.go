@@ -10,8 +10,12 @@ import (
 // applyUnified applies a unified diff made by unifiedDiff to a.
 func applyUnified(t *testing.T, a, diff string) string {
 	t.Helper()
-	src := splitLines(a)
+	src := strings.Split(strings.TrimSuffix(a, "\n"), "\n")
+	if a == "" {
+		src = nil
+	}
 	var out []string
+	noEOL := map[int]bool{}
 	pos := 0
 	lines := strings.Split(strings.TrimSuffix(diff, "\n"), "\n")[2:]
 	for k := 0; k < len(lines); k++ {
@@ -46,6 +50,9 @@ func applyUnified(t *testing.T, a, diff string) string {
 				pos++
 			case '+':
 				out = append(out, e[1:])
+			case '\\':
+				// "\ No newline at end of file": the line before has none.
+				noEOL[len(out)-1] = true
 			}
 		}
 	}
@@ -53,7 +60,21 @@ func applyUnified(t *testing.T, a, diff string) string {
 	if len(out) == 0 {
 		return ""
 	}
+	if noEOL[len(out)-1] {
+		return strings.Join(out, "\n")
+	}
 	return strings.Join(out, "\n") + "\n"
+}
+
+func TestUnifiedDiffShowsTheFinalNewline(t *testing.T) {
+	got := unifiedDiff("f", "a\nb\n", "a\nb")
+	want := "--- f (now)\n+++ f (planned)\n@@ -1,2 +1,2 @@\n a\n-b\n+b\n\\ No newline at end of file\n"
+	if got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	if back := applyUnified(t, "a\nb\n", got); back != "a\nb" {
+		t.Errorf("applied back: %q", back)
+	}
 }
 
 func TestUnifiedDiffAppliesBack(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 // explanation is `explain PROFILE`: what the loader saw of one profile and
 // what a pass would do with it, and why.
 type explanation struct {
-	Type        string   `json:"type"`
 	Profile     string   `json:"profile"`
 	Dir         string   `json:"dir"`
 	Exists      bool     `json:"exists"`
@@ -42,8 +41,11 @@ func (r runner) explain(ctx context.Context, name string) int {
 		p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
 	}
+	if !known(o, name) {
+		return r.noSuch(ctx, []string{name})
+	}
 	dir := desired.Layout{Root: o.Desired.Root}.Dir(name)
-	e := explanation{Type: "explain", Profile: name, Dir: dir, Intent: "-", IntentFrom: "none", Want: "-", Unit: unitName(o, r.pass.Engine, name), Actual: "missing"}
+	e := explanation{Profile: name, Dir: dir, Intent: "-", IntentFrom: "none", Want: "-", Unit: unitName(o, r.pass.Engine, name), Actual: "missing"}
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 		e.Exists = true
 	}
@@ -68,15 +70,19 @@ func (r runner) explain(ctx context.Context, name string) int {
 			e.WantReason += "; serves " + strings.Join(svc.Folded, ", ")
 		}
 	} else if o.Desired.Held[name] {
-		e.Intent, e.Want = "?", "left as it is (bad input)"
+		e.Intent, e.Want, e.WantReason = "?", "?", "left as it is: its input cannot be read (see the diagnostics)"
 	} else {
-		switch {
+		switch err := desired.ValidName(name); {
+		case err != nil && name != desired.DefaultProfile:
+			e.WantReason, e.Unit = "no service: "+err.Error(), "-"
+			e.Diagnostics = append(e.Diagnostics, desired.Diagnostic{Severity: desired.Error, Path: dir,
+				Message: err.Error() + "; no slot (rename the directory to a valid name)"}.String())
 		case o.Desired.Tombstoned[name]:
-			e.Want = "no service: the profile is marked deleted (profiles/.deleted)"
+			e.WantReason = "no service: the profile is marked deleted (profiles/.deleted)"
 		case e.Exists && name != desired.DefaultProfile:
-			e.Want = "no service: not a profile yet (a profile has config.yaml or SOUL.md)"
+			e.WantReason = "no service: not a profile yet (a profile has config.yaml or SOUL.md)"
 		default:
-			e.Want = "no service: the profile does not exist"
+			e.WantReason = "no service: the profile does not exist"
 		}
 	}
 	if u := o.Observed.Units[name]; u != nil {
@@ -116,7 +122,7 @@ func (r runner) explain(ctx context.Context, name string) int {
 		}
 	}
 	if p.json {
-		p.emit(e)
+		p.event(levelInfo, "explain", name+": "+e.Actual, e)
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
@@ -139,7 +145,11 @@ func (r runner) explain(ctx context.Context, name string) int {
 		want += " (" + e.WantReason + ")"
 	}
 	row("Wants:", want)
-	row("Service:", e.Unit+": "+e.Actual)
+	if e.Unit == "-" {
+		row("Service:", "none")
+	} else {
+		row("Service:", e.Unit+": "+e.Actual)
+	}
 	plan := "nothing: in step"
 	if len(e.Planned) > 0 {
 		plan = strings.Join(e.Planned, "\n\t")

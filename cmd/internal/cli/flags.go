@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -28,17 +27,6 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// Commands, the words besides the flags.
-const (
-	cmdStatus  = "status"
-	cmdUnpark  = "unpark"
-	cmdExplain = "explain"
-	cmdHelp    = "help"
-	cmdVersion = "version"
-)
-
-var commands = []string{cmdStatus, cmdUnpark, cmdExplain, cmdHelp, cmdVersion}
-
 // Options is the command line after flags and environment are merged.
 type Options struct {
 	Cfg     config.Config
@@ -55,7 +43,9 @@ type Options struct {
 	Help            bool
 	Verbosity       int
 	LogFormat       string
-	Backend         string
+	// NoColor: no colour on a terminal either (NO_COLOR does the same).
+	NoColor bool
+	Backend string
 	// MaxRemove and AllowMassRemove are the mass-removal guard.
 	MaxRemove       removeLimit
 	AllowMassRemove bool
@@ -80,8 +70,11 @@ type option struct {
 	arg  string
 	help string
 	// def is the default as shown ("" for none).
-	def   string
-	value value
+	def string
+	// long is the long name of a one-letter flag (-v is --verbosity);
+	// short the one letter of a long one (--output is -o).
+	long, short string
+	value       value
 	// noTwin: no HERMES_RECONCILE_* variable (--help, --version).
 	noTwin bool
 }
@@ -156,10 +149,11 @@ func optionTable(o *Options) []option {
 		{name: "hermes-version", group: GroupPaths, arg: "VERSION", def: "read from --hermes-root", help: "the installed Hermes's version, when --hermes-root cannot say (a cluster: the gateway image's; kube reads a version tag of --kube-image)", value: stringValue{&c.HermesVersion}},
 		{name: "s6-bindir", group: GroupPaths, arg: "PATH", def: c.S6Bindir, help: "searched for s6 programs before PATH (Debian: /usr/bin)", value: stringValue{&c.S6Bindir}},
 
-		{name: "output", group: GroupOutput, arg: "FORMAT", def: c.Output, help: "text, json (NDJSON), or for status wide", value: choiceValue{&c.Output, []string{config.OutputText, config.OutputJSON, outputWide}}},
+		{name: "output", short: "o", group: GroupOutput, arg: "FORMAT", def: c.Output, help: "text, json (NDJSON), or for status wide", value: choiceValue{&c.Output, []string{config.OutputText, config.OutputJSON, outputWide}}},
 		{name: "detailed-exitcode", group: GroupOutput, help: "exit 2 when changes were needed (dry-run: drift present)", value: boolValue{&c.DetailedExitcode}},
 		{name: "strict", group: GroupOutput, help: "diagnostics (bad profiles) make the run fail (exit 1)", value: boolValue{&c.Strict}},
-		{name: "v", group: GroupOutput, arg: "N", def: "0", help: "log verbosity: 0 actions and errors, 1 a line per pass, 2 every event", value: intValue{&o.Verbosity, 0, 10}},
+		{name: "v", long: "verbosity", group: GroupOutput, arg: "N", def: "0", help: "log verbosity: 0 actions and errors, 1 a line per pass, 2 every event", value: intValue{&o.Verbosity, 0, 10}},
+		{name: "no-color", group: GroupOutput, help: "no colour, on a terminal too (as NO_COLOR does)", value: boolValue{&o.NoColor}},
 		{name: "log-format", group: GroupOutput, arg: "FORMAT", def: "json (console on a terminal)", help: "json or console", value: choiceValue{&o.LogFormat, []string{"json", "console"}}},
 
 		{name: "topology", group: GroupSafety, arg: "MODE", def: c.Topology, help: "auto (as the installed Hermes decides: its version's rule; unknown: multiplex), per-profile or multiplex", value: choiceValue{&c.Topology, desired.TopologyModes()}},
@@ -213,93 +207,6 @@ func defaultOptions() Options {
 	return o
 }
 
-// parseArgs merges flags, their HERMES_RECONCILE_* twins and the defaults,
-// in that order of precedence. env is the environment: a twin set to ""
-// counts (--user "" means never drop privileges).
-func parseArgs(b Binary, args []string, env map[string]string, stdout io.Writer) (Options, error) {
-	o := defaultOptions()
-	if b.Defaults != nil {
-		b.Defaults(&o)
-	}
-	table := b.table(&o)
-	byName := map[string]*option{}
-	for i := range table {
-		byName[table[i].name] = &table[i]
-	}
-	set := map[string]bool{}
-	var positional []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			positional = append(positional, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			positional = append(positional, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "h" {
-			name = "help"
-		}
-		opt := byName[name]
-		if opt == nil {
-			return o, unknownFlag(a, table)
-		}
-		if _, isSwitch := opt.value.(switchValue); !isSwitch && !hasVal {
-			if i+1 >= len(args) {
-				return o, usagef("%s needs a value (%s)", opt.flag(), opt.arg)
-			}
-			i++
-			val = args[i]
-		} else if !hasVal {
-			val = "true"
-		}
-		if err := opt.value.Set(val); err != nil {
-			return o, usagef("%s: %v", opt.flag(), err)
-		}
-		set[opt.name] = true
-	}
-	if o.Help {
-		b.writeHelp(stdout, table)
-		return o, errHelp
-	}
-	if err := applyTwins(&o, table, set, env); err != nil {
-		return o, err
-	}
-	if err := o.takeCommand(positional); err != nil {
-		return o, err
-	}
-	if o.Command == cmdHelp {
-		b.writeHelp(stdout, table)
-		return o, errHelp
-	}
-	o.resolvePaths(set, env)
-	if err := o.check(); err != nil {
-		return o, err
-	}
-	if o.DryRun {
-		o.Once = true
-	}
-	return o, nil
-}
-
-func unknownFlag(a string, table []option) error {
-	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-	var names []string
-	for _, o := range table {
-		names = append(names, o.name)
-	}
-	if n := nearest(name, names); n != "" {
-		flag := "--" + n
-		if len(n) == 1 {
-			flag = "-" + n
-		}
-		return usagef("unknown flag %s (did you mean %s?); see hermes-reconcile --help", a, flag)
-	}
-	return usagef("unknown flag %s; see hermes-reconcile --help", a)
-}
-
 // applyTwins reads HERMES_RECONCILE_* for every flag the command line did
 // not give, and refuses an unknown twin that is near a known one: a
 // mistyped HERMES_RECONCILE_DRYRUN must not let a dry run apply changes.
@@ -341,61 +248,6 @@ func applyTwins(o *Options, table []option, set map[string]bool, env map[string]
 		if set[opt.name] && opt.group == GroupRender {
 			o.RenderGiven = true
 		}
-	}
-	return nil
-}
-
-// takeCommand reads the words besides the flags: the command and its
-// profiles.
-func (o *Options) takeCommand(words []string) error {
-	if len(words) == 0 {
-		return nil
-	}
-	cmd, rest := words[0], words[1:]
-	switch cmd {
-	case cmdStatus:
-		for _, p := range rest {
-			if err := checkProfile(cmd, p); err != nil {
-				return err
-			}
-		}
-		o.Status, o.Profiles = true, rest
-	case cmdUnpark, cmdExplain:
-		if len(rest) != 1 {
-			if len(rest) == 0 {
-				return usagef("%s needs the profile: hermes-reconcile %s PROFILE", cmd, cmd)
-			}
-			return usagef("unexpected argument %q: %s takes one profile", rest[1], cmd)
-		}
-		if err := checkProfile(cmd, rest[0]); err != nil {
-			return err
-		}
-		if cmd == cmdUnpark {
-			o.Unpark = rest[0]
-		} else {
-			o.Explain = rest[0]
-		}
-	case cmdHelp, cmdVersion:
-		if len(rest) > 0 {
-			return usagef("unexpected argument %q: %s takes none", rest[0], cmd)
-		}
-		o.Version = o.Version || cmd == cmdVersion
-	default:
-		if n := nearest(cmd, commands); n != "" {
-			return usagef("unknown command %q (did you mean %s?); the commands are %s", cmd, n, orList(commands))
-		}
-		return usagef("unexpected argument %q (the commands are %s)", cmd, orList(commands))
-	}
-	o.Command = cmd
-	return nil
-}
-
-func checkProfile(cmd, p string) error {
-	if p == desired.DefaultProfile {
-		return nil
-	}
-	if err := desired.ValidName(p); err != nil {
-		return usagef("%s %q: %v", cmd, p, err)
 	}
 	return nil
 }
@@ -459,84 +311,6 @@ func absPath(p string) string {
 	return p
 }
 
-const helpIntro = `hermes-reconcile keeps the s6 gateway slots of a Hermes container (or the
-single host service of systemd, launchd or Windows) in step with the
-profiles on disk.
-
-Usage:
-  hermes-reconcile [flags]                  watch mode: a long-running control loop (an s6 longrun)
-  hermes-reconcile --once [flags]           one pass: the plan, then its apply (cont-init.d at boot)
-  hermes-reconcile --dry-run [flags]        print the plan; write nothing
-  hermes-reconcile status [PROFILE...]      each profile and slot: intent, want, actual, pid, uptime
-  hermes-reconcile explain PROFILE          what the loader saw for PROFILE and what a pass would do
-  hermes-reconcile unpark PROFILE           start a gateway parked as a crash loop (or failed for good)
-  hermes-reconcile help | version
-
-Each flag is also read from its environment twin, HERMES_RECONCILE_<NAME>
-(--dry-run: HERMES_RECONCILE_DRY_RUN=1); a flag on the command line wins, a
-twin set to the empty string counts. Booleans take 1, true, yes, on or 0,
-false, no, off.
-`
-
-const helpTail = `
-Exit codes:
-  0   success (with --detailed-exitcode: nothing needed changing); status:
-      every gateway that should run is up and supervised
-  1   error: a pass could not run, an action failed, or (with --strict) a diagnostic
-  2   with --detailed-exitcode: changes were needed (dry-run: drift present)
-  3   status: a gateway that should run is not running (down, unsupervised,
-      parked as a crash loop or failed for good); its NOTE says why
-  64  usage: a flag, twin or argument that cannot run; nothing was done
-
-Watch mode: an event on a profile or its slot runs a pass over that profile
-alone: at once when no pass is pending, then after a quiet period (--quiet,
-at most --max-delay after the first event of a burst). An intent file
-rewritten with the same intent runs none. A full pass runs at start, every
---resync, on an event queue overflow, on SIGHUP, after a failed pass, and
-when profiles/, the scandir or the topology change. The Hermes CLI gets
---settle to finish a create, delete, start or stop before a pass acts
-against it. A gateway that dies --crash-loop-deaths times within
---crash-loop-window is parked down; one whose finish asked s6 not to restart
-it (exit 0 or 78) stays down. Either is started again once when its
-config.yaml, .env or intent is written after that, or by unpark. A profile
-whose actions fail is retried with backoff (1s doubling to --backoff-max)
-without delaying the others. A HERMES_HOME with no Hermes data (not
-mounted?) removes nothing, and neither does a pass that would remove more
-than --max-remove. SIGTERM/SIGINT finish the pass in flight and exit 0,
-leaving every gateway as it is.
-`
-
-func (b Binary) writeHelp(w io.Writer, table []option) {
-	fmt.Fprint(w, strings.ReplaceAll(helpIntro, "hermes-reconcile", b.Name))
-	for _, g := range groups {
-		if !slices.ContainsFunc(table, func(o option) bool { return o.group == g }) {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s:\n", g)
-		for _, o := range table {
-			if o.group != g {
-				continue
-			}
-			head := o.flag()
-			if o.arg != "" {
-				head += " " + o.arg
-			}
-			fmt.Fprintf(w, "  %-26s %s\n", head, o.help)
-			var notes []string
-			if o.def != "" {
-				notes = append(notes, "default: "+o.def)
-			}
-			if t := o.twin(); t != "" {
-				notes = append(notes, "env: "+t)
-			}
-			if len(notes) > 0 {
-				fmt.Fprintf(w, "  %-26s [%s]\n", "", strings.Join(notes, "; "))
-			}
-		}
-	}
-	fmt.Fprint(w, helpTail)
-}
-
 // flagsMarkdown is the README's table of flags, from the same table as
 // --help.
 func flagsMarkdown() string {
@@ -549,10 +323,7 @@ func flagsMarkdown() string {
 			if o.group != g {
 				continue
 			}
-			head := o.flag()
-			if o.arg != "" {
-				head += " " + o.arg
-			}
+			head := o.head()
 			twin, def := o.twin(), o.def
 			if twin != "" {
 				twin = "`" + twin + "`"

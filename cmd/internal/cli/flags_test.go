@@ -96,7 +96,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseArgs(everything, tt.args, tt.env, io.Discard)
+			o, err := parseArgs(everything, tt.args, tt.env, io.Discard, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,6 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--backend", "upstart"}, nil, "--backend: want auto, s6, systemd, launchd, windows or kube"},
 		{[]string{"reconcile"}, nil, `unexpected argument "reconcile"`},
 		{[]string{"unpark"}, nil, "unpark needs the profile"},
-		{[]string{"unpark", "../etc"}, nil, `unpark "../etc"`},
 		{[]string{"unpark", "a", "b"}, nil, `unexpected argument "b"`},
 		{nil, map[string]string{"HERMES_RECONCILE_QUIET": "soon"}, `HERMES_RECONCILE_QUIET="soon": want a duration such as 500ms`},
 		{[]string{"--env", "NOEQUALS"}, nil, "want KEY=VALUE"},
@@ -140,7 +139,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{nil, map[string]string{"HERMES_RECONCILE_DRY_RUN": "maybe"}, "want a boolean: 1, true, yes, on or 0, false, no, off"},
 	}
 	for _, tt := range tests {
-		_, err := parseArgs(everything, tt.args, tt.env, io.Discard)
+		_, err := parseArgs(everything, tt.args, tt.env, io.Discard, io.Discard)
 		var ue *usageError
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &ue) {
 			t.Errorf("parseArgs(%q, %v) = %v, want a usage error containing %q", tt.args, tt.env, err, tt.want)
@@ -150,7 +149,7 @@ func TestParseArgsErrors(t *testing.T) {
 
 func TestHelpDocumentsEveryFlagAndTheExitCodes(t *testing.T) {
 	var out strings.Builder
-	_, err := parseArgs(everything, []string{"--help"}, nil, &out)
+	_, err := parseArgs(everything, []string{"--help"}, nil, &out, io.Discard)
 	if err == nil {
 		t.Fatal("want flag.ErrHelp")
 	}
@@ -186,7 +185,7 @@ func TestParseArgsTwinsAndWords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseArgs(everything, tt.args, tt.env, io.Discard)
+			o, err := parseArgs(everything, tt.args, tt.env, io.Discard, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,12 +215,29 @@ func TestREADMEFlagsTableIsTheHelp(t *testing.T) {
 	}
 	want := flagsMarkdown()
 	if got := text[i+len(begin) : j]; got != want {
-		if os.Getenv("UPDATE_README") != "" {
+		if os.Getenv("UPDATE_DOCS") != "" {
 			if err := os.WriteFile(path, []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return
 		}
-		t.Errorf("the README's flags table is not --help's (UPDATE_README=1 go test ./cmd/internal/cli/ rewrites it)")
+		t.Errorf("the README's flags table is not --help's (UPDATE_DOCS=1 go test ./cmd/internal/cli/ rewrites it)")
+	}
+}
+
+func TestNearest(t *testing.T) {
+	names := []string{"default", "alpha", "beta", "gamma"}
+	for _, tt := range []struct{ word, want string }{
+		{"alpah", "alpha"}, // two neighbours swapped: one edit
+		{"alph", "alpha"},
+		{"gamm", "gamma"},
+		{"Beta", "beta"},
+		{"zeta", "beta"},
+		{"nobody-at-all", ""},
+		{"x", ""},
+	} {
+		if got := nearest(tt.word, names); got != tt.want {
+			t.Errorf("nearest(%q) = %q, want %q", tt.word, got, tt.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,10 +14,33 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
+// supervisorDown is an engine that can say its supervisor is down and what
+// that means for the units it found (s6: s6-svscan).
+type supervisorDown interface {
+	SupervisorDown(reconcile.Observed) error
+}
+
+// json is the row as NDJSON has it: null for what is not known.
+func (r statusRow) json() map[string]any {
+	var pid, uptime any
+	if r.PID > 0 {
+		pid = r.PID
+	}
+	if r.sinceKnown {
+		uptime = r.UptimeS
+	}
+	drift := r.Drift
+	if drift == nil {
+		drift = []string{}
+	}
+	return map[string]any{"profile": r.Profile, "slot": orNull(r.Slot), "intent": orNull(r.Intent), "want": orNull(r.Want),
+		"actual": r.Actual, "pid": pid, "uptime_s": uptime, "last_exit": orNull(r.LastExit), "note": orNull(r.Note),
+		"supervised": r.Supervised, "persisted": r.Persisted, "drift": drift, "healthy": r.Healthy}
+}
+
 // statusRow is one profile or unit in `hermes-reconcile status`, the same
 // for every backend.
 type statusRow struct {
-	Type     string `json:"type"`
 	Profile  string `json:"profile"`
 	Slot     string `json:"slot"`
 	Intent   string `json:"intent"`
@@ -51,11 +75,21 @@ func (r runner) status(ctx context.Context) int {
 		p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
 	}
+	var missing []string
+	if o.Err == nil && len(r.o.Profiles) > 0 {
+		// Rows for the names that are something; one line each for those
+		// that are nothing, and exit 4, as systemctl status does.
+		missing = unknown(o, r.o.Profiles)
+		if len(missing) == len(r.o.Profiles) {
+			return r.noSuch(ctx, missing)
+		}
+	}
 	var down error
-	if sd, ok := r.pass.Engine.(interface{ SupervisorDown() error }); ok && o.Err == nil {
-		down = sd.SupervisorDown()
+	if sd, ok := r.pass.Engine.(supervisorDown); ok && o.Err == nil {
+		down = sd.SupervisorDown(o.Observed)
 	}
 	rows := statusRows(o, r.pass.Engine, time.Now())
+	rows = slices.DeleteFunc(rows, func(row statusRow) bool { return slices.Contains(missing, row.Profile) })
 	if ps, ok := r.pass.Engine.(interface {
 		PodStates(context.Context) (map[desired.Key]string, error)
 	}); ok && o.Err == nil {
@@ -77,14 +111,27 @@ func (r runner) status(ctx context.Context) int {
 	}
 	p.diagnostics(o.Desired.Diagnostics)
 	if down != nil {
-		p.diagnostics([]desired.Diagnostic{{Severity: desired.Error, Message: down.Error()}})
+		// Supervisors that outlived s6-svscan keep their gateways: a
+		// warning beside rows that say up; with none, every row says why.
+		sev := desired.Error
+		for _, u := range o.Observed.Units {
+			if u.Registered {
+				sev = desired.Warning
+				break
+			}
+		}
+		p.diagnostics([]desired.Diagnostic{{Severity: sev, Message: down.Error()}})
 	}
 	if p.json {
 		for _, row := range rows {
-			p.emit(row)
+			level := levelInfo
+			if !row.Healthy {
+				level = levelWarn
+			}
+			p.event(level, "status", fmt.Sprintf("%s: %s", row.Profile, row.Actual), row.json())
 		}
 		p.topology(o.Desired.Topology)
-		return r.statusEnd(o, rows)
+		return r.statusEnd(ctx, o, rows, missing)
 	}
 	wide := r.o.Cfg.Output == outputWide
 	tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
@@ -113,7 +160,7 @@ func (r runner) status(ctx context.Context) int {
 	}
 	tw.Flush()
 	p.topology(o.Desired.Topology)
-	return r.statusEnd(o, rows)
+	return r.statusEnd(ctx, o, rows, missing)
 }
 
 func yesNo(b bool) string {
@@ -125,11 +172,15 @@ func yesNo(b bool) string {
 
 // statusEnd closes a status: an observation that failed is said after the
 // rows it left unknown, and fails the command; a gateway that should run
-// and is not up and supervised makes it exit 3 (LSB's "not running").
-func (r runner) statusEnd(o reconcile.Outcome, rows []statusRow) int {
+// and is not up and supervised makes it exit 3 (LSB's "not running"); a
+// name that is nothing, 4.
+func (r runner) statusEnd(ctx context.Context, o reconcile.Outcome, rows []statusRow, missing []string) int {
 	if o.Err != nil {
 		r.p.summary(reconcile.Plan{}, nil, 0, o.Err)
 		return exitError
+	}
+	if len(missing) > 0 {
+		return r.noSuch(ctx, missing)
 	}
 	for _, row := range rows {
 		if !row.Healthy {
@@ -148,7 +199,7 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		if r, ok := byProfile[profile]; ok {
 			return r
 		}
-		r := &statusRow{Type: "status", Profile: profile, Slot: unitName(o, e, profile), Intent: "-", Want: "-", Actual: "missing", LastExit: "-"}
+		r := &statusRow{Profile: profile, Slot: unitName(o, e, profile), Intent: "-", Want: "-", Actual: "missing", LastExit: "-"}
 		byProfile[profile] = r
 		rows = append(rows, r)
 		return r
@@ -170,12 +221,16 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 	for _, svc := range o.Desired.Services {
 		r := add(svc.Profile)
 		r.Intent = intentWord(svc.Intent)
+		// WANT is what the profiles want, as in explain; what the manager
+		// has is ACTUAL (and, wide, SUPERVISED and PERSISTED).
+		r.Want = wantWord(svc.WantUp)
 		if len(svc.Folded) > 0 {
 			note(svc.Profile, "serves "+strings.Join(svc.Folded, ", "))
 		}
 	}
 	for name := range o.Desired.Held {
-		add(name).Intent = "?"
+		r := add(name)
+		r.Intent, r.Want = "?", "?"
 	}
 	// A profile the pass was asked about by name (a host's active profile)
 	// has its row even when it is gone.
@@ -266,11 +321,6 @@ func fillActual(r *statusRow, u *reconcile.Unit, now time.Time) {
 	r.Actual = u.State
 	if u.Untouchable != "" {
 		return
-	}
-	if u.Registered {
-		r.Want = wantWord(u.WantUp)
-	} else {
-		r.Want = wantWord(u.Persisted)
 	}
 	r.Supervised, r.Persisted, r.Drift = u.Registered, u.Persisted, u.Drift
 	r.PID = u.PID
