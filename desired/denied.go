@@ -28,19 +28,24 @@ func denied(profile Key, path, what string) Diagnostic {
 func permissionHint(path string) string {
 	uid := os.Geteuid()
 	me := nameOf(uid)
-	owner, refuser := "another user", path
+	owner, refuser, ownerUID := "another user", path, -1
 	var mode fs.FileMode
 	for p := path; ; p = filepath.Dir(p) {
 		if fi, err := os.Lstat(p); err == nil {
-			refuser, owner, mode = p, ownerOf(fi), fi.Mode().Perm()
+			refuser, owner, ownerUID, mode = p, ownerOf(fi), uidOf(fi), fi.Mode().Perm()
 			break
 		}
 		if filepath.Dir(p) == p {
 			break
 		}
 	}
-	if uid < 0 {
+	switch {
+	case uid < 0:
 		return fmt.Sprintf("permission denied (%s is owned by %s, mode %04o); give this user access to it", refuser, owner, mode)
+	case ownerUID == uid:
+		// Ours, but its mode shuts us out: chown would change nothing.
+		return fmt.Sprintf("permission denied: %s cannot read it (%s is owned by %s itself, mode %04o); run `chmod -R u+rwX %s`",
+			me, refuser, owner, mode, refuser)
 	}
 	return fmt.Sprintf("permission denied: %s cannot read it (%s is owned by %s, mode %04o); as root run `chown -R %d %s`, or run hermes-reconcile as %s",
 		me, refuser, owner, mode, uid, refuser, owner)

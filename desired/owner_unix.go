@@ -19,3 +19,11 @@ func ownerOf(fi fs.FileInfo) string {
 	}
 	return "another user"
 }
+
+// uidOf is the uid that owns fi, -1 when unknown.
+func uidOf(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}

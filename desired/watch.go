@@ -28,9 +28,14 @@ type Event struct {
 	All bool
 	Why string
 	// Degraded is set when the watcher could not watch every directory
-	// (inotify's limit) or can again (DegradedOn false).
+	// (inotify's limit) or can again (DegradedOn false); Why says why
+	// when it is not the watch limit ("no watcher": none could be made).
 	Degraded, DegradedOn bool
 }
+
+// NoWatcher is a Degraded event's Why when no inotify instance could be
+// made (fs.inotify.max_user_instances): nothing is watched.
+const NoWatcher = "no watcher"
 
 // WatchOptions tune the profile watcher.
 type WatchOptions struct {
@@ -70,8 +75,8 @@ func (w *Watcher) Resync() {
 func (w *Watcher) Start(ctx context.Context, send func(Event)) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		w.log.Error(err, "cannot watch the profiles; relying on periodic passes")
-		send(Event{Degraded: true, DegradedOn: true})
+		w.log.Error(err, "cannot watch the filesystem; falling back to periodic passes", "watching", "profiles")
+		send(Event{Degraded: true, DegradedOn: true, Why: NoWatcher})
 		fw = nil
 	}
 	s := &watchState{w: w, fw: fw, send: send, watched: map[string]bool{}}

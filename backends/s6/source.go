@@ -47,8 +47,8 @@ func (b *Backend) Source(cl reconcile.CrashLoop, log logr.Logger) *Source {
 func (s *Source) Start(ctx context.Context, send func(loop.Event)) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		s.log.Error(err, "cannot watch the scandir; relying on periodic passes")
-		send(loop.Event{Kind: loop.Degraded, On: true})
+		s.log.Error(err, "cannot watch the filesystem; falling back to periodic passes", "watching", "scandir")
+		send(loop.Event{Kind: loop.Degraded, On: true, Why: desired.NoWatcher})
 		return nil
 	}
 	st := &sourceState{s: s, fw: fw, send: send, deathDirs: map[string]desired.Key{}}

@@ -208,7 +208,13 @@ func (l *loop) run(ctx context.Context) error {
 			l.log.Info("stopping; gateways left as they are")
 			return nil
 		case ev := <-l.events:
+			degraded := l.degraded
 			if !l.note(ev) {
+				if l.degraded != degraded {
+					// Resync at the new pace from now, not after the
+					// period armed before.
+					resync.Reset(l.resyncDelay())
+				}
 				continue
 			}
 			l.log.V(2).Info("event", "kind", ev.Kind, "key", ev.Key, "unit", ev.Unit, "why", ev.Why)

@@ -20,7 +20,7 @@ func (p Profiles) Start(ctx context.Context, send func(Event)) error {
 	return p.W.Start(ctx, func(ev desired.Event) {
 		switch {
 		case ev.Degraded:
-			send(Event{Kind: Degraded, On: ev.DegradedOn})
+			send(Event{Kind: Degraded, On: ev.DegradedOn, Why: ev.Why})
 		case ev.All:
 			send(Event{Kind: All, Why: ev.Why})
 		case ev.RootConfig:

@@ -43,9 +43,12 @@ func (l *loop) note(ev Event) bool {
 		l.touch(ev.Key)
 	case Degraded:
 		if ev.On != l.degraded {
-			if ev.On {
+			switch {
+			case ev.On && ev.Why == desired.NoWatcher:
+				// The source said why, with its error.
+			case ev.On:
 				l.log.Info("inotify watch limit reached (fs.inotify.max_user_watches); falling back to periodic passes", "period", degradedResync.String())
-			} else {
+			default:
 				l.log.Info("all directories watched again")
 			}
 			l.degraded = ev.On
