@@ -3,11 +3,15 @@
 GO       ?= go
 BIN      := bin/hermes-reconcile
 KUBEBIN  := bin/hermes-reconcile-kube
-PKGS     := s6 execline shellcheck systemd
+# What each job needs from Debian: the demo only the supervisor; the tests
+# also execline (s6-overlay's run scripts), shellcheck, systemd-analyze and
+# bash-completion (the completion script's spec loads it).
+DEMO_PKGS := s6
+TEST_PKGS := s6 execline shellcheck systemd bash-completion
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export GINKGO_NO_COLOR := TRUE
 
-.PHONY: all build test unit lint deps demo bench clean fuzz
+.PHONY: all build test unit lint deps demo-deps apt demo bench clean fuzz
 
 all: build
 
@@ -18,13 +22,20 @@ build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
 	$(GO) build -buildvcs=auto -o $(KUBEBIN) ./cmd/hermes-reconcile-kube
 
-# deps installs the real supervisor (s6), shellcheck for the deploy scripts
-# and systemd-analyze for unit verification, when any is missing.
+# deps installs what the tests need, demo-deps what the demo needs, each
+# only when a program (or file) of it is missing.
 deps:
-	@if ! command -v s6-svscan >/dev/null || ! command -v shellcheck >/dev/null || ! command -v systemd-analyze >/dev/null; then \
-		echo "installing $(PKGS) with apt-get"; \
+	@$(MAKE) --no-print-directory apt PROGS="s6-svscan execlineb shellcheck systemd-analyze /usr/share/bash-completion/bash_completion" APT="$(TEST_PKGS)"
+
+demo-deps:
+	@$(MAKE) --no-print-directory apt PROGS="s6-svscan" APT="$(DEMO_PKGS)"
+
+apt:
+	@missing=; for p in $(PROGS); do [ -e "$$p" ] || command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "missing$$missing: installing $(APT) with apt-get"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(PKGS); \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT); \
 	fi
 
 lint:
@@ -74,7 +85,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
 	done
 
-demo: deps
+demo: demo-deps
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
 	sh test/demo.sh $(BIN)
 

@@ -5,6 +5,9 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +29,11 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	testkit.RequireS6()
 	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-race")
 	Expect(err).NotTo(HaveOccurred())
+	// The non-root specs run the binary as the hermes user: open up the
+	// build dirs (gexec_artifacts*/g*/).
+	for d := filepath.Dir(path); strings.HasPrefix(filepath.Base(d), "g"); d = filepath.Dir(d) {
+		Expect(os.Chmod(d, 0o755)).To(Succeed())
+	}
 	return []byte(path)
 }, func(path []byte) {
 	binary = string(path)

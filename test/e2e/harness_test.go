@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -26,6 +27,8 @@ type world struct {
 	// env is what every reconciler run gets: the rendering points the slots
 	// at the stand-in gateway.
 	env []string
+	// as is the user reconciler runs are made as; nil: this process's.
+	as *syscall.Credential
 }
 
 var (
@@ -35,8 +38,10 @@ var (
 )
 
 // newWorld copies the fixture home and starts s6-svscan on an empty scandir.
-func newWorld(fixture string) *world {
-	dir := GinkgoT().TempDir()
+func newWorld(fixture string) *world { return newWorldIn(GinkgoT().TempDir(), fixture) }
+
+// newWorldIn is newWorld in dir.
+func newWorldIn(dir, fixture string) *world {
 	w := &world{home: filepath.Join(dir, "home"), scandir: filepath.Join(dir, "scan")}
 	Expect(testkit.CopyTree(filepath.Join(repoRoot(), "test", "fixtures", fixture), w.home)).To(Succeed())
 	Expect(os.Mkdir(w.scandir, 0o755)).To(Succeed())
@@ -74,6 +79,7 @@ func (w *world) reconcile(args ...string) *gexec.Session {
 func (w *world) start(args ...string) *gexec.Session {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = w.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: w.as}
 	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	return s

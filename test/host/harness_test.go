@@ -105,4 +105,4 @@ func keys(m map[string]any) []string {
 }
 
 // statusKeys are the fields of a status row, the same for every backend.
-var statusKeys = []string{"type", "profile", "slot", "intent", "want", "actual", "pid", "uptime_s", "last_exit", "note", "supervised", "persisted", "drift", "healthy"}
+var statusKeys = []string{"@level", "@message", "@timestamp", "type", "profile", "slot", "intent", "want", "actual", "pid", "uptime_s", "last_exit", "note", "supervised", "persisted", "drift", "healthy"}

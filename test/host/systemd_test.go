@@ -86,11 +86,11 @@ var _ = Describe("the systemd backend, end to end", func() {
 		s = w.run("--once", "--output", "json")
 		Expect(s.ExitCode()).To(Equal(0))
 		evs = ndjson(s.Out.Contents())
-		Expect(evs[0]).To(HaveKeyWithValue("schema", BeNumerically("==", 1)))
+		Expect(evs[0]).To(HaveKeyWithValue("schema", BeNumerically("==", 2)))
 		Expect(evs[1]).To(HaveKeyWithValue("type", "topology"))
 		Expect(evs[2]).To(HaveKeyWithValue("type", "planned_change"))
 		Expect(evs[2]["change"]).To(Equal(map[string]any{"action": "update", "slot": "hermes-gateway-coder", "profile": "coder",
-			"reason": "spec_changed", "files": []any{svc}}))
+			"reason": "spec_changed", "files": []any{svc}, "want": nil}))
 		Expect(evs[3]).To(HaveKeyWithValue("type", "apply_start"))
 		Expect(evs[4]).To(HaveKeyWithValue("type", "apply_progress"))
 		n := len(evs)

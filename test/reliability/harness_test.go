@@ -6,9 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -217,26 +215,10 @@ func (a account) cred() *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(a.uid), Gid: uint32(a.gid), Groups: []uint32{}}
 }
 
-// hermesUser creates the unprivileged `hermes` account for one spec and
-// deletes it in the cleanup (an account that already existed is used and
-// left alone).
+// hermesUser is testkit's `hermes` account (uid 10000), made when missing.
 func hermesUser() account {
-	const name = "hermes"
-	_, err := user.Lookup(name)
-	if err != nil {
-		out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-			"--shell", "/usr/sbin/nologin", name).CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "useradd: %s", out)
-		DeferCleanup(func() {
-			out, err := exec.Command("userdel", name).CombinedOutput()
-			Expect(err).NotTo(HaveOccurred(), "userdel: %s", out)
-		})
-	}
-	u, err := user.Lookup(name)
-	Expect(err).NotTo(HaveOccurred())
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return account{name: name, uid: uid, gid: gid}
+	a := testkit.HermesUser()
+	return account{name: a.Name, uid: a.UID, gid: a.GID}
 }
 
 // handOver does what deploy/s6-overlay's cont-init does for the gateway

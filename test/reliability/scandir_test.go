@@ -55,7 +55,10 @@ var _ = Describe("the loop and the scandir under faults", func() {
 		Expect(os.RemoveAll(w.profileDir("spin"))).To(Succeed())
 		Expect(exec.Command("s6-svc", "-dx", w.slot("spin")).Run()).To(Succeed())
 		Expect(exec.Command("s6-svc", "-dx", filepath.Join(w.slot("spin"), "log")).Run()).To(Succeed())
+		// Both supervisors gone (the logger's writes its supervise/ until
+		// it exits), then the slot deleted.
 		Eventually(func() bool { return lockHeld(w.slot("spin")) }).Should(BeFalse())
+		Eventually(func() bool { return lockHeld(filepath.Join(w.slot("spin"), "log")) }).Should(BeFalse())
 		Expect(os.RemoveAll(w.slot("spin"))).To(Succeed())
 		Eventually(func() int { return len(logLines(s.Err.Contents(), "slot recovered")) }).Should(Equal(1))
 		before := passes(s)
