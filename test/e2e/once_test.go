@@ -73,7 +73,7 @@ var _ = Describe("--once", func() {
 		Expect(w.reconcile("--once")).To(gexec.Exit(0))
 
 		slot := w.slot("coder")
-		Expect(readFile(filepath.Join(slot, "type"))).To(Equal("longrun\n"))
+		Expect(readFile(filepath.Join(slot, "type"))).To(Equal(appendixType))
 		Expect(readFile(filepath.Join(slot, "run"))).To(Equal(appendixRun))
 		Expect(readFile(filepath.Join(slot, "finish"))).To(Equal(appendixFinish))
 		Expect(readFile(filepath.Join(slot, "log", "run"))).To(Equal(appendixLogRun))
@@ -88,46 +88,23 @@ var _ = Describe("--once", func() {
 	})
 })
 
-// The DESIGN appendix, byte for byte, for profile coder.
-const appendixRun = `#!/command/with-contenv sh
-# shellcheck shell=sh
-set -e
-export HOME=/opt/data
-cd /opt/data
-export HERMES_S6_SUPERVISED_CHILD=1
-export HERMES_SUPERVISED_CHILD=1
-[ "$(id -u)" = 0 ] || exec hermes -p coder gateway run --replace
-exec s6-setuidgid hermes hermes -p coder gateway run --replace
-`
+// The DESIGN appendix, byte for byte, for profile coder: the golden files
+// backends/s6's rendering specs check too.
+var (
+	appendixType   = appendix("coder/type")
+	appendixRun    = appendix("coder/run")
+	appendixFinish = appendix("coder/finish")
+	appendixLogRun = appendix("coder/log/run")
+)
 
-const appendixFinish = `#!/command/with-contenv sh
-# shellcheck shell=sh
-# $1 = exit code from the run script.
-# Exit 78 (EX_CONFIG) = fatal config error — don't restart.
-# Exit 0 (clean stop) = intentional stop — don't restart.
-if [ "$1" = "78" ]; then
-  exit 125
-fi
-if [ "$1" = "0" ]; then
-  exit 125
-fi
-exit 0
-`
-
-const appendixLogRun = `#!/command/with-contenv sh
-# shellcheck shell=sh
-: "${HERMES_HOME:=/opt/data}"
-log_dir="$HERMES_HOME/logs/gateways/coder"
-if [ "$(id -u)" = 0 ]; then
-  s6-setuidgid hermes mkdir -p "$log_dir"
-  s6-setuidgid hermes rm -f "$log_dir/lock"
-else
-  mkdir -p "$log_dir"
-  rm -f "$log_dir/lock"
-fi
-[ "$(id -u)" = 0 ] || exec s6-log 1 n10 s1000000 T "$log_dir"
-exec s6-setuidgid hermes s6-log 1 n10 s1000000 T "$log_dir"
-`
+// appendix reads a file of backends/s6/testdata/appendix.
+func appendix(name string) string {
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "backends", "s6", "testdata", "appendix", filepath.FromSlash(name)))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
 
 var _ = Describe("drift", func() {
 	var w *world
