@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega/gexec"
+
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -337,43 +339,22 @@ func (w *world) checkWanted(tb testing.TB, n int) {
 var (
 	buildOnce sync.Once
 	binPath   string
-	buildErr  error
 )
 
 // binary builds cmd/hermes-reconcile once per run (no -race: these are
 // timings).
 func binary(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hermes-bench-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binDir = dir
-		binPath = filepath.Join(dir, "hermes-reconcile")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/hermes-reconcile")
-		cmd.Dir = repoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
+	buildOnce.Do(func() { binPath = testkit.Build(testkit.Cmd) })
 	return binPath
 }
-
-var binDir string
 
 func TestMain(m *testing.M) {
 	if home := os.Getenv(churnFloorEnv); home != "" {
 		os.Exit(churnFloorMain(home)) // this binary re-run as BenchmarkChurn's floor
 	}
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	gexec.CleanupBuildArtifacts()
 	os.Exit(code)
 }
 

@@ -24,9 +24,7 @@ func TestE2E(t *testing.T) {
 
 var _ = SynchronizedBeforeSuite(func() []byte {
 	testkit.RequireS6()
-	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-race")
-	Expect(err).NotTo(HaveOccurred())
-	return []byte(path)
+	return []byte(testkit.Build(testkit.Cmd, "-race"))
 }, func(path []byte) {
 	binary = string(path)
 	SetDefaultEventuallyTimeout(15 * time.Second)
