@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,8 +39,10 @@ type Svscan struct {
 	done chan struct{}
 	once sync.Once
 	t    T
-	// within bounds Stop's wait for s6-svscan's exit.
+	// within bounds Stop's wait for s6-svscan's exit; group makes Stop wait
+	// for its whole process group too.
 	within time.Duration
+	group  bool
 }
 
 // StartSvscan runs s6-svscan with flags on the scandir and waits until it
@@ -56,7 +59,7 @@ func (w *World) StartSvscan(flags ...string) *Svscan {
 	// its exit, not their end, is what Stop waits for.
 	cmd.WaitDelay = time.Second
 	w.g.Expect(cmd.Start()).To(Succeed())
-	s := &Svscan{cmd: cmd, done: make(chan struct{}), t: w.t, within: w.svscanWithin}
+	s := &Svscan{cmd: cmd, done: make(chan struct{}), t: w.t, within: w.svscanWithin, group: w.svscanGroup}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	w.t.Cleanup(s.Stop)
 	w.g.Eventually(func() (bool, error) {
@@ -70,8 +73,9 @@ func (w *World) StartSvscan(flags ...string) *Svscan {
 func (w *World) StopSvscan() { w.Sv.Stop() }
 
 // Stop stops s6-svscan (SIGTERM makes it stop every supervisor and
-// service) and waits until it has exited, killing it past its bound. A
-// second Stop does nothing.
+// service) and waits until it has exited, killing it past its bound; in a
+// benchmark's world, then until nothing of its process group runs, so the
+// scandir can go. A second Stop does nothing.
 func (s *Svscan) Stop() {
 	s.once.Do(func() {
 		pid := s.cmd.Process.Pid
@@ -82,8 +86,50 @@ func (s *Svscan) Stop() {
 			_ = s.cmd.Process.Kill()
 			<-s.done
 			s.t.Errorf("s6-svscan %d did not exit within %s of SIGTERM; killed it", pid, s.within)
+			return
+		}
+		if s.group && !poll(s.within, 10*time.Millisecond, func() bool { return !groupAlive(pid) }) {
+			s.t.Errorf("supervisors of s6-svscan %d still running %s after it exited", pid, s.within)
 		}
 	})
+}
+
+// groupAlive reports whether a process of group pgid still runs (zombies
+// count as gone: PID 1 here may never reap them).
+func groupAlive(pgid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(data), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		// state ppid pgrp
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			return true
+		}
+	}
+	return false
+}
+
+// poll checks cond every interval until it holds (true) or bound passes
+// (false).
+func poll(bound, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every)
+	}
+	return true
 }
 
 // Pid is s6-svscan's process id.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -21,7 +22,8 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 )
 
-// T is the test a World belongs to: GinkgoT() in a spec.
+// T is the test a World belongs to: GinkgoT() in a spec, a *testing.B in a
+// benchmark.
 type T interface {
 	Helper()
 	Cleanup(func())
@@ -29,12 +31,14 @@ type T interface {
 	Fatalf(format string, args ...any)
 }
 
-// World is one spec's HERMES_HOME, scandir and s6-svscan, and the binary
-// run on them with the environment every reconciler run gets.
+// World is one spec's (or benchmark's) HERMES_HOME, scandir and
+// s6-svscan, and the binary run on them with the environment every
+// reconciler run gets.
 type World struct {
-	// Dir holds the world: Home, Scandir and whatever else a spec needs
-	// beside them. It is readable by every user, so a spec can run the
-	// binary as another; the cleanup removes it.
+	// Dir holds the world: Home, Scandir (unless a benchmark put it on
+	// tmpfs) and whatever else a spec needs beside them. It is readable by
+	// every user, so a spec can run the binary as another; the cleanup
+	// removes it.
 	Dir string
 	// Home is HERMES_HOME.
 	Home string
@@ -56,8 +60,10 @@ type World struct {
 	t   T
 	g   Gomega
 	out io.Writer // the binary's and s6-svscan's output; nil drops it
-	// svscanWithin bounds a stop of s6-svscan.
+	// svscanWithin bounds a stop of s6-svscan; svscanGroup waits for its
+	// process group too.
 	svscanWithin time.Duration
+	svscanGroup  bool
 }
 
 // NewWorld makes the world of the running Ginkgo spec: Home a copy of
@@ -66,10 +72,23 @@ type World struct {
 // GinkgoWriter, failures through Gomega, and the spec's cleanup stops and
 // removes it all.
 func NewWorld(binary, fixture string) *World {
-	return newWorld(GinkgoT(), Default, GinkgoWriter, binary, fixture, 10*time.Second)
+	return newWorld(GinkgoT(), Default, GinkgoWriter, binary, fixture, "", 10*time.Second, false)
 }
 
-func newWorld(t T, g Gomega, out io.Writer, binary, fixture string, within time.Duration) *World {
+// NewBenchWorld makes a benchmark's world: an empty Home, and the Scandir
+// in scanParent (a tmpfs, as /run/service is in a Hermes container) unless
+// that is "". Binary is for the caller to set. Output is dropped, failures
+// go to tb, s6-svscan gets 10 s to listen and 3 minutes to stop, and a
+// stop waits for its supervisors to exit.
+func NewBenchWorld(tb testing.TB, scanParent string) *World {
+	tb.Helper()
+	g := NewWithT(tb)
+	g.SetDefaultEventuallyTimeout(10 * time.Second)
+	g.SetDefaultEventuallyPollingInterval(time.Millisecond)
+	return newWorld(tb, g, nil, "", "", scanParent, 3*time.Minute, true)
+}
+
+func newWorld(t T, g Gomega, out io.Writer, binary, fixture, scanParent string, within time.Duration, group bool) *World {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "hermes-world-")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -79,8 +98,11 @@ func newWorld(t T, g Gomega, out io.Writer, binary, fixture string, within time.
 		}
 	})
 	g.Expect(os.Chmod(dir, 0o755)).To(Succeed())
-	w := &World{Dir: dir, Home: filepath.Join(dir, "home"), Scandir: filepath.Join(dir, "scan"), Binary: binary,
-		t: t, g: g, out: out, svscanWithin: within}
+	if scanParent == "" {
+		scanParent = dir
+	}
+	w := &World{Dir: dir, Home: filepath.Join(dir, "home"), Scandir: filepath.Join(scanParent, "scan"), Binary: binary,
+		t: t, g: g, out: out, svscanWithin: within, svscanGroup: group}
 	if fixture != "" {
 		g.Expect(CopyTree(filepath.Join(RepoRoot(), "test", "fixtures", fixture), w.Home)).To(Succeed())
 	} else {
