@@ -27,6 +27,7 @@ import (
 type T interface {
 	Helper()
 	Cleanup(func())
+	TempDir() string
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
 }
@@ -36,9 +37,9 @@ type T interface {
 // reconciler run gets.
 type World struct {
 	// Dir holds the world: Home, Scandir (unless a benchmark put it on
-	// tmpfs) and whatever else a spec needs beside them. It is readable by
-	// every user, so a spec can run the binary as another; the cleanup
-	// removes it.
+	// tmpfs) and whatever else a spec needs beside them. It is the test's
+	// TempDir, opened to every user so a spec can run the binary as
+	// another; the cleanup removes it.
 	Dir string
 	// Home is HERMES_HOME.
 	Home string
@@ -90,13 +91,7 @@ func NewBenchWorld(tb testing.TB, scanParent string) *World {
 
 func newWorld(t T, g Gomega, out io.Writer, binary, fixture, scanParent string, within time.Duration, group bool) *World {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "hermes-world-")
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("remove the world: %v", err)
-		}
-	})
+	dir := t.TempDir()
 	g.Expect(os.Chmod(dir, 0o755)).To(Succeed())
 	if scanParent == "" {
 		scanParent = dir
