@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -48,12 +49,43 @@ func (e *Error) Unwrap() error { return e.Err }
 // call has a deadline: a program that hangs (a user bus that never answers)
 // is killed, and its error says so.
 type Runner struct {
-	// Prog is the program, looked up in PATH at each call unless absolute.
+	// Prog is the program, looked up in PATH at each call unless it is a
+	// path.
 	Prog string
+	// Path is the PATH Prog is looked up in (a list of directories).
+	// Default "": the process's own $PATH. It is not the program's
+	// environment: Env is.
+	Path string
 	// Timeout bounds each call unless the call gives its own. Default 30s.
 	Timeout time.Duration
 	// Env, when non-nil, is the program's whole environment.
 	Env []string
+}
+
+// LookPath finds prog as exec.LookPath does, but in the directories of
+// path rather than in $PATH; path "" is $PATH. A prog with a directory in
+// it is not looked up, as exec.Command does not. Like exec.LookPath, it
+// refuses a program found through a relative directory (exec.ErrDot).
+func LookPath(prog, path string) (string, error) {
+	if path == "" || filepath.Base(prog) != prog {
+		return exec.LookPath(prog)
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		// A name with a separator is only checked, never searched for,
+		// and on Windows tried with each PATHEXT extension.
+		found, err := exec.LookPath(dir + string(filepath.Separator) + prog)
+		if err != nil {
+			continue
+		}
+		if !filepath.IsAbs(found) {
+			return found, &exec.Error{Name: prog, Err: exec.ErrDot}
+		}
+		return found, nil
+	}
+	return "", &exec.Error{Name: prog, Err: exec.ErrNotFound}
 }
 
 // DefaultTimeout bounds a manager call when nothing else is set.
@@ -72,6 +104,10 @@ func (r Runner) Run(ctx context.Context, timeout time.Duration, args ...string) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.Prog, args...)
+	if r.Path != "" && filepath.Base(r.Prog) == r.Prog {
+		// Only the lookup changes: argv[0] stays Prog.
+		cmd.Path, cmd.Err = LookPath(r.Prog, r.Path)
+	}
 	cmd.Env = r.Env
 	// A killed program's children may hold the pipes open: stop waiting for
 	// them shortly after the kill.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,7 +50,48 @@ var _ = Describe("Runner", func() {
 		Expect(code).To(Equal(-1))
 		Expect(err).To(MatchError(ContainSubstring("no-such-program-here x: exec: ")))
 	})
+
+	Describe("with a Path", func() {
+		var dir string
+		BeforeEach(func() {
+			dir = filepath.Dir(script("echo \"found $*\"\n"))
+		})
+
+		It("looks the program up there, not in $PATH", func() {
+			Expect(os.Getenv("PATH")).NotTo(ContainSubstring(dir))
+			r := command.Runner{Prog: "prog", Path: "/nonexistent" + string(os.PathListSeparator) + dir}
+			_, out, _, err := r.Run(context.Background(), 0, "a")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(out).To(Equal("found a\n"))
+		})
+
+		It("says when the program is not there, naming the call", func() {
+			r := command.Runner{Prog: "sh", Path: dir}
+			code, _, _, err := r.Run(context.Background(), 0, "x")
+			Expect(code).To(Equal(-1))
+			Expect(err).To(MatchError(ContainSubstring(`sh x: exec: "sh": executable file not found in $PATH`)))
+		})
+
+		It("refuses a program found through a relative directory", func() {
+			DeferCleanup(os.Chdir, must(os.Getwd()))
+			Expect(os.Chdir(dir)).To(Succeed())
+			r := command.Runner{Prog: "prog", Path: "."}
+			_, _, _, err := r.Run(context.Background(), 0)
+			Expect(errors.Is(err, exec.ErrDot)).To(BeTrue(), "%v", err)
+		})
+
+		It("does not look up a program given as a path", func() {
+			p, err := command.LookPath(filepath.Join(dir, "prog"), "/nonexistent")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p).To(Equal(filepath.Join(dir, "prog")))
+		})
+	})
 })
+
+func must[T any](v T, err error) T {
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}
 
 func TestCommand(t *testing.T) {
 	RegisterFailHandler(Fail)

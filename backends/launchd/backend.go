@@ -21,6 +21,9 @@ type Options struct {
 	UID int
 	// Launchctl is the program. Default "launchctl" from PATH.
 	Launchctl string
+	// Path is the PATH Launchctl is looked up in. Default the process's
+	// own. It does not change launchctl's environment (Env does).
+	Path string
 	// Timeout bounds every launchctl call. Default 30s.
 	Timeout time.Duration
 	// Env is launchctl's environment. Default the process's own.
@@ -52,7 +55,7 @@ func New(opt Options) (host.Manager, error) {
 		}
 		opt.AgentsDir = filepath.Join(home, "Library", "LaunchAgents")
 	}
-	return &backend{opt: opt, run: command.Runner{Prog: opt.Launchctl, Timeout: opt.Timeout, Env: opt.Env}}, nil
+	return &backend{opt: opt, run: command.Runner{Prog: opt.Launchctl, Path: opt.Path, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (b *backend) launchctl(ctx context.Context, args ...string) (int, string, error) {

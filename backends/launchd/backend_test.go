@@ -12,48 +12,35 @@ import (
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/launchd"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
 
 // These specs drive the backend against the stand-in launchctl of
-// test/host/standins, placed first on PATH. The stand-in emulates a program
+// test/host/standins, found first on Options.Path. The stand-in emulates a program
 // that cannot run here (launchctl is macOS's): it records its argv and
 // answers as launchctl does, including bootstrap failing once with exit 5
 // (a stale registration) and a Background session without Aqua.
 var _ = Describe("backend against a stand-in launchctl", func() {
 	var (
+		h        standin.Harness
 		st       standin.State
 		home     string
 		agents   string
 		opt      launchd.Options
 		settings host.Settings
 	)
-	writeIntent := func(state string) {
-		Expect(os.WriteFile(filepath.Join(home, "gateway_state.json"), []byte(`{"desired_state": "`+state+`"}`), 0o644)).To(Succeed())
-	}
+	writeIntent := func(state string) { standin.WriteIntent(home, state) }
 	pass := func() (string, []string) {
-		st.Reset()
 		m, err := launchd.New(opt)
 		Expect(err).NotTo(HaveOccurred())
-		out := standin.Run(context.Background(), m, home, settings)
-		Expect(out.Err).NotTo(HaveOccurred())
-		for _, r := range out.Results {
-			Expect(r.Err).NotTo(HaveOccurred())
-		}
-		return planLines(out.Plan), st.Calls()
+		return h.Pass(m, home, settings)
 	}
 	BeforeEach(func() {
 		dir := GinkgoT().TempDir()
-		st = standin.New(dir)
-		home = filepath.Join(dir, "hermes")
-		Expect(os.MkdirAll(home, 0o755)).To(Succeed())
-		Expect(os.WriteFile(filepath.Join(home, "SOUL.md"), nil, 0o644)).To(Succeed())
+		h = standin.NewHarness(dir, "hermes")
+		st, home = h.State, h.Home
 		agents = filepath.Join(dir, "Library", "LaunchAgents")
-		path := os.Getenv("PATH")
-		DeferCleanup(os.Setenv, "PATH", path)
-		os.Setenv("PATH", standin.Dir()+string(os.PathListSeparator)+path)
-		opt = launchd.Options{AgentsDir: agents, UID: 501, Env: st.Env(os.Environ()), Timeout: 5 * time.Second}
+		opt = launchd.Options{AgentsDir: agents, UID: 501, Path: h.Path, Env: h.Env, Timeout: 5 * time.Second}
 		settings = host.Settings{GatewayCommand: "/opt/homebrew/bin/hermes"}
 	})
 
@@ -170,11 +157,3 @@ var _ = Describe("backend against a stand-in launchctl", func() {
 		Expect(out.Err).To(MatchError(ContainSubstring("launchctl print gui/501/ai.hermes.gateway: no answer in time")))
 	})
 })
-
-// planLines is the plan as the binary prints it, a line each.
-func planLines(p reconcile.Plan) string {
-	if len(p.Actions) == 0 {
-		return ""
-	}
-	return p.String() + "\n"
-}

@@ -2,6 +2,8 @@ package s6_test
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,61 +15,25 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// The DESIGN.md appendix, byte for byte: what Hermes's S6ServiceManager writes.
-const (
-	appendixType = "longrun\n"
-
-	appendixRunCoder = `#!/command/with-contenv sh
-# shellcheck shell=sh
-set -e
-export HOME=/opt/data
-cd /opt/data
-export HERMES_S6_SUPERVISED_CHILD=1
-export HERMES_SUPERVISED_CHILD=1
-[ "$(id -u)" = 0 ] || exec hermes -p coder gateway run --replace
-exec s6-setuidgid hermes hermes -p coder gateway run --replace
-`
-
-	appendixRunDefault = `#!/command/with-contenv sh
-# shellcheck shell=sh
-set -e
-export HOME=/opt/data
-cd /opt/data
-export HERMES_S6_SUPERVISED_CHILD=1
-export HERMES_SUPERVISED_CHILD=1
-[ "$(id -u)" = 0 ] || exec hermes gateway run --replace
-exec s6-setuidgid hermes hermes gateway run --replace
-`
-
-	appendixFinish = `#!/command/with-contenv sh
-# shellcheck shell=sh
-# $1 = exit code from the run script.
-# Exit 78 (EX_CONFIG) = fatal config error — don't restart.
-# Exit 0 (clean stop) = intentional stop — don't restart.
-if [ "$1" = "78" ]; then
-  exit 125
-fi
-if [ "$1" = "0" ]; then
-  exit 125
-fi
-exit 0
-`
-
-	appendixLogRunCoder = `#!/command/with-contenv sh
-# shellcheck shell=sh
-: "${HERMES_HOME:=/opt/data}"
-log_dir="$HERMES_HOME/logs/gateways/coder"
-if [ "$(id -u)" = 0 ]; then
-  s6-setuidgid hermes mkdir -p "$log_dir"
-  s6-setuidgid hermes rm -f "$log_dir/lock"
-else
-  mkdir -p "$log_dir"
-  rm -f "$log_dir/lock"
-fi
-[ "$(id -u)" = 0 ] || exec s6-log 1 n10 s1000000 T "$log_dir"
-exec s6-setuidgid hermes s6-log 1 n10 s1000000 T "$log_dir"
-`
+// The DESIGN.md appendix, byte for byte: what Hermes's S6ServiceManager
+// writes for profile coder, and default's run. test/e2e checks the binary
+// against the same files.
+var (
+	appendixType        = appendix("coder/type")
+	appendixRunCoder    = appendix("coder/run")
+	appendixRunDefault  = appendix("default/run")
+	appendixFinish      = appendix("coder/finish")
+	appendixLogRunCoder = appendix("coder/log/run")
 )
+
+// appendix reads a file of testdata/appendix.
+func appendix(name string) string {
+	data, err := os.ReadFile(filepath.Join("testdata", "appendix", filepath.FromSlash(name)))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
 
 func mustRenderer(r config.Render) *s6.Renderer {
 	GinkgoHelper()

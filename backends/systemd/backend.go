@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -37,6 +36,9 @@ type Options struct {
 	UnitDir string
 	// Systemctl is the program. Default "systemctl" from PATH.
 	Systemctl string
+	// Path is the PATH Systemctl is looked up in. Default the process's
+	// own. It does not change systemctl's environment (Env does).
+	Path string
 	// Timeout bounds every systemctl call but stop. Default 30s.
 	Timeout time.Duration
 	// StopTimeout bounds systemctl stop, which waits for the gateway to
@@ -64,7 +66,7 @@ func New(opt Options) (host.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &backend{opt: opt, run: command.Runner{Prog: opt.Systemctl, Timeout: opt.Timeout, Env: opt.Env}}, nil
+	return &backend{opt: opt, run: command.Runner{Prog: opt.Systemctl, Path: opt.Path, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -264,16 +266,17 @@ func (b *backend) Uninstall(ctx context.Context, def host.Definition) error {
 // take units (Hermes's _systemd_operational).
 var operational = map[string]bool{"running": true, "degraded": true, "starting": true, "initializing": true}
 
-// Detect is the detection table's systemd row: systemctl is in PATH and the
-// system manager, or failing it the user manager, answers.
+// Detect is the detection table's systemd row: systemctl is in PATH
+// (Options.Path) and the system manager, or failing it the user manager,
+// answers.
 func Detect(ctx context.Context, opt Options) error {
 	if opt.Systemctl == "" {
 		opt.Systemctl = "systemctl"
 	}
-	if _, err := exec.LookPath(opt.Systemctl); err != nil {
+	if _, err := command.LookPath(opt.Systemctl, opt.Path); err != nil {
 		return fmt.Errorf("%s not found: %w", opt.Systemctl, err)
 	}
-	r := command.Runner{Prog: opt.Systemctl, Timeout: opt.Timeout, Env: opt.Env}
+	r := command.Runner{Prog: opt.Systemctl, Path: opt.Path, Timeout: opt.Timeout, Env: opt.Env}
 	if r.Timeout <= 0 {
 		r.Timeout = 10 * time.Second
 	}

@@ -12,52 +12,31 @@ import (
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/systemd"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
 
 // These specs drive the backend against the stand-in systemctl of
-// test/host/standins, placed first on PATH. The stand-in emulates a program
+// test/host/standins, found first on Options.Path. The stand-in emulates a program
 // that cannot run here (systemd is not PID 1 on the test machines): it
 // records its argv and answers as systemctl does, including `show` printing
 // activating, a user manager that cannot be reached, and a call that hangs.
 var _ = Describe("backend against a stand-in systemctl", func() {
 	var (
+		h        standin.Harness
 		st       standin.State
-		root     string
 		home     string
 		unitDir  string
 		opt      systemd.Options
 		settings host.Settings
 	)
-	writeIntent := func(state string) {
-		Expect(os.WriteFile(filepath.Join(home, "gateway_state.json"), []byte(`{"desired_state": "`+state+`"}`), 0o644)).To(Succeed())
-	}
-	pass := func() (string, []string) {
-		st.Reset()
-		m, err := systemd.New(opt)
-		Expect(err).NotTo(HaveOccurred())
-		out := standin.Run(context.Background(), m, home, settings)
-		Expect(out.Err).NotTo(HaveOccurred())
-		for _, r := range out.Results {
-			Expect(r.Err).NotTo(HaveOccurred())
-		}
-		return planLines(out.Plan), st.Calls()
-	}
+	writeIntent := func(state string) { standin.WriteIntent(home, state) }
+	pass := func() (string, []string) { return h.Pass(must(systemd.New(opt)), home, settings) }
 	BeforeEach(func() {
 		dir := GinkgoT().TempDir()
-		st = standin.New(dir)
-		root = filepath.Join(dir, "hermes")
-		home = filepath.Join(root, "profiles", "coder")
-		Expect(os.MkdirAll(home, 0o755)).To(Succeed())
-		Expect(os.WriteFile(filepath.Join(home, "SOUL.md"), nil, 0o644)).To(Succeed())
 		unitDir = filepath.Join(dir, "config", "systemd", "user")
-		env := append(os.Environ(), "STANDIN_UNIT_DIR="+unitDir)
-		env = st.Env(env)
-		path := os.Getenv("PATH")
-		DeferCleanup(os.Setenv, "PATH", path)
-		os.Setenv("PATH", standin.Dir()+string(os.PathListSeparator)+path)
-		opt = systemd.Options{UnitDir: unitDir, Env: env, LoginUser: "ada", Timeout: 5 * time.Second}
+		h = standin.NewHarness(dir, filepath.Join("hermes", "profiles", "coder"), "STANDIN_UNIT_DIR="+unitDir)
+		st, home = h.State, h.Home
+		opt = systemd.Options{UnitDir: unitDir, Path: h.Path, Env: h.Env, LoginUser: "ada", Timeout: 5 * time.Second}
 		settings = host.Settings{GatewayCommand: "/usr/bin/hermes"}
 	})
 
@@ -189,7 +168,7 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 	})
 
 	It("detects a manager that answers, and says why not otherwise", func() {
-		Expect(systemd.Detect(context.Background(), systemd.Options{Env: opt.Env})).To(Succeed())
+		Expect(systemd.Detect(context.Background(), systemd.Options{Path: opt.Path, Env: opt.Env})).To(Succeed())
 		err := systemd.Detect(context.Background(), systemd.Options{Systemctl: "no-such-systemctl"})
 		Expect(err).To(MatchError(ContainSubstring("no-such-systemctl not found")))
 	})
@@ -198,12 +177,4 @@ var _ = Describe("backend against a stand-in systemctl", func() {
 func must[T any](v T, err error) T {
 	Expect(err).NotTo(HaveOccurred())
 	return v
-}
-
-// planLines is the plan as the binary prints it, a line each.
-func planLines(p reconcile.Plan) string {
-	if len(p.Actions) == 0 {
-		return ""
-	}
-	return p.String() + "\n"
 }

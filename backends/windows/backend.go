@@ -23,6 +23,9 @@ type Options struct {
 	// Task Scheduler enumeration, which no locale changes). Default
 	// "powershell" from PATH.
 	PowerShell string
+	// Path is the PATH Schtasks and PowerShell are looked up in. Default
+	// the process's own. It does not change their environment (Env does).
+	Path string
 	// Timeout bounds every schtasks and PowerShell call. Default 30s.
 	Timeout time.Duration
 	// Env is schtasks's and PowerShell's environment. Default the
@@ -54,8 +57,8 @@ func New(opt Options) (host.Manager, error) {
 		opt.UserID = u.Username
 	}
 	return &backend{opt: opt,
-		run: command.Runner{Prog: opt.Schtasks, Timeout: opt.Timeout, Env: opt.Env},
-		ps:  command.Runner{Prog: opt.PowerShell, Timeout: opt.Timeout, Env: opt.Env}}, nil
+		run: command.Runner{Prog: opt.Schtasks, Path: opt.Path, Timeout: opt.Timeout, Env: opt.Env},
+		ps:  command.Runner{Prog: opt.PowerShell, Path: opt.Path, Timeout: opt.Timeout, Env: opt.Env}}, nil
 }
 
 func (b *backend) schtasks(ctx context.Context, args ...string) (int, string, error) {

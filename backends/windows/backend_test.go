@@ -14,12 +14,11 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/backends/host"
 	"github.com/hermes-reconcile/hermes-reconcile/backends/windows"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
-	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
 )
 
 // These specs drive the backend against the stand-in schtasks and
-// powershell of test/host/standins, placed first on PATH. The stand-ins
+// powershell of test/host/standins, found first on Options.Path. The stand-ins
 // emulate programs that cannot run here (they are Windows's): they record
 // their argv and answer as schtasks (English messages and status words
 // unless the locale knob says otherwise) and PowerShell's Get-ScheduledTask
@@ -27,35 +26,18 @@ import (
 // an existing task without /F.
 var _ = Describe("backend against a stand-in schtasks", func() {
 	var (
+		h        standin.Harness
 		st       standin.State
 		home     string
 		opt      windows.Options
 		settings host.Settings
 	)
-	writeIntent := func(state string) {
-		Expect(os.WriteFile(filepath.Join(home, "gateway_state.json"), []byte(`{"desired_state": "`+state+`"}`), 0o644)).To(Succeed())
-	}
-	pass := func() (string, []string) {
-		st.Reset()
-		m, err := windows.New(opt)
-		Expect(err).NotTo(HaveOccurred())
-		out := standin.Run(context.Background(), m, home, settings)
-		Expect(out.Err).NotTo(HaveOccurred())
-		for _, r := range out.Results {
-			Expect(r.Err).NotTo(HaveOccurred())
-		}
-		return planLines(out.Plan), st.Calls()
-	}
+	writeIntent := func(state string) { standin.WriteIntent(home, state) }
+	pass := func() (string, []string) { return h.Pass(must(windows.New(opt)), home, settings) }
 	BeforeEach(func() {
-		dir := GinkgoT().TempDir()
-		st = standin.New(dir)
-		home = filepath.Join(dir, "hermes", "profiles", "coder")
-		Expect(os.MkdirAll(home, 0o755)).To(Succeed())
-		Expect(os.WriteFile(filepath.Join(home, "SOUL.md"), nil, 0o644)).To(Succeed())
-		path := os.Getenv("PATH")
-		DeferCleanup(os.Setenv, "PATH", path)
-		os.Setenv("PATH", standin.Dir()+string(os.PathListSeparator)+path)
-		opt = windows.Options{UserID: `HOST\ada`, Env: st.Env(os.Environ()), Timeout: 5 * time.Second}
+		h = standin.NewHarness(GinkgoT().TempDir(), filepath.Join("hermes", "profiles", "coder"))
+		st, home = h.State, h.Home
+		opt = windows.Options{UserID: `HOST\ada`, Path: h.Path, Env: h.Env, Timeout: 5 * time.Second}
 		settings = host.Settings{GatewayCommand: `C:\hermes\hermes.exe`}
 	})
 
@@ -151,7 +133,7 @@ var _ = Describe("backend against a stand-in schtasks", func() {
 			writeIntent("running")
 			plan, _ := pass()
 			Expect(plan).To(Equal("+ Hermes_Gateway_coder  create (up)  profile_added\n"))
-			q := exec.Command("schtasks", "/Query", "/TN", task, "/FO", "CSV", "/NH")
+			q := exec.Command(filepath.Join(standin.Dir(), "schtasks"), "/Query", "/TN", task, "/FO", "CSV", "/NH")
 			q.Env = opt.Env
 			Expect(string(must(q.Output()))).To(ContainSubstring("Wird ausgef\x81hrt"), "the stand-in answers as a German Windows does")
 
@@ -258,12 +240,4 @@ func stateRead(task string) string {
 func must[T any](v T, err error) T {
 	Expect(err).NotTo(HaveOccurred())
 	return v
-}
-
-// planLines is the plan as the binary prints it, a line each.
-func planLines(p reconcile.Plan) string {
-	if len(p.Actions) == 0 {
-		return ""
-	}
-	return p.String() + "\n"
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // BenchmarkBinaries measures what a Hermes container pays for the binary it
@@ -19,12 +20,7 @@ import (
 // binaries were split), interleaved in the same run; medians.
 func BenchmarkBinaries(b *testing.B) {
 	s6bin := binary(b)
-	kubeBin := filepath.Join(filepath.Dir(s6bin), "hermes-reconcile-kube")
-	cmd := exec.Command("go", "build", "-o", kubeBin, "./cmd/hermes-reconcile-kube")
-	cmd.Dir = repoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v: %s", err, out)
-	}
+	kubeBin := testkit.Build(testkit.Cmd + "-kube")
 	bins := []struct{ name, path string }{{"hermes-reconcile", s6bin}, {"hermes-reconcile-kube", kubeBin}}
 	if base := os.Getenv("BENCH_BASELINE_BIN"); base != "" {
 		bins = append(bins, struct{ name, path string }{"baseline", base})
@@ -56,7 +52,7 @@ func BenchmarkBinaries(b *testing.B) {
 	w := newWorld(b, 500)
 	w.converge(b)
 	w.checkWanted(b, 500)
-	env := binaryEnv(w.home, w.scandir)
+	env := w.Env
 	once := map[string][]time.Duration{}
 	for i := range rounds + 1 {
 		for _, bin := range bins {

@@ -46,7 +46,7 @@ type churner struct {
 }
 
 // startChurn rewrites a random one of names every 1/perSecond s until
-// Stop. All of names start as stopped, as makeHome writes them.
+// Stop. All of names start as stopped, as writeHome writes them.
 func startChurn(tb testing.TB, home string, names []string, perSecond int, seed uint64) *churner {
 	c := &churner{home: home, names: names, intent: map[string]string{}, rng: rand.New(rand.NewPCG(seed, 11)),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -164,7 +164,8 @@ type liveWatcher struct {
 func startLive(b *testing.B, bin string, n int, args ...string) *liveWatcher {
 	w := newWorld(b, n)
 	w.converge(b)
-	wt := startWatcherBin(b, bin, w.home, w.scandir, args...)
+	w.Binary = bin
+	wt := startWatcher(b, w.World, args...)
 	// The first pass logs its line before it notifies readiness, on another
 	// pipe: count it before anything is measured.
 	if !poll(10*time.Second, time.Millisecond, func() bool { return wt.passCount() >= 1 }) {
@@ -184,7 +185,7 @@ func (l *liveWatcher) stop(b *testing.B) {
 		_ = l.wt.cmd.Process.Kill()
 		<-l.wt.done
 	}
-	l.svscan.stop(b)
+	l.Sv.Stop()
 }
 
 func names(n int) []string {
@@ -224,7 +225,7 @@ func churnOne(b *testing.B, bin string, n int, window time.Duration, seed uint64
 	l := startLive(b, bin, n)
 	defer l.stop(b)
 	pid := l.wt.cmd.Process.Pid
-	c := startChurn(b, l.home, names(n), churnRate, seed)
+	c := startChurn(b, l.Home, names(n), churnRate, seed)
 	time.Sleep(churnWarmup)
 	r := churnResult{window: window}
 	p0, f0 := l.wt.passCount(), l.wt.fullCount()
@@ -296,7 +297,8 @@ func churnFloorMain(home string) int {
 // over a home of n profiles under the same churn as churnOne, and measures
 // its CPU over window the same way.
 func churnFloor(b *testing.B, n int, window time.Duration, seed uint64) churnResult {
-	home := makeHome(b, n)
+	home := b.TempDir()
+	writeHome(b, home, n)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), churnFloorEnv+"="+home)
 	cmd.Stderr = os.Stderr
@@ -430,7 +432,7 @@ func BenchmarkChurnIntent(b *testing.B) {
 func churnIntentOne(b *testing.B, bin string, n, flips int, gap time.Duration) ([]time.Duration, int) {
 	l := startLive(b, bin, n)
 	defer l.stop(b)
-	c := startChurn(b, l.home, names(n), churnRate, 1011)
+	c := startChurn(b, l.Home, names(n), churnRate, 1011)
 	defer c.Stop()
 	rng := rand.New(rand.NewPCG(2026, 11))
 	time.Sleep(churnWarmup)
@@ -444,7 +446,7 @@ func churnIntentOne(b *testing.B, bin string, n, flips int, gap time.Duration) (
 		time.Sleep(d)
 		// Spread over the profiles, one each; the churner keeps writing them all.
 		name := profileName(i * (n / flips))
-		dir := filepath.Join(l.scandir, s6.SlotName(name))
+		dir := filepath.Join(l.Scandir, s6.SlotName(name))
 		t := c.setIntent(b, name, "running")
 		var st s6.Status
 		if !poll(60*time.Second, 500*time.Microsecond, func() bool {

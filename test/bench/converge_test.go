@@ -16,6 +16,7 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // BenchmarkColdConverge is DESIGN §10's second bar: N new profiles (plus
@@ -110,18 +111,16 @@ func convergeOurs(b *testing.B, n int) (total, write time.Duration, rescans, spa
 	}
 	w.checkWanted(b, n)
 	rescans, spawned = w.be.Rescans(), w.be.Spawned()
-	w.svscan.stop(b)
+	w.Sv.Stop()
 	return total, pb.rescanAt.Sub(t), rescans, spawned
 }
 
 // convergeFloor puts the same N+1 service dirs in place, then times one
 // s6-svscanctl -a and the wait until every one is supervised.
 func convergeFloor(b *testing.B, n int) time.Duration {
-	home := tempDir(b, false)
-	scandir := filepath.Join(tempDir(b, true), "scan")
-	must(b, os.Mkdir(scandir, 0o755))
-	sv := startSvscan(b, scandir, home)
-	rd, err := s6.NewRenderer(renderSettings(home))
+	fw := newFloor(b)
+	scandir := fw.Scandir
+	rd, err := s6.NewRenderer(fw.Render())
 	must(b, err)
 	profiles := []string{desired.DefaultProfile}
 	for i := range n {
@@ -135,7 +134,7 @@ func convergeFloor(b *testing.B, n int) time.Duration {
 	run(b, "s6-svscanctl", "-a", scandir)
 	waitAllSupervised(b, dirs, 5*time.Minute)
 	d := time.Since(t)
-	sv.stop(b)
+	fw.Sv.Stop()
 	return d
 }
 
@@ -157,12 +156,10 @@ func writeServiceDir(tb testing.TB, scandir, slot string, spec reconcile.Spec) {
 
 // convergeShell times test/bench/converge.sh on a fresh scandir.
 func convergeShell(b *testing.B, mode string, n int) time.Duration {
-	home := tempDir(b, false)
-	scandir := filepath.Join(tempDir(b, true), "scan")
-	must(b, os.Mkdir(scandir, 0o755))
-	sv := startSvscan(b, scandir, home)
+	fw := newFloor(b)
+	scandir := fw.Scandir
 	args := []string{path.Join(repoRoot(), "test", "bench", "converge.sh"), mode, scandir,
-		filepath.Join(repoRoot(), "test", "fake-gateway"), desired.DefaultProfile}
+		testkit.FakeGateway(), desired.DefaultProfile}
 	for i := range n {
 		args = append(args, profileName(i))
 	}
@@ -174,7 +171,7 @@ func convergeShell(b *testing.B, mode string, n int) time.Duration {
 		b.Fatalf("converge.sh %s: %v: %s", mode, err, out)
 	}
 	waitAllSupervised(b, slotDirs(scandir, n), 10*time.Second)
-	sv.stop(b)
+	fw.Sv.Stop()
 	return d
 }
 
@@ -210,8 +207,9 @@ func BenchmarkOverLimit(b *testing.B) {
 func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			home := tempDir(b, false)
-			rd, err := s6.NewRenderer(renderSettings(home))
+			// A home for the rendering; its scandir stays unused.
+			render := testkit.NewBenchWorld(b, "").Render()
+			rd, err := s6.NewRenderer(render)
 			must(b, err)
 			specs := make([]reconcile.Spec, n)
 			for i := range specs {
@@ -219,9 +217,9 @@ func BenchmarkPublish(b *testing.B) {
 			}
 			var ours, plain []time.Duration
 			for range 3 {
-				dir := filepath.Join(tempDir(b, true), "scan")
+				dir := filepath.Join(scanParent(b), "scan")
 				must(b, os.Mkdir(dir, 0o755))
-				be, err := s6.New(s6.Options{Scandir: dir, Bindir: "/command", UID: -1, GID: -1, Render: renderSettings(home)})
+				be, err := s6.New(s6.Options{Scandir: dir, Bindir: "/command", UID: -1, GID: -1, Render: render})
 				must(b, err)
 				t := time.Now()
 				for _, spec := range specs {
@@ -231,7 +229,7 @@ func BenchmarkPublish(b *testing.B) {
 					must(b, be.Do(context.Background(), step))
 				}
 				ours = append(ours, time.Since(t))
-				pdir := filepath.Join(tempDir(b, true), "scan")
+				pdir := filepath.Join(scanParent(b), "scan")
 				must(b, os.Mkdir(pdir, 0o755))
 				t = time.Now()
 				for i, spec := range specs {

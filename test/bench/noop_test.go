@@ -46,19 +46,19 @@ func benchNoop(b *testing.B, n int) {
 	passes := make([]time.Duration, 0, rounds)
 	var files int
 	// Warm every path once (page cache, lazily built regexps).
-	_, _ = readFloor(w.home, w.scandir, readGo)
-	_, _ = readFloor(w.home, w.scandir, readRaw)
+	_, _ = readFloor(w.Home, w.Scandir, readGo)
+	_, _ = readFloor(w.Home, w.Scandir, readRaw)
 	_ = w.pass.Run(ctx, nil, nil)
 
 	b.ResetTimer()
 	for range rounds {
 		t := time.Now()
-		nf, err := readFloor(w.home, w.scandir, readGo)
+		nf, err := readFloor(w.Home, w.Scandir, readGo)
 		floors = append(floors, time.Since(t))
 		must(b, err)
 		files = nf
 		t = time.Now()
-		_, err = readFloor(w.home, w.scandir, readRaw)
+		_, err = readFloor(w.Home, w.Scandir, readRaw)
 		raws = append(raws, time.Since(t))
 		must(b, err)
 		t = time.Now()

@@ -67,17 +67,18 @@ func newWatchedWorld(b *testing.B, c latencyCase, bin string) *watchedWorld {
 		// writers (issue 12), which the baseline build does not know.
 		args = append([]string{"--settle", "0"}, args...)
 	}
-	return &watchedWorld{world: w, wt: startWatcherBin(b, bin, w.home, w.scandir, args...)}
+	w.Binary = bin
+	return &watchedWorld{world: w, wt: startWatcher(b, w.World, args...)}
 }
 
 // event creates profile name as Hermes does and times it until its slot is
 // supervised.
 func (w *watchedWorld) event(b *testing.B, name string) time.Duration {
-	pdir := filepath.Join(w.home, "profiles", name)
-	staging := filepath.Join(w.home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
+	pdir := filepath.Join(w.Home, "profiles", name)
+	staging := filepath.Join(w.Home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
 	writeProfile(b, staging, "")
 	before := w.wt.passCount()
-	sdir := filepath.Join(w.scandir, s6.SlotName(name))
+	sdir := filepath.Join(w.Scandir, s6.SlotName(name))
 	t := time.Now()
 	must(b, os.Rename(staging, pdir))
 	if !poll(30*time.Second, 500*time.Microsecond, func() bool { return lockHeld(sdir) }) {
@@ -98,11 +99,9 @@ func (w *watchedWorld) event(b *testing.B, name string) time.Duration {
 
 func benchLatency(b *testing.B, c latencyCase, events int) {
 	// The floor's scandir, with the same base slots supervised.
-	fhome := tempDir(b, false)
-	fscan := filepath.Join(tempDir(b, true), "scan")
-	must(b, os.Mkdir(fscan, 0o755))
-	startSvscan(b, fscan, fhome)
-	rd, err := s6.NewRenderer(renderSettings(fhome))
+	fw := newFloor(b)
+	fscan := fw.Scandir
+	rd, err := s6.NewRenderer(fw.Render())
 	must(b, err)
 	for i := range c.base {
 		writeServiceDir(b, fscan, s6.SlotName(profileName(i)), rd.Render(profileName(i)))
@@ -190,7 +189,8 @@ func BenchmarkIdleWatch(b *testing.B) {
 func idleOne(b *testing.B, bin string, n int, window time.Duration) {
 	w := newWorld(b, n)
 	w.converge(b)
-	wt := startWatcherBin(b, bin, w.home, w.scandir)
+	w.Binary = bin
+	wt := startWatcher(b, w.World)
 	pid := wt.cmd.Process.Pid
 	// The first pass logs its line before it notifies readiness, but
 	// the line is read on another pipe: count it before the window.

@@ -23,8 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega/gexec"
+
 	"github.com/hermes-reconcile/hermes-reconcile/backends/s6"
-	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
@@ -40,14 +41,11 @@ var (
 	lockHeld = testkit.LockHeld
 )
 
-// tempDir is a directory removed when the benchmark ends. Scandirs go on
-// tmpfs when there is one, as /run/service does in a Hermes container;
-// HERMES_HOME stays on disk like the /opt/data volume.
-func tempDir(tb testing.TB, tmpfs bool) string {
+// scanParent is a directory for a scandir, removed when the benchmark
+// ends: on tmpfs when there is one, as /run/service is in a Hermes
+// container (HERMES_HOME stays on disk like the /opt/data volume).
+func scanParent(tb testing.TB) string {
 	tb.Helper()
-	if !tmpfs {
-		return tb.TempDir()
-	}
 	parent := os.Getenv("BENCH_SCANDIR_PARENT")
 	if parent == "" {
 		parent = "/dev/shm"
@@ -67,88 +65,8 @@ func tempDir(tb testing.TB, tmpfs bool) string {
 	return dir
 }
 
-// svscan is one s6-svscan in its own process group.
-type svscan struct {
-	scandir string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	once    sync.Once
-}
-
-// startSvscan runs s6-svscan -c maxServices on scandir and waits until it
-// listens on its control FIFO. The cleanup stops it by PID.
-func startSvscan(tb testing.TB, scandir, home string) *svscan {
-	return startSvscanMax(tb, scandir, home, maxServices)
-}
-
-func startSvscanMax(tb testing.TB, scandir, home string, max int) *svscan {
-	tb.Helper()
-	cmd := exec.Command("s6-svscan", "-c", strconv.Itoa(max), scandir)
-	cmd.Env = append(os.Environ(), "HERMES_HOME="+home)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start s6-svscan: %v", err)
-	}
-	s := &svscan{scandir: scandir, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	tb.Cleanup(func() { s.stop(tb) })
-	control := filepath.Join(scandir, ".s6-svscan", "control")
-	waitFor(tb, "s6-svscan listening", 10*time.Second, func() bool { return fifoListening(control) })
-	return s
-}
-
-// stop sends SIGTERM to s6-svscan (it then stops every supervisor and
-// service), waits for it, then waits until nothing of its process group is
-// left running, so the caller may delete the scandir.
-func (s *svscan) stop(tb testing.TB) {
-	s.once.Do(func() {
-		pid := s.cmd.Process.Pid
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(3 * time.Minute):
-			tb.Errorf("s6-svscan %d did not exit within 3 min of SIGTERM; killing it", pid)
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-		waitFor(tb, "supervisors of s6-svscan to exit", 3*time.Minute, func() bool { return !groupAlive(pid) })
-	})
-}
-
-// groupAlive reports whether a process of group pgid still runs (zombies
-// count as gone: PID 1 here may never reap them).
-func groupAlive(pgid int) bool {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(data), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(data[i+1:]))
-		// state ppid pgrp
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
-			return true
-		}
-	}
-	return false
-}
-
-// waitFor polls cond every millisecond until it holds; past bound the
-// benchmark fails.
-func waitFor(tb testing.TB, what string, bound time.Duration, cond func() bool) {
-	tb.Helper()
-	if !poll(bound, time.Millisecond, cond) {
-		tb.Fatalf("timed out after %s waiting for %s", bound, what)
-	}
-}
-
+// poll checks cond every interval until it holds (true) or bound passes
+// (false).
 func poll(bound, every time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(bound)
 	for !cond() {
@@ -158,11 +76,6 @@ func poll(bound, every time.Duration, cond func() bool) bool {
 		time.Sleep(every)
 	}
 	return true
-}
-
-func fifoListening(path string) bool {
-	ok, _ := testkit.FIFOListening(path)
-	return ok
 }
 
 // waitAllSupervised waits until every dir has a listening supervisor
@@ -198,10 +111,9 @@ const (
 	stoppedJSON = `{"desired_state":"stopped","updated_at":1764000000}`
 )
 
-// makeHome writes a HERMES_HOME with the root profile and n named ones.
-func makeHome(tb testing.TB, n int) string {
+// writeHome writes the root profile and n named ones into home.
+func writeHome(tb testing.TB, home string, n int) {
 	tb.Helper()
-	home := tempDir(tb, false)
 	must(tb, os.WriteFile(filepath.Join(home, "SOUL.md"), []byte(soulMD), 0o644))
 	must(tb, os.WriteFile(filepath.Join(home, desired.ConfigFile), []byte(rootYAML), 0o644))
 	must(tb, os.WriteFile(filepath.Join(home, desired.StateFile), []byte(stoppedJSON), 0o644))
@@ -209,7 +121,6 @@ func makeHome(tb testing.TB, n int) string {
 	for i := range n {
 		writeProfile(tb, filepath.Join(home, "profiles", profileName(i)), stoppedJSON)
 	}
-	return home
 }
 
 func writeProfile(tb testing.TB, dir, state string) {
@@ -228,45 +139,13 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-// renderSettings point the slots at the stand-in gateway, as the end-to-end
-// suite does; the same settings go to the binary through env.
-func renderSettings(home string) config.Render {
-	r := config.DefaultRender()
-	r.Shebang = "#!/bin/sh"
-	r.User = ""
-	r.GatewayCommand = filepath.Join(repoRoot(), "test", "fake-gateway")
-	r.HomeDir = home
-	r.DefaultHermesHome = home
-	return r
-}
-
-func binaryEnv(home, scandir string) []string {
-	r := renderSettings(home)
-	return append(os.Environ(),
-		"HERMES_HOME="+home,
-		"HERMES_RECONCILE_SCANDIR="+scandir,
-		"HERMES_RECONCILE_SHEBANG="+r.Shebang,
-		"HERMES_RECONCILE_USER=",
-		"HERMES_RECONCILE_GATEWAY_COMMAND="+r.GatewayCommand,
-		"HERMES_RECONCILE_HOME_DIR="+home,
-		"HERMES_RECONCILE_LOG_HERMES_HOME="+home,
-		"HERMES_RECONCILE_LOG_FORMAT=json",
-		"HERMES_RECONCILE_MAX_SERVICES="+strconv.Itoa(maxServices),
-		"GATEWAY_MULTIPLEX_PROFILES=",
-		// A Hermes before #112854: multiplex_profiles decides, absent per-profile.
-		"HERMES_RECONCILE_HERMES_VERSION=0.21.3",
-		"NO_COLOR=1",
-	)
-}
-
-// world is a HERMES_HOME, a scandir under a running s6-svscan, and the
-// in-process pieces of a pass over them.
+// world is a testkit.World with a home of profiles, s6-svscan running on
+// its scandir, and the in-process pieces of a pass over them.
 type world struct {
-	home, scandir string
-	svscan        *svscan
-	rd            *s6.Renderer
-	be            *s6.Backend
-	pass          *reconcile.Pass
+	*testkit.World
+	rd   *s6.Renderer
+	be   *s6.Backend
+	pass *reconcile.Pass
 }
 
 func newWorld(tb testing.TB, n int) *world {
@@ -277,15 +156,25 @@ func newWorld(tb testing.TB, n int) *world {
 // each wait.
 func newWorldOpts(tb testing.TB, n, maxSvc int, timeout time.Duration) *world {
 	tb.Helper()
-	w := &world{home: makeHome(tb, n), scandir: filepath.Join(tempDir(tb, true), "scan")}
-	must(tb, os.Mkdir(w.scandir, 0o755))
-	w.svscan = startSvscanMax(tb, w.scandir, w.home, maxSvc)
-	rd, err := s6.NewRenderer(renderSettings(w.home))
+	w := &world{World: testkit.NewBenchWorld(tb, scanParent(tb))}
+	writeHome(tb, w.Home, n)
+	w.Env = append(w.Env, "HERMES_RECONCILE_MAX_SERVICES="+strconv.Itoa(maxServices))
+	w.StartSvscan("-c", strconv.Itoa(maxSvc))
+	rd, err := s6.NewRenderer(w.Render())
 	must(tb, err)
 	w.rd = rd
-	w.be, err = s6.New(s6.Options{Scandir: w.scandir, Bindir: "/command", Timeout: timeout, UID: -1, GID: -1, Render: renderSettings(w.home)})
+	w.be, err = s6.New(s6.Options{Scandir: w.Scandir, Bindir: "/command", Timeout: timeout, UID: -1, GID: -1, Render: w.Render()})
 	must(tb, err)
-	w.pass = &reconcile.Pass{Reader: desired.NewReader(w.home, desired.Options{HermesVersion: "0.21.3"}), Engine: w.be}
+	w.pass = &reconcile.Pass{Reader: desired.NewReader(w.Home, desired.Options{HermesVersion: testkit.HermesVersion}), Engine: w.be}
+	return w
+}
+
+// newFloor is a world for s6 alone: an empty home, and s6-svscan (-c
+// maxServices) on an empty scandir.
+func newFloor(tb testing.TB) *testkit.World {
+	tb.Helper()
+	w := testkit.NewBenchWorld(tb, scanParent(tb))
+	w.StartSvscan("-c", strconv.Itoa(maxServices))
 	return w
 }
 
@@ -321,7 +210,7 @@ func slotDirs(scandir string, n int) []string {
 func (w *world) checkWanted(tb testing.TB, n int) {
 	tb.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for _, d := range slotDirs(w.scandir, n) {
+	for _, d := range slotDirs(w.Scandir, n) {
 		var st s6.Status
 		var err error
 		ok := poll(time.Until(deadline), time.Millisecond, func() bool {
@@ -337,43 +226,22 @@ func (w *world) checkWanted(tb testing.TB, n int) {
 var (
 	buildOnce sync.Once
 	binPath   string
-	buildErr  error
 )
 
 // binary builds cmd/hermes-reconcile once per run (no -race: these are
 // timings).
 func binary(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hermes-bench-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binDir = dir
-		binPath = filepath.Join(dir, "hermes-reconcile")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/hermes-reconcile")
-		cmd.Dir = repoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
+	buildOnce.Do(func() { binPath = testkit.Build(testkit.Cmd) })
 	return binPath
 }
-
-var binDir string
 
 func TestMain(m *testing.M) {
 	if home := os.Getenv(churnFloorEnv); home != "" {
 		os.Exit(churnFloorMain(home)) // this binary re-run as BenchmarkChurn's floor
 	}
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	gexec.CleanupBuildArtifacts()
 	os.Exit(code)
 }
 
@@ -388,50 +256,45 @@ type watcher struct {
 	done   chan struct{}
 }
 
-// startWatcher runs the binary in watch mode and waits for its readiness
+// startWatcher runs w's binary in watch mode and waits for its readiness
 // notification (the first complete pass). The cleanup stops it by PID.
-func startWatcher(tb testing.TB, home, scandir string, args ...string) *watcher {
-	return startWatcherBin(tb, binary(tb), home, scandir, args...)
-}
-
-func startWatcherBin(tb testing.TB, bin, home, scandir string, args ...string) *watcher {
+func startWatcher(tb testing.TB, w *testkit.World, args ...string) *watcher {
 	tb.Helper()
 	pr, pw, err := os.Pipe()
 	must(tb, err)
 	defer pr.Close()
-	cmd := exec.Command(bin, append([]string{"-v", "1", "--notify-fd", "3"}, args...)...)
-	cmd.Env = binaryEnv(home, scandir)
+	cmd := w.Command(append([]string{"-v", "1", "--notify-fd", "3"}, args...))
 	cmd.ExtraFiles = []*os.File{pw}
 	stderr, err := cmd.StderrPipe()
 	must(tb, err)
 	must(tb, cmd.Start())
 	pw.Close()
-	w := &watcher{cmd: cmd, done: make(chan struct{})}
+	wt := &watcher{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			if line := sc.Text(); strings.Contains(line, `"msg":"pass done"`) {
-				w.mu.Lock()
-				w.passes++
+				wt.mu.Lock()
+				wt.passes++
 				if strings.Contains(line, `"keys":"full"`) {
-					w.full++
+					wt.full++
 				}
-				w.mu.Unlock()
+				wt.mu.Unlock()
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 		_ = cmd.Wait()
-		close(w.done)
+		close(wt.done)
 	}()
 	tb.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-w.done:
+		case <-wt.done:
 		case <-time.After(60 * time.Second):
 			tb.Errorf("watcher %d did not exit within 60s of SIGTERM; killing it", cmd.Process.Pid)
 			_ = cmd.Process.Kill()
-			<-w.done
+			<-wt.done
 		}
 	})
 	ready := make(chan error, 1)
@@ -445,12 +308,12 @@ func startWatcherBin(tb testing.TB, bin, home, scandir string, args ...string) *
 		if err != nil {
 			tb.Fatalf("watcher closed its notification fd without a newline: %v", err)
 		}
-	case <-w.done:
+	case <-wt.done:
 		tb.Fatal("watcher exited before it was ready")
 	case <-time.After(5 * time.Minute):
 		tb.Fatal("watcher not ready after 5 min")
 	}
-	return w
+	return wt
 }
 
 func (w *watcher) passCount() int {

@@ -5,9 +5,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,14 +24,7 @@ func TestE2E(t *testing.T) {
 
 var _ = SynchronizedBeforeSuite(func() []byte {
 	testkit.RequireS6()
-	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-race")
-	Expect(err).NotTo(HaveOccurred())
-	// The non-root specs run the binary as the hermes user: open up the
-	// build dirs (gexec_artifacts*/g*/).
-	for d := filepath.Dir(path); strings.HasPrefix(filepath.Base(d), "g"); d = filepath.Dir(d) {
-		Expect(os.Chmod(d, 0o755)).To(Succeed())
-	}
-	return []byte(path)
+	return []byte(testkit.Build(testkit.Cmd, "-race"))
 }, func(path []byte) {
 	binary = string(path)
 	SetDefaultEventuallyTimeout(15 * time.Second)

@@ -20,29 +20,19 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
-// openWorld is a world under a directory every user may enter, for the
-// specs that run the binary as the hermes user.
-func openWorld(fixture string) *world {
-	dir, err := os.MkdirTemp("", "hermes-e2e-")
-	Expect(err).NotTo(HaveOccurred())
-	Expect(os.Chmod(dir, 0o755)).To(Succeed())
-	DeferCleanup(func() { Expect(os.RemoveAll(dir)).To(Succeed()) })
-	return newWorldIn(dir, fixture)
-}
-
 // handOver gives the world's home and scandir to acct and runs the
 // binary as acct from now on, as a cont-init that drops privileges would.
 func (w *world) handOver(acct testkit.Account) {
-	Expect(filepath.WalkDir(w.home, func(path string, _ os.DirEntry, err error) error {
+	Expect(filepath.WalkDir(w.Home, func(path string, _ os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		return os.Lchown(path, acct.UID, acct.GID)
 	})).To(Succeed())
 	for _, f := range []string{"", ".s6-svscan", ".s6-svscan/control", ".s6-svscan/lock"} {
-		Expect(os.Lchown(filepath.Join(w.scandir, f), acct.UID, acct.GID)).To(Succeed())
+		Expect(os.Lchown(filepath.Join(w.Scandir, f), acct.UID, acct.GID)).To(Succeed())
 	}
-	w.as = acct.Cred()
+	w.As = acct.Cred()
 }
 
 // errLines are the lines of stderr that say an error.
@@ -60,7 +50,7 @@ func errLines(s *gexec.Session) []string {
 func (w *world) pids(profiles ...string) map[string]int {
 	out := map[string]int{}
 	for _, p := range profiles {
-		out[p] = w.upPID(p)
+		out[p] = w.UpPID(p)
 	}
 	return out
 }
@@ -68,122 +58,122 @@ func (w *world) pids(profiles ...string) map[string]int {
 // orphanCleanup stops, when the spec ends, the supervisors a killed
 // s6-svscan left: they are in its process group.
 func (w *world) orphanCleanup() {
-	pgid := w.sv.Pid()
+	pgid := w.Sv.Pid()
 	DeferCleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGTERM) })
 }
 
 var _ = Describe("the edges: errors that say what is true", func() {
 	It("1: a boot that may not read HERMES_HOME fails naming the user and the fix; default is registered where the root can be read; nothing running is removed", Label("root"), func() {
 		acct := testkit.HermesUser()
-		w := openWorld("home")
+		w := newWorld("home")
 		w.handOver(acct)
 		who := fmt.Sprintf("uid %d (%s)", acct.UID, acct.Name)
 
 		By("profiles/ refused: default is registered, the run fails")
-		pdir := filepath.Join(w.home, "profiles")
+		pdir := filepath.Join(w.Home, "profiles")
 		Expect(os.Lchown(pdir, 0, 0)).To(Succeed())
 		Expect(os.Chmod(pdir, 0o700)).To(Succeed())
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1), "so s6-overlay's S6_BEHAVIOUR_IF_STAGE2_FAILS sees it")
 		Expect(errLines(s)).To(ContainElement("Error: " + pdir + ": cannot list profiles; no slot will be removed: permission denied: " + who +
 			" cannot read it (" + pdir + " is owned by root, mode 0700); as root run `chown -R " + fmt.Sprint(acct.UID) + " " + pdir + "`, or run hermes-reconcile as root"))
-		Expect(w.slots()).To(Equal([]string{"gateway-default"}))
-		Eventually(func() bool { return testkit.LockHeld(w.slot("default")) }).Should(BeTrue(), "default supervised")
+		Expect(w.Slots()).To(Equal([]string{"gateway-default"}))
+		Eventually(func() bool { return testkit.LockHeld(w.Slot("default")) }).Should(BeTrue(), "default supervised")
 
 		By("readable again: the named profiles come up")
 		Expect(os.Lchown(pdir, acct.UID, acct.GID)).To(Succeed())
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
 		before := w.pids("default", "alpha")
-		slots := w.slots()
+		slots := w.Slots()
 
 		By("the home itself refused: no plan claims the services match, nothing changes")
-		Expect(os.Lchown(w.home, 0, 0)).To(Succeed())
-		Expect(os.Chmod(w.home, 0o700)).To(Succeed())
-		DeferCleanup(func() { _ = os.Chmod(w.home, 0o755) })
+		Expect(os.Lchown(w.Home, 0, 0)).To(Succeed())
+		Expect(os.Chmod(w.Home, 0o700)).To(Succeed())
+		DeferCleanup(func() { _ = os.Chmod(w.Home, 0o755) })
 		w.createProfile("zeta", `{"desired_state":"running"}`) // a change the run must not see
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
-		Expect(errLines(s)).To(Equal([]string{"Error: " + w.home + ": cannot read HERMES_HOME; no slot will be removed: permission denied: " + who +
-			" cannot read it (" + w.home + " is owned by root, mode 0700); as root run `chown -R " + fmt.Sprint(acct.UID) + " " + w.home + "`, or run hermes-reconcile as root"}))
+		Expect(errLines(s)).To(Equal([]string{"Error: " + w.Home + ": cannot read HERMES_HOME; no slot will be removed: permission denied: " + who +
+			" cannot read it (" + w.Home + " is owned by root, mode 0700); as root run `chown -R " + fmt.Sprint(acct.UID) + " " + w.Home + "`, or run hermes-reconcile as root"}))
 		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("Services match the profiles"))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("No changes made: what could not be read is left as it is (see the errors).\n"))
-		Expect(w.slots()).To(Equal(slots))
+		Expect(w.Slots()).To(Equal(slots))
 		Expect(w.pids("default", "alpha")).To(Equal(before))
 	})
 
 	It("2: a lock the user may not open names the user, the owner and the fix", Label("root"), func() {
 		acct := testkit.HermesUser()
-		w := openWorld("home")
+		w := newWorld("home")
 		w.handOver(acct)
-		lock := filepath.Join(w.scandir, ".hermes-reconcile.lock")
+		lock := filepath.Join(w.Scandir, ".hermes-reconcile.lock")
 		writeFile(lock, "")
 		Expect(os.Chmod(lock, 0o600)).To(Succeed())
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		Expect(errLines(s)).To(Equal([]string{fmt.Sprintf("Error: lock %s: permission denied: uid %d (%s) may not open it (it is owned by root); "+
 			"as root run `chown %d %s`, or run hermes-reconcile as root, as the writer that made it", lock, acct.UID, acct.Name, acct.UID, lock)}))
-		Expect(w.slots()).To(BeEmpty())
+		Expect(w.Slots()).To(BeEmpty())
 	})
 
 	It("3: s6-svscan down is said with its fix by --dry-run, --once and status, and status never calls live supervisors gone", func() {
 		w := newWorld("home")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+		Expect(w.Run("--once")).To(gexec.Exit(0))
 		before := w.pids("default", "alpha")
 		w.createProfile("zeta", `{"desired_state":"running"}`)
 
 		By("s6-svscan killed, its supervisors alive")
 		w.orphanCleanup()
-		Expect(syscall.Kill(w.sv.Pid(), syscall.SIGKILL)).To(Succeed())
+		Expect(syscall.Kill(w.Sv.Pid(), syscall.SIGKILL)).To(Succeed())
 		Eventually(func() (bool, error) {
-			return testkit.FIFOListening(filepath.Join(w.scandir, ".s6-svscan", "control"))
+			return testkit.FIFOListening(filepath.Join(w.Scandir, ".s6-svscan", "control"))
 		}).Should(BeFalse())
-		fix := "(it is s6-overlay's stage 2: restart the container, or run s6-svscan " + w.scandir + ")"
-		s := w.reconcile("status")
+		fix := "(it is s6-overlay's stage 2: restart the container, or run s6-svscan " + w.Scandir + ")"
+		s := w.Run("status")
 		Expect(s).To(gexec.Exit(3), "zeta should run and has no slot")
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^alpha\s+gateway-alpha\s+running\s+up\s+up\s+` + itoa(before["alpha"])))
-		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: s6-svscan is not running on the scandir " + w.scandir +
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: s6-svscan is not running on the scandir " + w.Scandir +
 			": the 4 slots whose supervisors outlived it keep their gateways, but no new slot is supervised and no slot can be removed until it runs again " + fix))
 		Expect(string(s.Err.Contents())).NotTo(ContainSubstring("every slot is unsupervised"))
 
-		s = w.reconcile("--dry-run")
+		s = w.Run("--dry-run")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("+ gateway-zeta  create (up)  profile_added\n"))
-		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: s6-svscan is not running on the scandir " + w.scandir + ": the 4 slots"))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: s6-svscan is not running on the scandir " + w.Scandir + ": the 4 slots"))
 
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
-		Expect(errLines(s)).To(ContainElement("Error: nothing applied: s6-svscan is not running on the scandir " + w.scandir + " " + fix))
+		Expect(errLines(s)).To(ContainElement("Error: nothing applied: s6-svscan is not running on the scandir " + w.Scandir + " " + fix))
 		Expect(w.pids("default", "alpha")).To(Equal(before), "nothing running touched")
 
 		By("its supervisors gone too: every slot is unsupervised, and the dry run says so")
-		Expect(syscall.Kill(-w.sv.Pid(), syscall.SIGTERM)).To(Succeed())
-		Eventually(func() bool { return testkit.LockHeld(w.slot("alpha")) }).Should(BeFalse())
-		s = w.reconcile("--dry-run")
+		Expect(syscall.Kill(-w.Sv.Pid(), syscall.SIGTERM)).To(Succeed())
+		Eventually(func() bool { return testkit.LockHeld(w.Slot("alpha")) }).Should(BeFalse())
+		s = w.Run("--dry-run")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("~ gateway-alpha  update (register)  not_supervised"))
-		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: s6-svscan is not running on the scandir " + w.scandir +
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: s6-svscan is not running on the scandir " + w.Scandir +
 			": every slot is unsupervised, and no gateway is started or stopped until it runs " + fix))
 	})
 
 	It("4: the summary names each hold's own cause", func() {
 		w := newWorld("home")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+		Expect(w.Run("--once")).To(gexec.Exit(0))
 		for _, p := range []string{"alpha", "beta", "gamma"} {
-			Expect(os.RemoveAll(w.profileDir(p))).To(Succeed())
+			Expect(os.RemoveAll(w.ProfileDir(p))).To(Succeed())
 		}
-		s := w.reconcile("--dry-run")
+		s := w.Run("--dry-run")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("No changes now. 3 removals held by the mass-removal guard.\n"))
 		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("another writer"))
 
 		By("a gateway failed for good (exit 78) beside them")
-		Expect(w.reconcile("--once", "--allow-mass-remove")).To(gexec.Exit(0))
+		Expect(w.Run("--once", "--allow-mass-remove")).To(gexec.Exit(0))
 		modes := GinkgoT().TempDir()
-		w.env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR=" + modes)
+		w.Env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR=" + modes)
 		writeFile(filepath.Join(modes, "default.mode"), "exit78")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
-		Eventually(func() string { return string(w.reconcile("--dry-run").Out.Contents()) }).Should(
+		Expect(w.Run("--once")).To(gexec.Exit(0))
+		Eventually(func() string { return string(w.Run("--dry-run").Out.Contents()) }).Should(
 			ContainSubstring("No changes now. 1 held until their inputs or intent change.\n"))
 	})
 
@@ -194,14 +184,14 @@ var _ = Describe("the edges: errors that say what is true", func() {
 			// they would fill s6-svscan's places first.
 			w.createProfile(fmt.Sprintf("a%02d", i), `{"desired_state":"running"}`)
 		}
-		w.stopSvscan()
-		w.sv = testkit.StartSvscan(w.scandir, w.home, "-c", "8")
-		s := w.reconcile("--once", "--timeout", "5s")
+		w.StopSvscan()
+		w.StartSvscan("-c", "8")
+		s := w.Run("--once", "--timeout", "5s")
 		Expect(s).To(gexec.Exit(1), "slots past the limit are refused")
 		Expect(string(s.Err.Contents())).To(ContainSubstring("over s6-svscan's limit of 8"))
 		Expect(w.supervised("default")).To(BeTrue(), "the root profile's gateway is the last to be refused")
 		supervised := 0
-		for _, slot := range w.slots() {
+		for _, slot := range w.Slots() {
 			if w.supervised(strings.TrimPrefix(slot, "gateway-")) {
 				supervised++
 			}
@@ -214,58 +204,58 @@ var _ = Describe("the edges: names and exit codes as systemctl and kubectl users
 	var w *world
 	BeforeEach(func() {
 		w = newWorld("home")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
-		w.upPID("alpha")
+		Expect(w.Run("--once")).To(gexec.Exit(0))
+		w.UpPID("alpha")
 	})
 
 	It("6: a name that is nothing exits 4 with a did-you-mean; explain explains an invalid name; unpark says when there is nothing to unpark; WANT is one word", func() {
 		for _, args := range [][]string{{"status", "alpah"}, {"explain", "alpah"}, {"unpark", "alpah"}} {
-			s := w.reconcile(args...)
+			s := w.Run(args...)
 			Expect(s).To(gexec.Exit(4), "%v", args)
 			Expect(errLines(s)).To(Equal([]string{`Error: no such profile or unit: "alpah" (did you mean alpha?)`}), "%v", args)
 		}
-		s := w.reconcile("status", "nobody-at-all")
+		s := w.Run("status", "nobody-at-all")
 		Expect(s).To(gexec.Exit(4))
 		Expect(errLines(s)).To(Equal([]string{`Error: no such profile or unit: "nobody-at-all"`}))
-		s = w.reconcile("status", "gateway-alpha")
+		s = w.Run("status", "gateway-alpha")
 		Expect(s).To(gexec.Exit(4))
 		Expect(errLines(s)).To(Equal([]string{`Error: "gateway-alpha" is the unit of profile alpha: name the profile`}))
 
 		By("status of a name that exists and one that does not: the row, then the error")
-		s = w.reconcile("status", "alpha", "nobody-at-all")
+		s = w.Run("status", "alpha", "nobody-at-all")
 		Expect(s).To(gexec.Exit(4))
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^alpha\s+gateway-alpha\s+running\s+up\s+up\s+\d+`))
 		Expect(errLines(s)).To(Equal([]string{`Error: no such profile or unit: "nobody-at-all"`}))
 
 		By("an invalid name the loader reports on is explained")
-		s = w.reconcile("explain", "Upper")
+		s = w.Run("explain", "Upper")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^Wants:\s+- \(no service: invalid profile name "Upper": must match`))
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^Service:\s+none$`))
 
 		By("unpark of a gateway that runs: said, and nothing done")
-		pid := w.upPID("alpha")
-		s = w.reconcile("unpark", "alpha")
+		pid := w.UpPID("alpha")
+		s = w.Run("unpark", "alpha")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(HaveSuffix("alpha is not parked and has not failed for good: nothing to unpark (up)\n"))
-		Expect(w.upPID("alpha")).To(Equal(pid))
+		Expect(w.UpPID("alpha")).To(Equal(pid))
 
 		By("WANT: what the profiles want, in status and explain alike")
-		s = w.reconcile("status", "beta", "-o", "json")
+		s = w.Run("status", "beta", "-o", "json")
 		Expect(s).To(gexec.Exit(0))
 		row := ndjsonOf(s.Out.Contents(), "status")[0]
 		Expect(row).To(HaveKeyWithValue("want", "down"))
-		s = w.reconcile("explain", "beta", "-o", "json")
+		s = w.Run("explain", "beta", "-o", "json")
 		Expect(s).To(gexec.Exit(0))
 		Expect(ndjsonOf(s.Out.Contents(), "explain")[0]).To(HaveKeyWithValue("want", "down"))
-		s = w.reconcile("explain", "beta")
+		s = w.Run("explain", "beta")
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^Wants:\s+down \(`))
 	})
 
 	It("7: LAST EXIT is - for a gateway that never ran; watch mode logs failures and diagnostics at their level", func() {
-		s := w.reconcile("status", "beta")
+		s := w.Run("status", "beta")
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^beta\s+gateway-beta\s+stopped\s+down\s+down\s+-\s+-\s+-\s*$`))
-		s = w.reconcile("status", "beta", "-o", "json")
+		s = w.Run("status", "beta", "-o", "json")
 		row := ndjsonOf(s.Out.Contents(), "status")[0]
 		Expect(row).To(HaveKeyWithValue("last_exit", BeNil()))
 		Expect(row).To(HaveKeyWithValue("pid", BeNil()))
@@ -275,7 +265,7 @@ var _ = Describe("the edges: names and exit codes as systemctl and kubectl users
 		modes := GinkgoT().TempDir()
 		writeFile(filepath.Join(modes, "alpha.mode"), "exit78")
 		writeFile(filepath.Join(modes, "default.mode"), "exit1")
-		w.env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR="+modes, "HERMES_RECONCILE_CRASH_LOOP_DEATHS=2")
+		w.Env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR="+modes, "HERMES_RECONCILE_CRASH_LOOP_DEATHS=2")
 		wt := w.watch()
 		level := func(msg, profile string) func() any {
 			return func() any {
@@ -304,7 +294,7 @@ var _ = Describe("the edges: names and exit codes as systemctl and kubectl users
 			"launchd": "Error: --backend launchd manages macOS's services; this machine runs Linux: use --backend auto (or s6, systemd)\n",
 			"windows": "Error: --backend windows manages Windows's services; this machine runs Linux: use --backend auto (or s6, systemd)\n",
 		} {
-			s := w.reconcile("--once", "--backend", backend)
+			s := w.Run("--once", "--backend", backend)
 			Expect(s).To(gexec.Exit(1))
 			Expect(string(s.Err.Contents())).To(Equal(want))
 		}
@@ -313,7 +303,7 @@ var _ = Describe("the edges: names and exit codes as systemctl and kubectl users
 		if strings.TrimSpace(string(comm)) == "systemd" {
 			Skip("PID 1 is systemd here")
 		}
-		s := w.reconcile("--once", "--backend", "systemd")
+		s := w.Run("--once", "--backend", "systemd")
 		Expect(s).To(gexec.Exit(1))
 		Expect(string(s.Err.Contents())).To(Equal("Error: --backend systemd: no systemd manager answers here (PID 1 is " +
 			strings.TrimSpace(string(comm)) + "): use --backend auto, or s6 in a container\n"))
@@ -325,24 +315,24 @@ var _ = Describe("the edges: a CLI on the ecosystem's libraries", func() {
 	BeforeEach(func() { w = newWorld("home") })
 
 	It("9: subcommands with their own help, -o, and a bash completion that completes stat to status", func() {
-		s := w.reconcile("status", "--help")
+		s := w.Run("status", "--help")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(HavePrefix("Usage:\n  hermes-reconcile status [PROFILE...] [flags]\n"))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("  4   status, explain, unpark: no such profile or unit\n"))
-		s = w.reconcile("explain", "--help")
+		s = w.Run("explain", "--help")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(HavePrefix("Usage:\n  hermes-reconcile explain PROFILE [flags]\n"))
 
-		s = w.reconcile("--dry-run", "-o", "json")
+		s = w.Run("--dry-run", "-o", "json")
 		Expect(s).To(gexec.Exit(0))
 		Expect(ndjsonTypes(s.Out.Contents())[0]).To(Equal("version"))
 
-		s = w.reconcile("stauts")
+		s = w.Run("stauts")
 		Expect(s).To(gexec.Exit(64))
 		Expect(string(s.Err.Contents())).To(Equal("hermes-reconcile: unknown command \"stauts\" (did you mean status?); the commands are status, unpark, explain, help, version or completion\n"))
 
 		for _, sh := range []string{"zsh", "fish", "powershell"} {
-			s = w.reconcile("completion", sh)
+			s = w.Run("completion", sh)
 			Expect(s).To(gexec.Exit(0), sh)
 			Expect(s.Out.Contents()).NotTo(BeEmpty(), sh)
 		}
@@ -367,10 +357,10 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	})
 
 	It("10: --diff shows a change of the final newline", func() {
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
-		run := filepath.Join(w.slot("alpha"), "run")
+		Expect(w.Run("--once")).To(gexec.Exit(0))
+		run := filepath.Join(w.Slot("alpha"), "run")
 		writeFile(run, strings.TrimSuffix(readFile(run), "\n"))
-		s := w.reconcile("--dry-run", "--diff")
+		s := w.Run("--dry-run", "--diff")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("~ gateway-alpha  update run (restart)  spec_changed\n"))
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^--- gateway-alpha/run \(now\)\n\+\+\+ gateway-alpha/run \(planned\)\n`))
@@ -378,12 +368,12 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	})
 
 	It("11: NDJSON is one envelope, null for what is not known, the same nesting for planned and deferred changes", func() {
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+		Expect(w.Run("--once")).To(gexec.Exit(0))
 		for _, p := range []string{"alpha", "beta", "gamma"} {
-			Expect(os.RemoveAll(w.profileDir(p))).To(Succeed())
+			Expect(os.RemoveAll(w.ProfileDir(p))).To(Succeed())
 		}
 		w.createProfile("zeta", `{"desired_state":"running"}`)
-		s := w.reconcile("--dry-run", "-o", "json")
+		s := w.Run("--dry-run", "-o", "json")
 		Expect(s).To(gexec.Exit(0))
 		evs := ndjsonOf(s.Out.Contents(), "")
 		for _, ev := range evs {
@@ -437,7 +427,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 				line += " '" + a + "'"
 			}
 			cmd := exec.Command("script", "-qefc", line, "/dev/null")
-			for _, kv := range w.env {
+			for _, kv := range w.Env {
 				if !strings.HasPrefix(kv, "NO_COLOR=") && !strings.HasPrefix(kv, "HERMES_RECONCILE_LOG_FORMAT=") {
 					cmd.Env = append(cmd.Env, kv)
 				}
@@ -462,7 +452,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 
 		By("off a terminal: one line per step")
 		w.createProfile("later", `{"desired_state":"running"}`)
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Err.Contents())).To(MatchRegexp(`(?m)^Applying: step 1 of \d+ \(publish, 1 units\), 1 of 1 changes, \S+\n`))
 		Expect(string(s.Err.Contents())).NotTo(ContainSubstring("\r"))

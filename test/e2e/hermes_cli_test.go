@@ -28,7 +28,7 @@ import (
 func (w *world) hermes(args ...string) string {
 	GinkgoHelper()
 	cmd := exec.Command(filepath.Join(repoRoot(), "test", "hermes-cli"), args...)
-	cmd.Env = append(os.Environ(), "HERMES_HOME="+w.home, "S6_PROFILE_GATEWAY_SCANDIR="+w.scandir)
+	cmd.Env = append(os.Environ(), "HERMES_HOME="+w.Home, "S6_PROFILE_GATEWAY_SCANDIR="+w.Scandir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -87,7 +87,7 @@ var _ = Describe("beside the Hermes CLI", func() {
 	BeforeEach(func() {
 		w = newWorld("home")
 		wt = w.watch()
-		Eventually(w.slots).Should(HaveLen(4))
+		Eventually(w.Slots).Should(HaveLen(4))
 	})
 
 	It("leaves `hermes profile create` its slots: 20 creates, no warning, no fight, no pass storm", func() {
@@ -102,9 +102,9 @@ var _ = Describe("beside the Hermes CLI", func() {
 		for i := range 20 {
 			name := fmt.Sprintf("new-%02d", i)
 			Eventually(func() bool { return w.supervised(name) }).Should(BeTrue(), name)
-			Eventually(func() string { return filepath.Join(w.slot(name), "data", "hermes-reconcile.hash") }).Should(BeAnExistingFile(), "adopted: "+name)
+			Eventually(func() string { return filepath.Join(w.Slot(name), "data", "hermes-reconcile.hash") }).Should(BeAnExistingFile(), "adopted: "+name)
 			for _, f := range []string{"supervise/control", "log/supervise/control"} {
-				fi, err := os.Stat(filepath.Join(w.slot(name), f))
+				fi, err := os.Stat(filepath.Join(w.Slot(name), f))
 				Expect(err).NotTo(HaveOccurred())
 				Expect(fi.Mode()&os.ModeNamedPipe).NotTo(BeZero(), "%s/%s", name, f)
 				Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o660)), "%s/%s", name, f)
@@ -115,7 +115,7 @@ var _ = Describe("beside the Hermes CLI", func() {
 		Expect(wt.logLines("action failed")).To(BeEmpty())
 
 		By("holding every slot byte for byte as rendered")
-		Expect(w.reconcile("--dry-run", "--detailed-exitcode")).To(gexec.Exit(0))
+		Expect(w.Run("--dry-run", "--detailed-exitcode")).To(gexec.Exit(0))
 
 		By("going quiet: no pass storm, no CPU")
 		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
@@ -133,9 +133,9 @@ var _ = Describe("beside the Hermes CLI", func() {
 			Expect(w.hermes("profile", "create", name)).To(BeEmpty())
 		}
 		for _, name := range names {
-			Eventually(func() string { return filepath.Join(w.slot(name), "data", "hermes-reconcile.hash") }).Should(BeAnExistingFile())
+			Eventually(func() string { return filepath.Join(w.Slot(name), "data", "hermes-reconcile.hash") }).Should(BeAnExistingFile())
 			Expect(w.hermes("gateway", "start", name)).To(BeEmpty())
-			w.upPID(name)
+			w.UpPID(name)
 		}
 		// What the reconciler did so far: adopted each, and made its start
 		// durable (the down marker gone). From here on it must do nothing.
@@ -159,12 +159,12 @@ var _ = Describe("beside the Hermes CLI", func() {
 		for _, name := range names {
 			Expect(wt.actionsOf(name)).To(Equal(done[name]), "%s: nothing recreated, nothing started once the delete began", name)
 		}
-		entries, err := os.ReadDir(w.scandir)
+		entries, err := os.ReadDir(w.Scandir)
 		Expect(err).NotTo(HaveOccurred())
 		for _, e := range entries {
 			Expect(e.Name()).NotTo(ContainSubstring("del-"), "left in the scandir")
 		}
-		Expect(testkit.Leftovers(w.scandir)).To(BeEmpty())
+		Expect(testkit.Leftovers(w.Scandir)).To(BeEmpty())
 		Expect(wt.logLines("action failed")).To(BeEmpty())
 	})
 
@@ -173,9 +173,9 @@ var _ = Describe("beside the Hermes CLI", func() {
 			Expect(w.hermes("profile", "create", name)).To(BeEmpty())
 		}
 		for _, name := range []string{"ops", "noise1", "noise2"} {
-			Eventually(func() string { return filepath.Join(w.slot(name), "data", "hermes-reconcile.hash") }).Should(BeAnExistingFile())
+			Eventually(func() string { return filepath.Join(w.Slot(name), "data", "hermes-reconcile.hash") }).Should(BeAnExistingFile())
 			Expect(w.hermes("gateway", "start", name)).To(BeEmpty())
-			w.upPID(name)
+			w.UpPID(name)
 		}
 		w.churn(200, "noise1", "noise2")
 
@@ -201,7 +201,7 @@ var _ = Describe("beside the Hermes CLI", func() {
 					return
 				case <-t.C:
 				}
-				st, err := w.status("ops")
+				st, err := w.Status("ops")
 				mu.Lock()
 				if err == nil {
 					samples = append(samples, sample{st, op})
@@ -226,11 +226,11 @@ var _ = Describe("beside the Hermes CLI", func() {
 			mu.Unlock()
 		}
 		for i, verb := range verbs {
-			before, _ := w.status("ops")
+			before, _ := w.Status("ops")
 			setOp(-1) // in transition: samples not judged
 			Expect(w.hermes("gateway", verb, "ops")).To(BeEmpty())
 			target := func() (bool, error) {
-				st, err := w.status("ops")
+				st, err := w.Status("ops")
 				switch verb {
 				case "stop":
 					return !st.Up && !st.WantUp, err

@@ -35,7 +35,7 @@ func (w *world) churn(perSecond int, profiles ...string) *churner {
 			case <-t.C:
 			}
 			p := profiles[i%len(profiles)]
-			path := filepath.Join(w.profileDir(p), "gateway_state.json")
+			path := filepath.Join(w.ProfileDir(p), "gateway_state.json")
 			intent := "running"
 			if data, err := os.ReadFile(path); err == nil && bytes.Contains(data, []byte(`"desired_state":"stopped"`)) {
 				intent = "stopped"
@@ -74,9 +74,9 @@ var _ = Describe("keyed watch", func() {
 			w.createProfile(p, `{"desired_state":"running"}`)
 		}
 		wt := w.watch("--resync", "4s")
-		Eventually(w.slots).Should(HaveLen(7))
+		Eventually(w.Slots).Should(HaveLen(7))
 		for _, p := range []string{"c1", "c2", "c3", "alpha"} {
-			w.upPID(p)
+			w.UpPID(p)
 		}
 		c := w.churn(20, "c1", "c2", "c3")
 
@@ -86,28 +86,28 @@ var _ = Describe("keyed watch", func() {
 		Consistently(wt.passes, 2*time.Second, 100*time.Millisecond).Should(BeNumerically("<=", before+1), "passes during 2 s of churn (a resync may fall in)")
 
 		By("bringing back a hand-deleted slot")
-		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
+		Expect(os.RemoveAll(w.Slot("gamma"))).To(Succeed())
 		Eventually(func() bool { return w.supervised("gamma") }).Should(BeTrue())
 
 		By("putting back a hand-edited run at the next resync, and restarting its gateway")
-		pid := w.upPID("alpha")
-		run := filepath.Join(w.slot("alpha"), "run")
+		pid := w.UpPID("alpha")
+		run := filepath.Join(w.Slot("alpha"), "run")
 		want := readFile(run)
 		writeFile(run, "#!/bin/sh\nexec sleep 1000\n")
 		Expect(os.Chmod(run, 0o755)).To(Succeed())
 		Eventually(func() string { return readFile(run) }, 15*time.Second).Should(Equal(want))
-		Eventually(func() int { return w.upPID("alpha") }).ShouldNot(Equal(pid))
+		Eventually(func() int { return w.UpPID("alpha") }).ShouldNot(Equal(pid))
 
 		By("removing a tombstoned profile's slot")
-		writeFile(filepath.Join(w.home, "profiles", ".deleted", "beta"), "deleted\n")
-		Eventually(w.slots).ShouldNot(ContainElement("gateway-beta"))
+		writeFile(filepath.Join(w.Home, "profiles", ".deleted", "beta"), "deleted\n")
+		Eventually(w.Slots).ShouldNot(ContainElement("gateway-beta"))
 
 		By("following a root multiplex_profiles flip: named gateways down, default serving them")
-		writeAtomic(filepath.Join(w.home, "config.yaml"), "multiplex_profiles: true\n")
+		writeAtomic(filepath.Join(w.Home, "config.yaml"), "multiplex_profiles: true\n")
 		for _, p := range []string{"alpha", "c1", "c2", "c3"} {
-			Eventually(func() (bool, error) { st, err := w.status(p); return st.WantUp, err }).Should(BeFalse(), p)
+			Eventually(func() (bool, error) { st, err := w.Status(p); return st.WantUp, err }).Should(BeFalse(), p)
 		}
-		w.upPID("default")
+		w.UpPID("default")
 		c.Stop()
 		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
 	})
@@ -115,28 +115,28 @@ var _ = Describe("keyed watch", func() {
 	It("keeps watching a profile dir, and profiles/ itself, replaced while a pass runs", func() {
 		w.createProfile("delta", `{"desired_state":"running"}`)
 		wt := w.watch("--resync", "1h")
-		w.upPID("delta")
+		w.UpPID("delta")
 
 		By("a profile dir removed and made again")
 		wt.Signal(syscall.SIGHUP)
-		Expect(os.RemoveAll(w.profileDir("delta"))).To(Succeed())
+		Expect(os.RemoveAll(w.ProfileDir("delta"))).To(Succeed())
 		w.createProfile("delta", `{"desired_state":"running"}`)
 		Eventually(func() any { return wt.askedPass()["actions"] }).Should(Equal(0.0))
-		writeAtomic(filepath.Join(w.profileDir("delta"), "gateway_state.json"), `{"desired_state":"stopped"}`)
-		Eventually(func() (svstat, error) { return w.status("delta") }, 5*time.Second).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
+		writeAtomic(filepath.Join(w.ProfileDir("delta"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		Eventually(func() (svstat, error) { return w.Status("delta") }, 5*time.Second).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
 
 		By("profiles/ moved away and another put in its place")
-		profiles := filepath.Join(w.home, "profiles")
-		next := filepath.Join(w.home, ".profiles.next")
+		profiles := filepath.Join(w.Home, "profiles")
+		next := filepath.Join(w.Home, ".profiles.next")
 		Expect(os.Mkdir(next, 0o755)).To(Succeed())
 		Expect(testkit.CopyTree(profiles, next)).To(Succeed())
 		wt.Signal(syscall.SIGHUP)
-		Expect(os.Rename(profiles, filepath.Join(w.home, ".profiles.old"))).To(Succeed())
+		Expect(os.Rename(profiles, filepath.Join(w.Home, ".profiles.old"))).To(Succeed())
 		Expect(os.Rename(next, profiles)).To(Succeed())
 		Eventually(func() any { return wt.askedPass()["actions"] }).Should(Equal(0.0))
-		writeAtomic(filepath.Join(w.profileDir("delta"), "gateway_state.json"), `{"desired_state":"running"}`)
-		Eventually(func() int { return w.upPID("delta") }, 5*time.Second).Should(BeNumerically(">", 0))
-		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
-		Eventually(func() (svstat, error) { return w.status("alpha") }, 5*time.Second).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
+		writeAtomic(filepath.Join(w.ProfileDir("delta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		Eventually(func() int { return w.UpPID("delta") }, 5*time.Second).Should(BeNumerically(">", 0))
+		writeAtomic(filepath.Join(w.ProfileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		Eventually(func() (svstat, error) { return w.Status("alpha") }, 5*time.Second).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
 	})
 })

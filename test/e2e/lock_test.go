@@ -16,7 +16,7 @@ var _ = Describe("the single-writer lock", func() {
 	It("stays one when its file is deleted under a watcher: two watchers never leave a deleted profile's slot behind", func() {
 		w := newWorld("home")
 		first := w.watch("--settle", "0")
-		Eventually(w.slots).Should(HaveLen(4))
+		Eventually(w.Slots).Should(HaveLen(4))
 		want := []string{"gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"}
 
 		By("the lock file deleted while the first holds it for a long pass, and a second watcher started")
@@ -25,7 +25,7 @@ var _ = Describe("the single-writer lock", func() {
 			w.createProfile(name, `{"desired_state":"running"}`)
 			want = append(want, "gateway-"+name)
 		}
-		lock := filepath.Join(w.scandir, ".hermes-reconcile.lock")
+		lock := filepath.Join(w.Scandir, ".hermes-reconcile.lock")
 		Eventually(func() string { return readFile(lock) }, 10*time.Second, time.Millisecond).ShouldNot(BeEmpty(), "the first holds it")
 		Expect(os.Remove(lock)).To(Succeed())
 		second := w.watch("--settle", "0")
@@ -51,8 +51,8 @@ var _ = Describe("the single-writer lock", func() {
 		}
 		// Only resyncs (five minutes away) would mend what the two left
 		// behind: what is there now is what the events made.
-		Eventually(w.slots, 60*time.Second).Should(ConsistOf(want))
-		Consistently(w.slots, 3*time.Second).Should(ConsistOf(want))
+		Eventually(w.Slots, 60*time.Second).Should(ConsistOf(want))
+		Consistently(w.Slots, 3*time.Second).Should(ConsistOf(want))
 		Expect(first.logLines("action failed")).To(BeEmpty())
 		Expect(second.logLines("action failed")).To(BeEmpty())
 
@@ -92,6 +92,6 @@ func (wt watcher) lockedSpans() []span {
 // tombstone deletes a profile as `hermes profile delete` leaves it when its
 // slot is still there: a tombstone, then the directory gone.
 func (w *world) tombstone(name string) {
-	writeFile(filepath.Join(w.home, "profiles", ".deleted", name), "deleted\n")
-	Expect(os.RemoveAll(w.profileDir(name))).To(Succeed())
+	writeFile(filepath.Join(w.Home, "profiles", ".deleted", name), "deleted\n")
+	Expect(os.RemoveAll(w.ProfileDir(name))).To(Succeed())
 }

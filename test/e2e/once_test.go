@@ -24,37 +24,37 @@ var _ = Describe("--once", func() {
 	BeforeEach(func() { w = newWorld("home") })
 
 	It("creates exactly the slots of the valid profiles, in their intended state", func() {
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
-		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		Expect(w.Slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
 
 		By("agreeing with each intent in s6-svstat")
 		for profile, up := range map[string]bool{"default": true, "alpha": true, "beta": false, "gamma": false} {
 			Eventually(func() (svstat, error) {
-				st, err := w.status(profile)
+				st, err := w.Status(profile)
 				st.PID = 0
 				return st, err
 			}).Should(Equal(svstat{Up: up, WantUp: up}), profile)
 		}
-		Expect(filepath.Join(w.slot("beta"), "down")).To(BeAnExistingFile())
-		Expect(filepath.Join(w.slot("gamma"), "down")).To(BeAnExistingFile())
-		Expect(filepath.Join(w.slot("alpha"), "down")).NotTo(BeAnExistingFile())
+		Expect(filepath.Join(w.Slot("beta"), "down")).To(BeAnExistingFile())
+		Expect(filepath.Join(w.Slot("gamma"), "down")).To(BeAnExistingFile())
+		Expect(filepath.Join(w.Slot("alpha"), "down")).NotTo(BeAnExistingFile())
 
 		By("naming each bad entry, with the line for YAML")
 		errText := string(s.Err.Contents())
-		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "broken", "config.yaml") + ":3: "))
-		Expect(errText).To(ContainSubstring(filepath.Join(w.home, "profiles", "Upper") + ": invalid profile name"))
+		Expect(errText).To(ContainSubstring(filepath.Join(w.Home, "profiles", "broken", "config.yaml") + ":3: "))
+		Expect(errText).To(ContainSubstring(filepath.Join(w.Home, "profiles", "Upper") + ": invalid profile name"))
 		Expect(errText).To(ContainSubstring("profiles/default/ skipped"))
 		Expect(errText).NotTo(ContainSubstring("epsilon"))
 		Expect(errText).NotTo(ContainSubstring("staging"))
 
 		By("rendering the stand-in gateway command into run")
-		run := readFile(filepath.Join(w.slot("alpha"), "run"))
+		run := readFile(filepath.Join(w.Slot("alpha"), "run"))
 		Expect(run).To(HaveSuffix(" -p alpha gateway run --replace\n"))
-		Expect(readFile(filepath.Join(w.slot("default"), "run"))).NotTo(ContainSubstring("-p default"))
+		Expect(readFile(filepath.Join(w.Slot("default"), "run"))).NotTo(ContainSubstring("-p default"))
 
 		By("doing nothing the second time")
-		s = w.reconcile("--once", "--detailed-exitcode")
+		s = w.Run("--once", "--detailed-exitcode")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`No changes\. Services match the profiles\.`))
 	})
@@ -63,17 +63,17 @@ var _ = Describe("--once", func() {
 		// Default rendering execs /command/with-contenv, which Debian lacks:
 		// those gateways fail to start, which does not matter to the bytes.
 		env := []string{}
-		for _, e := range w.env {
+		for _, e := range w.Env {
 			if !strings.HasPrefix(e, "HERMES_RECONCILE_") || strings.HasPrefix(e, "HERMES_RECONCILE_SCANDIR=") {
 				env = append(env, e)
 			}
 		}
-		w.env = env
-		writeFile(filepath.Join(w.home, "profiles", "coder", "SOUL.md"), "coder\n")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+		w.Env = env
+		writeFile(filepath.Join(w.Home, "profiles", "coder", "SOUL.md"), "coder\n")
+		Expect(w.Run("--once")).To(gexec.Exit(0))
 
-		slot := w.slot("coder")
-		Expect(readFile(filepath.Join(slot, "type"))).To(Equal("longrun\n"))
+		slot := w.Slot("coder")
+		Expect(readFile(filepath.Join(slot, "type"))).To(Equal(appendixType))
 		Expect(readFile(filepath.Join(slot, "run"))).To(Equal(appendixRun))
 		Expect(readFile(filepath.Join(slot, "finish"))).To(Equal(appendixFinish))
 		Expect(readFile(filepath.Join(slot, "log", "run"))).To(Equal(appendixLogRun))
@@ -83,140 +83,117 @@ var _ = Describe("--once", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o755)), f)
 		}
-		Expect(readFile(filepath.Join(w.slot("default"), "run"))).To(Equal(
+		Expect(readFile(filepath.Join(w.Slot("default"), "run"))).To(Equal(
 			strings.ReplaceAll(appendixRun, "hermes -p coder gateway", "hermes gateway")))
 	})
 })
 
-// The DESIGN appendix, byte for byte, for profile coder.
-const appendixRun = `#!/command/with-contenv sh
-# shellcheck shell=sh
-set -e
-export HOME=/opt/data
-cd /opt/data
-export HERMES_S6_SUPERVISED_CHILD=1
-export HERMES_SUPERVISED_CHILD=1
-[ "$(id -u)" = 0 ] || exec hermes -p coder gateway run --replace
-exec s6-setuidgid hermes hermes -p coder gateway run --replace
-`
+// The DESIGN appendix, byte for byte, for profile coder: the golden files
+// backends/s6's rendering specs check too.
+var (
+	appendixType   = appendix("coder/type")
+	appendixRun    = appendix("coder/run")
+	appendixFinish = appendix("coder/finish")
+	appendixLogRun = appendix("coder/log/run")
+)
 
-const appendixFinish = `#!/command/with-contenv sh
-# shellcheck shell=sh
-# $1 = exit code from the run script.
-# Exit 78 (EX_CONFIG) = fatal config error — don't restart.
-# Exit 0 (clean stop) = intentional stop — don't restart.
-if [ "$1" = "78" ]; then
-  exit 125
-fi
-if [ "$1" = "0" ]; then
-  exit 125
-fi
-exit 0
-`
-
-const appendixLogRun = `#!/command/with-contenv sh
-# shellcheck shell=sh
-: "${HERMES_HOME:=/opt/data}"
-log_dir="$HERMES_HOME/logs/gateways/coder"
-if [ "$(id -u)" = 0 ]; then
-  s6-setuidgid hermes mkdir -p "$log_dir"
-  s6-setuidgid hermes rm -f "$log_dir/lock"
-else
-  mkdir -p "$log_dir"
-  rm -f "$log_dir/lock"
-fi
-[ "$(id -u)" = 0 ] || exec s6-log 1 n10 s1000000 T "$log_dir"
-exec s6-setuidgid hermes s6-log 1 n10 s1000000 T "$log_dir"
-`
+// appendix reads a file of backends/s6/testdata/appendix.
+func appendix(name string) string {
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "backends", "s6", "testdata", "appendix", filepath.FromSlash(name)))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
 
 var _ = Describe("drift", func() {
 	var w *world
 	BeforeEach(func() {
 		w = newWorld("home")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
+		Expect(w.Run("--once")).To(gexec.Exit(0))
 	})
 
 	It("removes the slot of a deleted profile and its supervisors", func() {
-		Expect(w.supervisorsOf("gateway-alpha")).To(HaveLen(2))
-		Expect(os.RemoveAll(w.profileDir("alpha"))).To(Succeed())
-		s := w.reconcile("--once")
+		Expect(w.SupervisorsOf("gateway-alpha")).To(HaveLen(2))
+		Expect(os.RemoveAll(w.ProfileDir("alpha"))).To(Succeed())
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`- gateway-alpha  remove  profile_removed`))
-		Expect(w.slots()).NotTo(ContainElement("gateway-alpha"))
-		Expect(w.supervisorsOf("gateway-alpha")).To(BeEmpty())
-		entries, _ := os.ReadDir(w.scandir)
+		Expect(w.Slots()).NotTo(ContainElement("gateway-alpha"))
+		Expect(w.SupervisorsOf("gateway-alpha")).To(BeEmpty())
+		entries, _ := os.ReadDir(w.Scandir)
 		for _, e := range entries {
 			Expect(e.Name()).NotTo(HavePrefix(".gateway-alpha"))
 		}
 	})
 
 	It("removes the slot of a tombstoned profile", func() {
-		writeFile(filepath.Join(w.home, "profiles", ".deleted", "alpha"), "deleted\n")
-		s := w.reconcile("--once")
+		writeFile(filepath.Join(w.Home, "profiles", ".deleted", "alpha"), "deleted\n")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`- gateway-alpha  remove  profile_tombstoned`))
-		Expect(w.slots()).NotTo(ContainElement("gateway-alpha"))
-		Expect(w.supervisorsOf("gateway-alpha")).To(BeEmpty())
+		Expect(w.Slots()).NotTo(ContainElement("gateway-alpha"))
+		Expect(w.SupervisorsOf("gateway-alpha")).To(BeEmpty())
 	})
 
 	It("starts and stops gateways when desired_state flips", func() {
-		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
-		writeAtomic(filepath.Join(w.profileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
-		s := w.reconcile("--once")
+		writeAtomic(filepath.Join(w.ProfileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		writeAtomic(filepath.Join(w.ProfileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`< gateway-alpha  stop  intent_stopped`))
 		Expect(s.Out).To(gbytes.Say(`> gateway-beta  start  intent_running`))
-		st, err := w.status("alpha")
+		st, err := w.Status("alpha")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st).To(Equal(svstat{Up: false, WantUp: false, PID: -1}))
-		w.upPID("beta")
-		Expect(filepath.Join(w.slot("alpha"), "down")).To(BeAnExistingFile())
-		Expect(filepath.Join(w.slot("beta"), "down")).NotTo(BeAnExistingFile())
+		w.UpPID("beta")
+		Expect(filepath.Join(w.Slot("alpha"), "down")).To(BeAnExistingFile())
+		Expect(filepath.Join(w.Slot("beta"), "down")).NotTo(BeAnExistingFile())
 	})
 
 	It("puts back a hand-edited run and restarts the gateway, but not for finish", func() {
-		pid := w.upPID("alpha")
-		finish := filepath.Join(w.slot("alpha"), "finish")
+		pid := w.UpPID("alpha")
+		finish := filepath.Join(w.Slot("alpha"), "finish")
 		want := readFile(finish)
 		writeFile(finish, "#!/bin/sh\nexit 0\n")
 		Expect(os.Chmod(finish, 0o755)).To(Succeed())
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`~ gateway-alpha  update finish  spec_changed`))
 		Expect(readFile(finish)).To(Equal(want))
-		Expect(w.upPID("alpha")).To(Equal(pid), "a finish change needs no restart")
+		Expect(w.UpPID("alpha")).To(Equal(pid), "a finish change needs no restart")
 
-		run := filepath.Join(w.slot("alpha"), "run")
+		run := filepath.Join(w.Slot("alpha"), "run")
 		want = readFile(run)
 		writeFile(run, "#!/bin/sh\nexec sleep 1000\n")
 		Expect(os.Chmod(run, 0o755)).To(Succeed())
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`~ gateway-alpha  update run \(restart\)  spec_changed`))
 		Expect(readFile(run)).To(Equal(want))
-		Eventually(func() int { return w.upPID("alpha") }).ShouldNot(Equal(pid))
+		Eventually(func() int { return w.UpPID("alpha") }).ShouldNot(Equal(pid))
 	})
 
 	It("recreates a hand-deleted slot", func() {
-		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
-		s := w.reconcile("--once")
+		Expect(os.RemoveAll(w.Slot("gamma"))).To(Succeed())
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`\+ gateway-gamma  create \(down\)  profile_added`))
-		st, err := w.status("gamma")
+		st, err := w.Status("gamma")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.WantUp).To(BeFalse())
-		Expect(w.supervisorsOf("gateway-gamma")).To(HaveLen(2), "the old supervisor is gone, the new one runs")
+		Expect(w.SupervisorsOf("gateway-gamma")).To(HaveLen(2), "the old supervisor is gone, the new one runs")
 	})
 
 	It("leaves a foreign service and the Hermes CLI's staging alone, and cleans our stale staging dir", func() {
-		foreign := filepath.Join(w.scandir, "cron")
+		foreign := filepath.Join(w.Scandir, "cron")
 		writeFile(filepath.Join(foreign, "run"), "#!/bin/sh\nexec sleep 1000\n")
-		ours := filepath.Join(w.scandir, testkit.Staging("gateway-x"))
+		ours := filepath.Join(w.Scandir, testkit.Staging("gateway-x"))
 		writeFile(filepath.Join(ours, "run"), "half\n")
-		hermes := filepath.Join(w.scandir, ".gateway-y.tmp")
+		hermes := filepath.Join(w.Scandir, ".gateway-y.tmp")
 		writeFile(filepath.Join(hermes, "run"), "half, Hermes's\n")
 		before, hermesBefore := treeHash(foreign), treeHash(hermes)
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`- ` + regexpQuote(testkit.Staging("gateway-x")) + `  clean  stale_staging`))
 		Expect(ours).NotTo(BeADirectory())
@@ -226,7 +203,7 @@ var _ = Describe("drift", func() {
 		By("saying so when another writer's staging dir lingers")
 		old := time.Now().Add(-2 * time.Hour)
 		Expect(os.Chtimes(hermes, old, old)).To(Succeed())
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s.Err).To(gbytes.Say(`\.gateway-y\.tmp: another writer's staging dir, untouched for 2h0m0s: left as it is`))
 		Expect(treeHash(hermes)).To(Equal(hermesBefore))
 	})
@@ -234,73 +211,73 @@ var _ = Describe("drift", func() {
 	It("adopts a slot made by hand with the same bytes without a restart", func() {
 		// Build gateway-zeta the way Hermes does, from the bytes of a slot
 		// the reconciler wrote, with no hash in data/.
-		writeFile(filepath.Join(w.profileDir("zeta"), "SOUL.md"), "zeta\n")
-		writeFile(filepath.Join(w.profileDir("zeta"), "gateway_state.json"), `{"desired_state":"running"}`)
-		tmp := filepath.Join(w.scandir, ".gateway-zeta.tmp")
+		writeFile(filepath.Join(w.ProfileDir("zeta"), "SOUL.md"), "zeta\n")
+		writeFile(filepath.Join(w.ProfileDir("zeta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		tmp := filepath.Join(w.Scandir, ".gateway-zeta.tmp")
 		for _, f := range []string{"type", "run", "finish", "log/run"} {
-			data := strings.ReplaceAll(readFile(filepath.Join(w.slot("alpha"), f)), "alpha", "zeta")
+			data := strings.ReplaceAll(readFile(filepath.Join(w.Slot("alpha"), f)), "alpha", "zeta")
 			writeFile(filepath.Join(tmp, f), data)
 			Expect(os.Chmod(filepath.Join(tmp, f), 0o755)).To(Succeed())
 		}
-		Expect(os.Rename(tmp, w.slot("zeta"))).To(Succeed())
-		Expect(exec.Command("s6-svscanctl", "-a", w.scandir).Run()).To(Succeed())
-		pid := w.upPID("zeta")
+		Expect(os.Rename(tmp, w.Slot("zeta"))).To(Succeed())
+		Expect(exec.Command("s6-svscanctl", "-a", w.Scandir).Run()).To(Succeed())
+		pid := w.UpPID("zeta")
 
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`~ gateway-zeta  adopt  adopted`))
-		Expect(filepath.Join(w.slot("zeta"), "data", "hermes-reconcile.hash")).To(BeAnExistingFile())
-		Consistently(func() int { return w.upPID("zeta") }).Should(Equal(pid))
-		Expect(w.reconcile("--once", "--detailed-exitcode")).To(gexec.Exit(0))
+		Expect(filepath.Join(w.Slot("zeta"), "data", "hermes-reconcile.hash")).To(BeAnExistingFile())
+		Consistently(func() int { return w.UpPID("zeta") }).Should(Equal(pid))
+		Expect(w.Run("--once", "--detailed-exitcode")).To(gexec.Exit(0))
 	})
 
 	It("leaves a running slot untouched when its config.yaml breaks, while others converge", func() {
-		pid := w.upPID("alpha")
-		before := treeHash(w.slot("alpha"))
-		writeFile(filepath.Join(w.profileDir("alpha"), "config.yaml"), "gateway: {multiplex_profiles: [\n")
-		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
-		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
-		writeAtomic(filepath.Join(w.profileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		pid := w.UpPID("alpha")
+		before := treeHash(w.Slot("alpha"))
+		writeFile(filepath.Join(w.ProfileDir("alpha"), "config.yaml"), "gateway: {multiplex_profiles: [\n")
+		writeAtomic(filepath.Join(w.ProfileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		Expect(os.RemoveAll(w.Slot("gamma"))).To(Succeed())
+		writeAtomic(filepath.Join(w.ProfileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
 
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
-		Expect(s.Err).To(gbytes.Say(regexpQuote(filepath.Join(w.profileDir("alpha"), "config.yaml")) + `:2: `))
+		Expect(s.Err).To(gbytes.Say(regexpQuote(filepath.Join(w.ProfileDir("alpha"), "config.yaml")) + `:2: `))
 		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("gateway-alpha"))
-		Expect(w.slots()).To(ContainElement("gateway-gamma"))
-		w.upPID("beta")
-		Consistently(func() int { return w.upPID("alpha") }).Should(Equal(pid))
-		Expect(treeHash(w.slot("alpha"))).To(Equal(before))
+		Expect(w.Slots()).To(ContainElement("gateway-gamma"))
+		w.UpPID("beta")
+		Consistently(func() int { return w.UpPID("alpha") }).Should(Equal(pid))
+		Expect(treeHash(w.Slot("alpha"))).To(Equal(before))
 
 		By("failing the pass only with --strict")
-		Expect(w.reconcile("--once", "--strict")).To(gexec.Exit(1))
+		Expect(w.Run("--once", "--strict")).To(gexec.Exit(1))
 	})
 })
 
 var _ = Describe("multiplex topology", func() {
 	It("keeps named slots down and runs default for every running intent", func() {
 		w := newWorld("home")
-		writeFile(filepath.Join(w.home, "config.yaml"), "multiplex_profiles: true\n")
-		writeAtomic(filepath.Join(w.home, "gateway_state.json"), `{"desired_state":"stopped"}`)
-		s := w.reconcile("--once")
+		writeFile(filepath.Join(w.Home, "config.yaml"), "multiplex_profiles: true\n")
+		writeAtomic(filepath.Join(w.Home, "gateway_state.json"), `{"desired_state":"stopped"}`)
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`\+ gateway-default  create \(up\)  profile_added \(serves alpha\)`))
 		Expect(s.Out).To(gbytes.Say(`\+ gateway-alpha  create \(down\)  profile_added`))
-		w.upPID("default")
+		w.UpPID("default")
 		for _, p := range []string{"alpha", "beta", "gamma"} {
-			st, err := w.status(p)
+			st, err := w.Status(p)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(st.WantUp).To(BeFalse(), p)
 		}
 
 		By("stopping named gateways started by hand")
-		Expect(exec.Command("s6-svc", "-u", w.slot("gamma")).Run()).To(Succeed())
-		w.upPID("gamma")
-		s = w.reconcile("--once")
+		Expect(exec.Command("s6-svc", "-u", w.Slot("gamma")).Run()).To(Succeed())
+		w.UpPID("gamma")
+		s = w.Run("--once")
 		Expect(s.Out).To(gbytes.Say(`< gateway-gamma  stop  multiplex`))
 
 		By("stopping default when no intent runs any more")
-		writeAtomic(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
-		s = w.reconcile("--once")
+		writeAtomic(filepath.Join(w.ProfileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		s = w.Run("--once")
 		Expect(s.Out).To(gbytes.Say(`< gateway-default  stop  intent_stopped`))
 	})
 })
@@ -308,23 +285,23 @@ var _ = Describe("multiplex topology", func() {
 var _ = Describe("--dry-run", func() {
 	It("prints the plan, reports drift in its exit code and writes nothing", func() {
 		w := newWorld("home")
-		before := treeHash(w.scandir)
-		homeBefore := treeHash(w.home)
-		s := w.reconcile("--dry-run", "--detailed-exitcode")
+		before := treeHash(w.Scandir)
+		homeBefore := treeHash(w.Home)
+		s := w.Run("--dry-run", "--detailed-exitcode")
 		Expect(s).To(gexec.Exit(2))
 		Expect(s.Out).To(gbytes.Say(`\+ gateway-default  create \(up\)  profile_added`))
 		Expect(s.Out).To(gbytes.Say(`Plan: 4 to create, 0 to update, 0 to remove, 0 to start, 0 to stop\.`))
-		Expect(treeHash(w.scandir)).To(Equal(before))
-		Expect(treeHash(w.home)).To(Equal(homeBefore))
-		Expect(w.reconcile("--dry-run")).To(gexec.Exit(0))
+		Expect(treeHash(w.Scandir)).To(Equal(before))
+		Expect(treeHash(w.Home)).To(Equal(homeBefore))
+		Expect(w.Run("--dry-run")).To(gexec.Exit(0))
 
 		By("warning when the plan needs more services than s6-svscan allows")
-		s = w.reconcile("--dry-run", "--max-services", "3")
+		s = w.Run("--dry-run", "--max-services", "3")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Err).To(gbytes.Say(`would hold 4 services, over s6-svscan's limit of 3`))
 
 		By("emitting NDJSON with the documented types")
-		s = w.reconcile("--dry-run", "--output", "json")
+		s = w.Run("--dry-run", "--output", "json")
 		Expect(s).To(gexec.Exit(0))
 		types := []string{}
 		sc := bufio.NewScanner(strings.NewReader(string(s.Out.Contents())))
@@ -354,16 +331,16 @@ var _ = Describe("--dry-run", func() {
 		Expect(types[0]).To(Equal("version"))
 		Expect(types[len(types)-1]).To(Equal("change_summary"))
 		Expect(types).To(ContainElements("diagnostic", "planned_change"))
-		Expect(treeHash(w.scandir)).To(Equal(before))
+		Expect(treeHash(w.Scandir)).To(Equal(before))
 	})
 })
 
 var _ = Describe("status", func() {
 	It("shows every profile and slot with intent, want, actual state and pid", func() {
 		w := newWorld("home")
-		Expect(w.reconcile("--once")).To(gexec.Exit(0))
-		pid := w.upPID("alpha")
-		s := w.reconcile("status")
+		Expect(w.Run("--once")).To(gexec.Exit(0))
+		pid := w.UpPID("alpha")
+		s := w.Run("status")
 		Expect(s).To(gexec.Exit(0))
 		Expect(s.Out).To(gbytes.Say(`PROFILE\s+SLOT\s+INTENT\s+WANT\s+ACTUAL\s+PID\s+UPTIME\s+LAST EXIT\s+NOTE`))
 		Expect(s.Out).To(gbytes.Say(`default\s+gateway-default\s+running\s+up\s+up\s+\d+`))
@@ -372,7 +349,7 @@ var _ = Describe("status", func() {
 		Expect(s.Out).To(gbytes.Say(`broken\s+gateway-broken\s+\?\s+\?\s+missing`))
 		Expect(s.Out).To(gbytes.Say(`gamma\s+gateway-gamma\s+-\s+down\s+down`))
 
-		s = w.reconcile("status", "--output", "json")
+		s = w.Run("status", "--output", "json")
 		Expect(s).To(gexec.Exit(0))
 		rows := map[string]map[string]any{}
 		sc := bufio.NewScanner(strings.NewReader(string(s.Out.Contents())))

@@ -28,7 +28,7 @@ func (w *world) runEnv(env []string, args ...string) *gexec.Session {
 }
 
 // with is the world's environment plus kv.
-func (w *world) with(kv ...string) []string { return append(append([]string{}, w.env...), kv...) }
+func (w *world) with(kv ...string) []string { return append(append([]string{}, w.Env...), kv...) }
 
 // ndjsonTypes are the "type" of each NDJSON line, in order.
 func ndjsonTypes(out []byte) []string {
@@ -66,60 +66,60 @@ var _ = Describe("operator safety and truthfulness", func() {
 	BeforeEach(func() { w = newWorld("home") })
 
 	converge := func() {
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
-		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		Expect(w.Slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
 	}
 
 	It("1: removes nothing from a HERMES_HOME holding only logs/, and holds a mass removal until allowed", func() {
 		converge()
 		By("a home swapped for one with only the loggers' logs/")
-		entries, err := os.ReadDir(w.home)
+		entries, err := os.ReadDir(w.Home)
 		Expect(err).NotTo(HaveOccurred())
-		saved := filepath.Join(filepath.Dir(w.home), "saved")
+		saved := filepath.Join(filepath.Dir(w.Home), "saved")
 		Expect(os.Mkdir(saved, 0o755)).To(Succeed())
 		for _, e := range entries {
-			Expect(os.Rename(filepath.Join(w.home, e.Name()), filepath.Join(saved, e.Name()))).To(Succeed())
+			Expect(os.Rename(filepath.Join(w.Home, e.Name()), filepath.Join(saved, e.Name()))).To(Succeed())
 		}
-		Expect(os.MkdirAll(filepath.Join(w.home, "logs", "gateways", "alpha"), 0o755)).To(Succeed())
-		s := w.reconcile("--dry-run")
+		Expect(os.MkdirAll(filepath.Join(w.Home, "logs", "gateways", "alpha"), 0o755)).To(Succeed())
+		s := w.Run("--dry-run")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("remove"))
-		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: " + w.home + ": HERMES_HOME holds no Hermes data (no config.yaml, SOUL.md, .env, profiles/ or gateway_state.json; not mounted?): no slot will be removed; check the volume and --home (HERMES_HOME)"))
-		s = w.reconcile("--once")
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: " + w.Home + ": HERMES_HOME holds no Hermes data (no config.yaml, SOUL.md, .env, profiles/ or gateway_state.json; not mounted?): no slot will be removed; check the volume and --home (HERMES_HOME)"))
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
-		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		Expect(w.Slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
 
 		By("a real home whose every named profile is gone")
-		Expect(os.RemoveAll(w.home)).To(Succeed())
-		Expect(os.Rename(saved, w.home)).To(Succeed())
+		Expect(os.RemoveAll(w.Home)).To(Succeed())
+		Expect(os.Rename(saved, w.Home)).To(Succeed())
 		for _, p := range []string{"alpha", "beta", "gamma", "broken", "Upper", "epsilon", "default"} {
-			Expect(os.RemoveAll(filepath.Join(w.home, "profiles", p))).To(Succeed())
+			Expect(os.RemoveAll(filepath.Join(w.Home, "profiles", p))).To(Succeed())
 		}
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(0))
 		out := string(s.Out.Contents())
 		for _, p := range []string{"alpha", "beta", "gamma"} {
 			Expect(out).To(ContainSubstring("= gateway-" + p + "  remove held  mass_removal: profile_removed, held with the other removals (see the warning)"))
 		}
 		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: the pass would remove 3 of 3 named services at once, more than --max-remove all but one allows: none removed; if those profiles really are gone, run once with --allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"))
-		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
-		w.upPID("alpha")
+		Expect(w.Slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		w.UpPID("alpha")
 
 		By("a share allows some: --max-remove 50% still holds 3 of 3")
-		s = w.reconcile("--once", "--max-remove", "50%")
+		s = w.Run("--once", "--max-remove", "50%")
 		Expect(s).To(gexec.Exit(0))
-		Expect(w.slots()).To(HaveLen(4))
+		Expect(w.Slots()).To(HaveLen(4))
 
 		By("--allow-mass-remove removes them")
 		s = w.runEnv(w.with("HERMES_RECONCILE_ALLOW_MASS_REMOVE=yes"), "--once")
 		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
-		Expect(w.slots()).To(ConsistOf("gateway-default"))
+		Expect(w.Slots()).To(ConsistOf("gateway-default"))
 	})
 
 	It("2: prints no plan and no 'No changes.' on a fatal error, and names the path and the fix", func() {
-		missing := filepath.Join(filepath.Dir(w.home), "nohome")
-		file := filepath.Join(filepath.Dir(w.home), "afile")
+		missing := filepath.Join(filepath.Dir(w.Home), "nohome")
+		file := filepath.Join(filepath.Dir(w.Home), "afile")
 		writeFile(file, "x")
 		cases := []struct {
 			args []string
@@ -146,7 +146,7 @@ var _ = Describe("operator safety and truthfulness", func() {
 			Expect(d).To(HaveKeyWithValue("severity", "error"))
 			Expect(d).To(HaveKeyWithValue("message", strings.TrimSuffix(strings.TrimPrefix(c.err, "Error: "), "\n")))
 		}
-		Expect(w.slots()).To(BeEmpty())
+		Expect(w.Slots()).To(BeEmpty())
 	})
 
 	It("3: rejects wrong input at parse time with one line, exit 64, and applies nothing", func() {
@@ -172,26 +172,26 @@ var _ = Describe("operator safety and truthfulness", func() {
 			Expect(string(s.Err.Contents())).To(Equal(c.line), "%v %v", c.args, c.env)
 			Expect(string(s.Out.Contents())).To(BeEmpty())
 		}
-		Expect(w.slots()).To(BeEmpty(), "the typo'd dry-run twin applied nothing")
+		Expect(w.Slots()).To(BeEmpty(), "the typo'd dry-run twin applied nothing")
 
 		By("yes is true everywhere: HERMES_RECONCILE_DRY_RUN=yes is a dry run")
 		s := w.runEnv(w.with("HERMES_RECONCILE_DRY_RUN=yes"))
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("+ gateway-alpha  create (up)  profile_added"))
-		Expect(w.slots()).To(BeEmpty())
+		Expect(w.Slots()).To(BeEmpty())
 	})
 
 	It("4: status exits 0 when all that should run runs, 3 with a crash-looping gateway or s6-svscan down, 1 on error", func() {
 		modes := GinkgoT().TempDir()
-		w.env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR=" + modes)
+		w.Env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR=" + modes)
 		converge()
-		w.upPID("default")
-		w.upPID("alpha")
-		s := w.reconcile("status")
+		w.UpPID("default")
+		w.UpPID("alpha")
+		s := w.Run("status")
 		Expect(s).To(gexec.Exit(0), "%s", s.Out.Contents())
 
 		By("without the render flags, status shows no drift: it renders as the slots record")
-		bare := []string{"PATH=" + os.Getenv("PATH"), "HERMES_HOME=" + w.home, "HERMES_RECONCILE_SCANDIR=" + w.scandir, "NO_COLOR=1",
+		bare := []string{"PATH=" + os.Getenv("PATH"), "HERMES_HOME=" + w.Home, "HERMES_RECONCILE_SCANDIR=" + w.Scandir, "NO_COLOR=1",
 			"HERMES_RECONCILE_HERMES_VERSION=0.21.3"} // not a render flag: the topology it decides is the world's
 		s = w.runEnv(bare, "status", "--output", "wide")
 		Expect(s).To(gexec.Exit(0), "%s", s.Out.Contents())
@@ -200,34 +200,34 @@ var _ = Describe("operator safety and truthfulness", func() {
 
 		By("a crash-looping gateway")
 		writeFile(filepath.Join(modes, "alpha.mode"), "exit1")
-		Expect(exec.Command("s6-svc", "-k", w.slot("alpha")).Run()).To(Succeed())
-		Eventually(func() int { return w.reconcile("status").ExitCode() }, 20*time.Second).Should(Equal(3))
-		s = w.reconcile("status", "alpha", "--output", "json")
+		Expect(exec.Command("s6-svc", "-k", w.Slot("alpha")).Run()).To(Succeed())
+		Eventually(func() int { return w.Run("status").ExitCode() }, 20*time.Second).Should(Equal(3))
+		s = w.Run("status", "alpha", "--output", "json")
 		Expect(s).To(gexec.Exit(3))
 		var row map[string]any
 		Expect(json.Unmarshal([]byte(strings.Split(strings.TrimSpace(string(s.Out.Contents())), "\n")[1]), &row)).To(Succeed())
 		Expect(row).To(HaveKeyWithValue("profile", "alpha"))
 		Expect(row).To(HaveKeyWithValue("healthy", false))
 		Expect(ndjsonTypes(s.Out.Contents())).To(Equal([]string{"version", "status", "topology"}), "status alpha: one row")
-		Expect(w.reconcile("status", "beta").ExitCode()).To(Equal(0), "beta should not run, and does not")
+		Expect(w.Run("status", "beta").ExitCode()).To(Equal(0), "beta should not run, and does not")
 
 		By("s6-svscan down: one line, exit 3")
 		writeFile(filepath.Join(modes, "alpha.mode"), "")
-		w.stopSvscan()
-		s = w.reconcile("status")
+		w.StopSvscan()
+		s = w.Run("status")
 		Expect(s).To(gexec.Exit(3))
 		Expect(strings.Count(string(s.Err.Contents()), "s6-svscan is not running")).To(Equal(1), "%s", s.Err.Contents())
-		Expect(string(s.Err.Contents())).To(ContainSubstring("Error: s6-svscan is not running on the scandir " + w.scandir + ": every slot is unsupervised"))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Error: s6-svscan is not running on the scandir " + w.Scandir + ": every slot is unsupervised"))
 
 		By("an error: exit 1")
-		s = w.runEnv(w.with("HERMES_HOME="+filepath.Join(w.home, "nope")), "status")
+		s = w.runEnv(w.with("HERMES_HOME="+filepath.Join(w.Home, "nope")), "status")
 		Expect(s).To(gexec.Exit(1))
 	})
 
 	It("5: prints the plan and the capacity warning before applying, then the apply's progress", func() {
 		// The operator says s6-svscan takes 2: the slots past it are
 		// refused (exit 1), after a plan that warned first.
-		s := w.reconcile("--once", "--output", "json", "--max-services", "2")
+		s := w.Run("--once", "--output", "json", "--max-services", "2")
 		Expect(s).To(gexec.Exit(1), "%s", s.Err.Contents())
 		types := ndjsonTypes(s.Out.Contents())
 		start := indexOf(types, "apply_start")
@@ -246,18 +246,18 @@ var _ = Describe("operator safety and truthfulness", func() {
 	})
 
 	It("6: says 'did you mean' in one line for a typo, and documents every flag with its twin and default", func() {
-		s := w.reconcile("--dryrun")
+		s := w.Run("--dryrun")
 		Expect(s).To(gexec.Exit(64))
 		Expect(string(s.Err.Contents())).To(Equal("hermes-reconcile: unknown flag --dryrun (did you mean --dry-run?); see hermes-reconcile --help\n"))
-		s = w.reconcile("stauts")
+		s = w.Run("stauts")
 		Expect(s).To(gexec.Exit(64))
 		Expect(string(s.Err.Contents())).To(Equal("hermes-reconcile: unknown command \"stauts\" (did you mean status?); the commands are status, unpark, explain, help, version or completion\n"))
-		s = w.reconcile("--quiet", "abc")
+		s = w.Run("--quiet", "abc")
 		Expect(s).To(gexec.Exit(64))
 		Expect(string(s.Err.Contents())).To(Equal("hermes-reconcile: --quiet: want a duration such as 500ms, 10s or 1m30s (from 0 to 1m0s); got \"abc\"\n"))
 
 		for _, args := range [][]string{{"--help"}, {"help"}} {
-			s = w.reconcile(args...)
+			s = w.Run(args...)
 			Expect(s).To(gexec.Exit(0))
 			help := string(s.Out.Contents())
 			for _, want := range []string{"Modes:", "Paths:", "Output:", "Watch tuning:", "Rendering (the s6 slots' scripts):", "Host backends (no s6):",
@@ -267,14 +267,14 @@ var _ = Describe("operator safety and truthfulness", func() {
 			Expect(help).NotTo(ContainSubstring("  -dry-run"))
 		}
 		for _, args := range [][]string{{"--version"}, {"version"}} {
-			s = w.reconcile(args...)
+			s = w.Run(args...)
 			Expect(s).To(gexec.Exit(0))
 			Expect(string(s.Out.Contents())).To(MatchRegexp(`^hermes-reconcile \S+ \(commit \S+, \S+\) go1\.\S+ linux/(amd64|arm64)\n$`))
 		}
 	})
 
 	It("7: in watch mode, is ready only after a pass could run, logs the missing home once, and starts with one line of its settings", func() {
-		missing := filepath.Join(filepath.Dir(w.home), "later")
+		missing := filepath.Join(filepath.Dir(w.Home), "later")
 		r, wr, err := os.Pipe()
 		Expect(err).NotTo(HaveOccurred())
 		cmd := exec.Command(binary, "--notify-fd", "3", "--backoff-max", "1s")
@@ -289,13 +289,13 @@ var _ = Describe("operator safety and truthfulness", func() {
 			line, _ := bufio.NewReader(r).ReadString('\n')
 			ready <- line
 		}()
-		Eventually(s.Err).Should(gbytes.Say(`"msg":"hermes-reconcile starting".*"home":"` + regexpQuote(missing) + `".*"scandir":"` + regexpQuote(w.scandir) + `".*"backend":"s6"`))
+		Eventually(s.Err).Should(gbytes.Say(`"msg":"hermes-reconcile starting".*"home":"` + regexpQuote(missing) + `".*"scandir":"` + regexpQuote(w.Scandir) + `".*"backend":"s6"`))
 		Consistently(ready, 3*time.Second).ShouldNot(Receive())
 		Expect(strings.Count(string(s.Err.Contents()), "does not exist (is the volume mounted?")).To(Equal(1), "one line while the state stays")
 
-		Expect(os.Rename(w.home, missing)).To(Succeed())
+		Expect(os.Rename(w.Home, missing)).To(Succeed())
 		Eventually(ready, 10*time.Second).Should(Receive(Equal("\n")))
-		Eventually(func() []string { return w.slots() }).Should(ContainElement("gateway-alpha"))
+		Eventually(func() []string { return w.Slots() }).Should(ContainElement("gateway-alpha"))
 
 		By("the s6-overlay bundle entry is where 3.2.3.2 looks, and where older 3.x does")
 		for _, dir := range []string{"user-bundles.d/user/contents.d", "s6-rc.d/user/contents.d"} {
@@ -306,7 +306,7 @@ var _ = Describe("operator safety and truthfulness", func() {
 
 	It("8: shows what an update changes (secrets masked) and explains one profile", func() {
 		converge()
-		s := w.reconcile("--dry-run", "--diff", "--env", "TOKEN=s3cret")
+		s := w.Run("--dry-run", "--diff", "--env", "TOKEN=s3cret")
 		Expect(s).To(gexec.Exit(0))
 		out := string(s.Out.Contents())
 		Expect(out).To(ContainSubstring("~ gateway-alpha  update run (restart)  spec_changed"))
@@ -314,18 +314,18 @@ var _ = Describe("operator safety and truthfulness", func() {
 		Expect(out).To(ContainSubstring("\n+export TOKEN=(masked)\n"))
 		Expect(out).NotTo(ContainSubstring("s3cret"))
 
-		s = w.reconcile("explain", "beta")
+		s = w.Run("explain", "beta")
 		Expect(s).To(gexec.Exit(0))
 		out = string(s.Out.Contents())
-		Expect(out).To(MatchRegexp(`Directory:\s+` + regexpQuote(w.profileDir("beta")) + ` \(exists\)`))
+		Expect(out).To(MatchRegexp(`Directory:\s+` + regexpQuote(w.ProfileDir("beta")) + ` \(exists\)`))
 		Expect(out).To(MatchRegexp(`Files:\s+config.yaml, SOUL.md, gateway_state.json`))
-		Expect(out).To(MatchRegexp(`Intent:\s+stopped \(desired_state in ` + regexpQuote(filepath.Join(w.profileDir("beta"), "gateway_state.json")) + `: enforced on every pass\)`))
+		Expect(out).To(MatchRegexp(`Intent:\s+stopped \(desired_state in ` + regexpQuote(filepath.Join(w.ProfileDir("beta"), "gateway_state.json")) + `: enforced on every pass\)`))
 		Expect(out).To(MatchRegexp(`Wants:\s+down \(intent_stopped\)`))
 		Expect(out).To(MatchRegexp(`Service:\s+gateway-beta: down \(supervised; written by hermes-reconcile\)`))
 		Expect(out).To(MatchRegexp(`Plan:\s+nothing: in step`))
 
-		writeAtomic(filepath.Join(w.profileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
-		s = w.reconcile("explain", "beta", "--settle", "0")
+		writeAtomic(filepath.Join(w.ProfileDir("beta"), "gateway_state.json"), `{"desired_state":"running"}`)
+		s = w.Run("explain", "beta", "--settle", "0")
 		Expect(s).To(gexec.Exit(0))
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`Plan:\s+> gateway-beta  start  intent_running`))
 	})

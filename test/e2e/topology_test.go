@@ -35,8 +35,8 @@ func hermesCheckout(v string) string {
 // slots it writes runnable (the stand-in gateway, no privilege drop), with
 // extra lines in the environment.
 func (w *world) hermesEnv(extra ...string) []string {
-	return append([]string{"HERMES_HOME=" + w.home, "S6_PROFILE_GATEWAY_SCANDIR=" + w.scandir,
-		"HERMES_CLI_SHEBANG=#!/bin/sh", "HERMES_CLI_COMMAND=" + testkit.FakeGateway(), "HERMES_CLI_HOME_DIR=" + w.home,
+	return append([]string{"HERMES_HOME=" + w.Home, "S6_PROFILE_GATEWAY_SCANDIR=" + w.Scandir,
+		"HERMES_CLI_SHEBANG=#!/bin/sh", "HERMES_CLI_COMMAND=" + testkit.FakeGateway(), "HERMES_CLI_HOME_DIR=" + w.Home,
 		"HERMES_CLI_USER=", fmt.Sprintf("HERMES_CLI_OWNER=%d:%d", os.Getuid(), os.Getgid())}, extra...)
 }
 
@@ -54,7 +54,7 @@ func (w *world) hermesWith(env []string, args ...string) string {
 
 // runState is a slot's run state as s6 has it: up, or down and wanted down.
 func (w *world) runState(profile string) string {
-	st, err := w.status(profile)
+	st, err := w.Status(profile)
 	switch {
 	case err != nil:
 		return "unsupervised"
@@ -68,7 +68,7 @@ func (w *world) runState(profile string) string {
 
 // slotInode is the inode of a slot dir, 0 when it is not there.
 func (w *world) slotInode(profile string) uint64 {
-	fi, err := os.Lstat(w.slot(profile))
+	fi, err := os.Lstat(w.Slot(profile))
 	if err != nil {
 		return 0
 	}
@@ -84,7 +84,7 @@ var _ = Describe("beside the newest Hermes", func() {
 			func(version, topology, config string, multiplex bool, says string) {
 				w := newWorld("topology")
 				if config != "" {
-					writeFile(filepath.Join(w.home, "config.yaml"), config)
+					writeFile(filepath.Join(w.Home, "config.yaml"), config)
 				}
 				root := hermesCheckout(version)
 				says = strings.ReplaceAll(says, "HERMES_ROOT", root)
@@ -135,10 +135,10 @@ var _ = Describe("beside the newest Hermes", func() {
 			env := w.with("HERMES_RECONCILE_HERMES_VERSION=0.21.4", "HERMES_RECONCILE_TOPOLOGY=per-profile")
 			s := w.runEnv(env, "--dry-run")
 			Expect(s).To(gexec.Exit(0))
-			Expect(string(s.Err.Contents())).To(Equal("Warning: " + filepath.Join(w.home, "config.yaml") + ": --topology per-profile beside Hermes 0.21.4, " +
+			Expect(string(s.Err.Contents())).To(Equal("Warning: " + filepath.Join(w.Home, "config.yaml") + ": --topology per-profile beside Hermes 0.21.4, " +
 				"whose root gateway multiplexes unless told not to (from 0.21.4, #112854): it may serve the named profiles too, on their bot tokens; " +
 				"set gateway.multiplex_profiles: false (and gateway.auto_multiplex_migration: false) here\n"))
-			writeFile(filepath.Join(w.home, "config.yaml"), "gateway:\n  multiplex_profiles: false\n")
+			writeFile(filepath.Join(w.Home, "config.yaml"), "gateway:\n  multiplex_profiles: false\n")
 			s = w.runEnv(env, "--dry-run")
 			Expect(s).To(gexec.Exit(0))
 			Expect(string(s.Err.Contents())).To(BeEmpty())
@@ -146,10 +146,10 @@ var _ = Describe("beside the newest Hermes", func() {
 
 		It("agrees slot by slot with the newest Hermes boot (0.21.4)", func() {
 			w := newWorld("home")
-			writeFile(filepath.Join(w.home, "config.yaml"), "model: {}\n")
+			writeFile(filepath.Join(w.Home, "config.yaml"), "model: {}\n")
 			boot := filepath.Join(GinkgoT().TempDir(), "boot")
 			Expect(os.Mkdir(boot, 0o755)).To(Succeed())
-			w.hermesWith([]string{"HERMES_HOME=" + w.home, "S6_PROFILE_GATEWAY_SCANDIR=" + boot,
+			w.hermesWith([]string{"HERMES_HOME=" + w.Home, "S6_PROFILE_GATEWAY_SCANDIR=" + boot,
 				fmt.Sprintf("HERMES_CLI_OWNER=%d:%d", os.Getuid(), os.Getgid())}, "boot")
 			s := w.runEnv(w.with("HERMES_RECONCILE_HERMES_VERSION=0.21.4"), "--once")
 			Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
@@ -163,7 +163,7 @@ var _ = Describe("beside the newest Hermes", func() {
 			}
 			// broken and Upper are held or invalid here, and the boot
 			// registers whatever has a SOUL.md: compare what both made.
-			ours, theirs := down(w.scandir), down(boot)
+			ours, theirs := down(w.Scandir), down(boot)
 			Expect(ours).NotTo(BeEmpty())
 			for slot, d := range ours {
 				Expect(theirs).To(HaveKeyWithValue(slot, d), "%s: down in ours %v, in the boot's %v", slot, d, theirs[slot])
@@ -178,42 +178,42 @@ var _ = Describe("beside the newest Hermes", func() {
 		By("Hermes registers and starts alpha, with an extra environment line")
 		Expect(w.hermesWith(w.hermesEnv("HERMES_CLI_EXTRA_ENV=EXTRA_FLAG=1"), "gateway", "start", "alpha")).
 			To(ContainSubstring("registered the s6 gateway slot for profile 'alpha'"))
-		pid := w.upPID("alpha")
-		Expect(readFile(filepath.Join(w.slot("alpha"), "run"))).To(ContainSubstring("export EXTRA_FLAG='1'\n"))
+		pid := w.UpPID("alpha")
+		Expect(readFile(filepath.Join(w.Slot("alpha"), "run"))).To(ContainSubstring("export EXTRA_FLAG='1'\n"))
 
 		By("--once adopts it: same pid")
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
 		Expect(string(s.Out.Contents())).To(ContainSubstring("~ gateway-alpha  adopt run  adopted\n"))
-		Expect(readFile(filepath.Join(w.slot("alpha"), "run"))).NotTo(ContainSubstring("EXTRA_FLAG"))
-		Expect(w.upPID("alpha")).To(Equal(pid))
-		s = w.reconcile("status", "alpha")
+		Expect(readFile(filepath.Join(w.Slot("alpha"), "run"))).NotTo(ContainSubstring("EXTRA_FLAG"))
+		Expect(w.UpPID("alpha")).To(Equal(pid))
+		s = w.Run("status", "alpha")
 		Expect(string(s.Out.Contents())).To(ContainSubstring("adopted as it runs: what we wrote takes effect at its next start"))
 
 		By("a second and a third --once change nothing")
 		for range 2 {
-			s = w.reconcile("--once", "--detailed-exitcode")
+			s = w.Run("--once", "--detailed-exitcode")
 			Expect(s).To(gexec.Exit(0), "%s", s.Out.Contents())
-			Expect(w.upPID("alpha")).To(Equal(pid))
+			Expect(w.UpPID("alpha")).To(Equal(pid))
 		}
 
 		By("watch mode started afterwards leaves it alone for a minute")
 		wt := w.watch()
-		Consistently(func() int { return w.upPID("alpha") }, time.Minute, 250*time.Millisecond).Should(Equal(pid))
+		Consistently(func() int { return w.UpPID("alpha") }, time.Minute, 250*time.Millisecond).Should(Equal(pid))
 		Expect(wt.actionsOf("alpha")).To(BeEmpty())
 
 		By("its next start runs what we wrote")
-		Expect(exec.Command("s6-svc", "-r", w.slot("alpha")).Run()).To(Succeed())
-		Eventually(func() int { return w.upPID("alpha") }).ShouldNot(Equal(pid))
+		Expect(exec.Command("s6-svc", "-r", w.Slot("alpha")).Run()).To(Succeed())
+		Eventually(func() int { return w.UpPID("alpha") }).ShouldNot(Equal(pid))
 		Expect(wt.actionsOf("alpha")).To(BeEmpty())
 	})
 
 	It("starts a profile that `hermes -p X gateway start` registers, beside watch mode, once each and without a fight", func() {
 		w := newWorld("home")
 		starts := GinkgoT().TempDir()
-		w.env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR=" + starts)
+		w.Env = w.with("HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR=" + starts)
 		wt := w.watch()
-		Eventually(w.slots).Should(HaveLen(4))
+		Eventually(w.Slots).Should(HaveLen(4))
 		names := make([]string, 10)
 		for i := range names {
 			names[i] = fmt.Sprintf("bind-%02d", i)
@@ -258,8 +258,8 @@ var _ = Describe("beside the newest Hermes", func() {
 			w.hermesWith(env, "gateway", "start", n)
 		}
 		for _, n := range names {
-			w.upPID(n)
-			Eventually(filepath.Join(w.slot(n), "data", "hermes-reconcile.hash")).Should(BeAnExistingFile(), "adopted: %s", n)
+			w.UpPID(n)
+			Eventually(filepath.Join(w.Slot(n), "data", "hermes-reconcile.hash")).Should(BeAnExistingFile(), "adopted: %s", n)
 		}
 		By("each started once, and left alone by the passes that follow")
 		wt.askedPass()

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -18,6 +17,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // watcher is a hermes-reconcile in watch mode, logging JSON at -v 1.
@@ -25,27 +26,15 @@ type watcher struct {
 	*gexec.Session
 }
 
+// watch starts the binary in watch mode (World.Watch) with backoff capped
+// at 2s.
 func (w *world) watch(args ...string) watcher {
-	s := w.start(append([]string{"-v", "1", "--backoff-max", "2s"}, args...)...)
-	DeferCleanup(func() {
-		s.Signal(syscall.SIGTERM)
-		Eventually(s, 30*time.Second).Should(gexec.Exit())
-	})
-	wt := watcher{s}
-	Eventually(wt.passes).Should(BeNumerically(">=", 1), "first pass")
-	return wt
+	return watcher{w.Watch(append([]string{"--backoff-max", "2s"}, args...)...)}
 }
 
 // logLines are the JSON log lines with the given message.
 func (wt watcher) logLines(msg string) []map[string]any {
-	var out []map[string]any
-	for _, line := range bytes.Split(wt.Err.Contents(), []byte("\n")) {
-		var ev map[string]any
-		if json.Unmarshal(line, &ev) == nil && ev["msg"] == msg {
-			out = append(out, ev)
-		}
-	}
-	return out
+	return testkit.LogLines(wt.Err.Contents(), msg)
 }
 
 func (wt watcher) passes() int { return len(wt.logLines("pass done")) }
@@ -74,16 +63,16 @@ func (wt watcher) askedPass() map[string]any {
 // createProfile does what `hermes profile create` does: build a hidden
 // staging dir, then publish it with one rename.
 func (w *world) createProfile(name, state string) {
-	staging := filepath.Join(w.home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
+	staging := filepath.Join(w.Home, "profiles", fmt.Sprintf(".%s.staging-%d", name, os.Getpid()))
 	writeFile(filepath.Join(staging, "SOUL.md"), "You are "+name+".\n")
 	if state != "" {
 		writeFile(filepath.Join(staging, "gateway_state.json"), state)
 	}
-	Expect(os.Rename(staging, w.profileDir(name))).To(Succeed())
+	Expect(os.Rename(staging, w.ProfileDir(name))).To(Succeed())
 }
 
 func (w *world) supervised(profile string) bool {
-	return exec.Command("s6-svok", w.slot(profile)).Run() == nil
+	return exec.Command("s6-svok", w.Slot(profile)).Run() == nil
 }
 
 var _ = Describe("watch mode", func() {
@@ -92,26 +81,26 @@ var _ = Describe("watch mode", func() {
 
 	It("follows profiles as Hermes creates, stops and deletes them, and repairs slots", func() {
 		wt := w.watch()
-		Eventually(w.slots).Should(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		Eventually(w.Slots).Should(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
 
 		By("supervising a profile published by staging dir and rename")
 		w.createProfile("delta", `{"desired_state":"running"}`)
 		Eventually(func() bool { return w.supervised("delta") }).Should(BeTrue())
-		w.upPID("delta")
+		w.UpPID("delta")
 
 		By("downing a gateway whose intent is written stopped by temp and rename")
-		writeAtomic(filepath.Join(w.profileDir("delta"), "gateway_state.json"), `{"desired_state":"stopped"}`)
-		Eventually(func() (svstat, error) { return w.status("delta") }).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
+		writeAtomic(filepath.Join(w.ProfileDir("delta"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		Eventually(func() (svstat, error) { return w.Status("delta") }).Should(Equal(svstat{Up: false, WantUp: false, PID: -1}))
 
 		By("removing the slot of a profile removed with rm -rf")
-		Expect(os.RemoveAll(w.profileDir("beta"))).To(Succeed())
-		Eventually(w.slots).ShouldNot(ContainElement("gateway-beta"))
-		Eventually(func() []string { return w.supervisorsOf("gateway-beta") }).Should(BeEmpty())
+		Expect(os.RemoveAll(w.ProfileDir("beta"))).To(Succeed())
+		Eventually(w.Slots).ShouldNot(ContainElement("gateway-beta"))
+		Eventually(func() []string { return w.SupervisorsOf("gateway-beta") }).Should(BeEmpty())
 
 		By("bringing back a hand-deleted slot")
-		Expect(os.RemoveAll(w.slot("gamma"))).To(Succeed())
+		Expect(os.RemoveAll(w.Slot("gamma"))).To(Succeed())
 		Eventually(func() bool { return w.supervised("gamma") }).Should(BeTrue())
-		Eventually(func() []string { return w.supervisorsOf("gateway-gamma") }).Should(HaveLen(2))
+		Eventually(func() []string { return w.SupervisorsOf("gateway-gamma") }).Should(HaveLen(2))
 		Expect(wt.ExitCode()).To(Equal(-1), "still running")
 	})
 
@@ -119,7 +108,7 @@ var _ = Describe("watch mode", func() {
 		// The mechanism, without the settle window (which defers a new
 		// profile's slot to its creator, a second pass).
 		wt := w.watch("--settle", "0")
-		Eventually(w.slots).Should(HaveLen(4))
+		Eventually(w.Slots).Should(HaveLen(4))
 		// The first pass created four slots; none of that wakes the loop.
 		Consistently(wt.passes, time.Second).Should(Equal(1))
 		for _, name := range []string{"one", "two", "three"} {
@@ -133,39 +122,39 @@ var _ = Describe("watch mode", func() {
 		}
 
 		By("bringing back a slot moved out of the scandir by hand")
-		pid := w.upPID("alpha")
-		Expect(os.Rename(w.slot("alpha"), filepath.Join(filepath.Dir(w.scandir), "moved-away"))).To(Succeed())
+		pid := w.UpPID("alpha")
+		Expect(os.Rename(w.Slot("alpha"), filepath.Join(filepath.Dir(w.Scandir), "moved-away"))).To(Succeed())
 		Eventually(func() bool { return w.supervised("alpha") }).Should(BeTrue())
-		Eventually(func() int { return w.upPID("alpha") }).ShouldNot(Equal(pid))
+		Eventually(func() int { return w.UpPID("alpha") }).ShouldNot(Equal(pid))
 	})
 
 	It("does not stop a gateway started by hand when the intent is only legacy", func() {
-		writeFile(filepath.Join(w.profileDir("legacy"), "SOUL.md"), "legacy\n")
-		writeFile(filepath.Join(w.profileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting"}`)
+		writeFile(filepath.Join(w.ProfileDir("legacy"), "SOUL.md"), "legacy\n")
+		writeFile(filepath.Join(w.ProfileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting"}`)
 		wt := w.watch()
 		Eventually(func() bool { return w.supervised("legacy") }).Should(BeTrue())
-		st, err := w.status("legacy")
+		st, err := w.Status("legacy")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.WantUp).To(BeFalse(), "created down: starting is not running")
 
-		Expect(exec.Command("s6-svc", "-u", w.slot("legacy")).Run()).To(Succeed())
-		pid := w.upPID("legacy")
+		Expect(exec.Command("s6-svc", "-u", w.Slot("legacy")).Run()).To(Succeed())
+		pid := w.UpPID("legacy")
 		// The gateway rewrites its state as it starts, with the same
 		// (legacy) intent: that runs no pass, and a pass that does run
 		// leaves it alone.
-		writeAtomic(filepath.Join(w.profileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting","updated_at":"2026-11-26T00:00:00Z"}`)
+		writeAtomic(filepath.Join(w.ProfileDir("legacy"), "gateway_state.json"), `{"gateway_state":"starting","updated_at":"2026-11-26T00:00:00Z"}`)
 		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
-		Consistently(func() int { return w.upPID("legacy") }).Should(Equal(pid))
+		Consistently(func() int { return w.UpPID("legacy") }).Should(Equal(pid))
 	})
 
 	It("runs a handful of passes for a burst of 200 profile creations, and converges", func() {
 		wt := w.watch()
-		Eventually(w.slots).Should(HaveLen(4))
+		Eventually(w.Slots).Should(HaveLen(4))
 		before := wt.passes()
 		for i := range 200 {
 			w.createProfile(fmt.Sprintf("burst-%03d", i), `{"desired_state":"stopped"}`)
 		}
-		Eventually(w.slots, 60*time.Second).Should(HaveLen(204))
+		Eventually(w.Slots, 60*time.Second).Should(HaveLen(204))
 		Eventually(func() bool { return w.supervised("burst-199") }).Should(BeTrue())
 		// Converged: a pass asked for now finds nothing to do.
 		passes := wt.passes() - before
@@ -176,28 +165,28 @@ var _ = Describe("watch mode", func() {
 
 	It("keeps running while s6-svscan is down, backs off, and converges when it returns", func() {
 		wt := w.watch()
-		Eventually(w.slots).Should(HaveLen(4))
-		w.stopSvscan()
+		Eventually(w.Slots).Should(HaveLen(4))
+		w.StopSvscan()
 		w.createProfile("late", `{"desired_state":"running"}`)
 		Eventually(func() int { return len(wt.logLines("pass failed; backing off")) }).Should(BeNumerically(">=", 1))
 		// Retries are not logged again while the failure stays the same.
 		Consistently(func() int { return len(wt.logLines("pass failed; backing off")) }, 3*time.Second).Should(Equal(1))
 		Expect(wt.ExitCode()).To(Equal(-1), "the watcher keeps running")
 
-		w.startSvscan()
+		w.StartSvscan()
 		Eventually(func() bool { return w.supervised("late") }, 30*time.Second).Should(BeTrue())
-		w.upPID("late")
-		w.upPID("alpha")
+		w.UpPID("late")
+		w.UpPID("alpha")
 		Eventually(func() int { return len(wt.logLines("pass recovered")) }).Should(Equal(1))
 	})
 
 	It("idles after a slot whose action failed goes away: no hot retry loop", func() {
 		wt := w.watch()
 		w.createProfile("spin", `{"desired_state":"running"}`)
-		w.upPID("spin")
+		w.UpPID("spin")
 		// run becomes a non-empty directory: rewriting it fails, and the
 		// slot backs off.
-		run := filepath.Join(w.slot("spin"), "run")
+		run := filepath.Join(w.Slot("spin"), "run")
 		Expect(os.Remove(run)).To(Succeed())
 		writeFile(filepath.Join(run, "x"), "")
 		wt.Signal(syscall.SIGHUP)
@@ -205,8 +194,8 @@ var _ = Describe("watch mode", func() {
 		// Then profile and slot go by hand: the slot needs nothing any more.
 		// The first pass that looks at it once its backoff is due forgets
 		// it; then the loop idles.
-		Expect(os.RemoveAll(w.profileDir("spin"))).To(Succeed())
-		Expect(os.RemoveAll(w.slot("spin"))).To(Succeed())
+		Expect(os.RemoveAll(w.ProfileDir("spin"))).To(Succeed())
+		Expect(os.RemoveAll(w.Slot("spin"))).To(Succeed())
 		Eventually(func() int { return len(wt.logLines("slot recovered")) }).Should(Equal(1))
 		Expect(wt.lastPass()).To(HaveKeyWithValue("actions", 0.0))
 		before := wt.passes()
@@ -216,11 +205,11 @@ var _ = Describe("watch mode", func() {
 
 	It("exits 0 on SIGTERM and leaves every gateway up", func() {
 		wt := w.watch()
-		pid := w.upPID("alpha")
+		pid := w.UpPID("alpha")
 		wt.Signal(syscall.SIGTERM)
 		Eventually(wt, 30*time.Second).Should(gexec.Exit(0))
-		Consistently(func() int { return w.upPID("alpha") }).Should(Equal(pid))
-		w.upPID("default")
+		Consistently(func() int { return w.UpPID("alpha") }).Should(Equal(pid))
+		w.UpPID("default")
 	})
 })
 
@@ -240,7 +229,7 @@ var _ = Describe("deploy/s6-overlay", func() {
 		writeFile(filepath.Join(dir, "down"), "")
 
 		cmd := exec.Command("s6-svscan", svc)
-		cmd.Env = append(append([]string{}, w.env...), "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"))
+		cmd.Env = append(append([]string{}, w.Env...), "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"))
 		cmd.Env = renameBinary(cmd.Env)
 		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -257,16 +246,16 @@ var _ = Describe("deploy/s6-overlay", func() {
 		out, err := exec.Command("s6-svwait", "-U", "-t", "30000", dir).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		// Ready means the first pass is done: the slots are there.
-		Expect(w.slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
-		pid := w.upPID("alpha")
+		Expect(w.Slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
+		pid := w.UpPID("alpha")
 
 		out, err = exec.Command("s6-svc", "-wd", "-T", "30000", "-d", dir).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		st, err := exec.Command("s6-svstat", "-o", "up,exitcode", dir).Output()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.Fields(string(st))).To(Equal([]string{"false", "0"}), "exit 0 on SIGTERM")
-		Expect(w.upPID("alpha")).To(Equal(pid))
-		w.upPID("default")
+		Expect(w.UpPID("alpha")).To(Equal(pid))
+		w.UpPID("default")
 	})
 })
 
@@ -284,7 +273,7 @@ var _ = Describe("churn", Label("churn"), func() {
 	It("ends with the scandir matching the profiles, no leaked supervisors, goroutines or fds", func() {
 		w := newWorld("home")
 		wt := w.watch("--quiet", "50ms")
-		Eventually(w.slots).Should(HaveLen(4))
+		Eventually(w.Slots).Should(HaveLen(4))
 		pid := wt.Command.Process.Pid
 		fdsBefore := countFDs(pid)
 		goroutinesBefore := wt.lastPass()["goroutines"].(float64)
@@ -294,7 +283,7 @@ var _ = Describe("churn", Label("churn"), func() {
 		ops := 0
 		for time.Now().Before(deadline) {
 			name := "churn-" + strconv.Itoa(rng.IntN(50))
-			dir := w.profileDir(name)
+			dir := w.ProfileDir(name)
 			_, err := os.Stat(dir)
 			switch {
 			case os.IsNotExist(err):
@@ -311,17 +300,17 @@ var _ = Describe("churn", Label("churn"), func() {
 		}
 		GinkgoWriter.Printf("churn: %d operations\n", ops)
 
-		Eventually(func() []string { return w.slots() }, 30*time.Second).Should(ConsistOf(w.expectedSlots()))
-		Eventually(func() int { return len(w.supervisors()) }, 30*time.Second).Should(Equal(2 * len(w.slots())))
+		Eventually(func() []string { return w.Slots() }, 30*time.Second).Should(ConsistOf(w.expectedSlots()))
+		Eventually(func() int { return len(w.Supervisors()) }, 30*time.Second).Should(Equal(2 * len(w.Slots())))
 		Expect(wt.askedPass()["actions"]).To(Equal(0.0))
-		for _, s := range w.slots() {
+		for _, s := range w.Slots() {
 			p := strings.TrimPrefix(s, "gateway-")
-			data, err := os.ReadFile(filepath.Join(w.profileDir(p), "gateway_state.json"))
+			data, err := os.ReadFile(filepath.Join(w.ProfileDir(p), "gateway_state.json"))
 			if err != nil || !bytes.Contains(data, []byte("desired_state")) {
 				continue
 			}
 			up := bytes.Contains(data, []byte(`"running"`))
-			Eventually(func() (bool, error) { st, err := w.status(p); return st.WantUp, err }).Should(Equal(up), p)
+			Eventually(func() (bool, error) { st, err := w.Status(p); return st.WantUp, err }).Should(Equal(up), p)
 		}
 		Expect(countFDs(pid)).To(BeNumerically("<=", fdsBefore), "fds of the reconciler")
 		Expect(wt.lastPass()["goroutines"].(float64)).To(BeNumerically("<=", goroutinesBefore), "goroutines of the reconciler")
@@ -338,7 +327,7 @@ func churnDuration() time.Duration {
 // expectedSlots are the slots the current profiles call for.
 func (w *world) expectedSlots() []string {
 	want := []string{"gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"}
-	entries, _ := os.ReadDir(filepath.Join(w.home, "profiles"))
+	entries, _ := os.ReadDir(filepath.Join(w.Home, "profiles"))
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "churn-") {
 			want = append(want, "gateway-"+e.Name())

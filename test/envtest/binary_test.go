@@ -16,8 +16,7 @@ import (
 
 var _ = Describe("the hermes-reconcile-kube binary", func() {
 	It("converges with --once, changes nothing with --dry-run, and says so in status", func() {
-		bin, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile-kube")
-		Expect(err).NotTo(HaveOccurred())
+		bin := testkit.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile-kube")
 		ns, h, kc := newNamespace(), home(), kubeconfig()
 		run := func(args ...string) *gexec.Session {
 			cmd := exec.Command(bin, append([]string{"--kubeconfig", kc, "--kube-namespace", ns,

@@ -12,23 +12,21 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/hermes-reconcile/hermes-reconcile/test/host/standin"
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // world is one spec's user: a HOME, a profile root with a named profile
-// coder, and a stand-in state directory.
+// coder, and a stand-in state directory. It shares nothing with
+// testkit.World but the binary and the stand-in gateway: no s6, no
+// scandir, and an environment scrubbed of the host's instead of the
+// s6 rendering's.
 type world struct {
 	dir, userHome, root, home string
 	st                        standin.State
 	env                       []string
 }
 
-// fakeGateway is the project's stand-in gateway: an executable, so the
-// units the binary writes pass systemd-analyze verify.
-func fakeGateway() string {
-	p, err := filepath.Abs(filepath.Join(standin.Dir(), "..", "..", "fake-gateway"))
-	Expect(err).NotTo(HaveOccurred())
-	return p
-}
+var writeFile = testkit.WriteFile
 
 func newWorld() *world {
 	w := &world{dir: GinkgoT().TempDir()}
@@ -51,8 +49,9 @@ func newWorld() *world {
 	}
 	// GORACE: the race runtime otherwise sleeps 1s at every exit.
 	env = append(env, "GORACE=atexit_sleep_ms=0 halt_on_error=1", "HOME="+w.userHome, "HERMES_HOME="+w.home, "NO_COLOR=1",
-		"HERMES_RECONCILE_GATEWAY_COMMAND="+fakeGateway(), "STANDIN_UNIT_DIR="+w.unitDir(),
-		"HERMES_RECONCILE_HERMES_VERSION=0.21.3") // a Hermes before #112854: the config decides
+		// An executable, so the units the binary writes pass systemd-analyze verify.
+		"HERMES_RECONCILE_GATEWAY_COMMAND="+testkit.FakeGateway(), "STANDIN_UNIT_DIR="+w.unitDir(),
+		"HERMES_RECONCILE_HERMES_VERSION="+testkit.HermesVersion) // a Hermes before #112854: the config decides
 	w.env = w.st.Env(env)
 	return w
 }
@@ -78,11 +77,6 @@ func (w *world) run(args ...string) *gexec.Session {
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(s).Should(gexec.Exit())
 	return s
-}
-
-func writeFile(path, content string) {
-	Expect(os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
-	Expect(os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
 }
 
 // ndjson parses every line of out as a JSON object.

@@ -12,6 +12,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 var binary string
@@ -22,9 +24,7 @@ func TestHostE2E(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-race")
-	Expect(err).NotTo(HaveOccurred())
-	return []byte(path)
+	return []byte(testkit.Build(testkit.Cmd, "-race"))
 }, func(path []byte) {
 	binary = string(path)
 	SetDefaultEventuallyTimeout(15 * time.Second)

@@ -3,8 +3,6 @@
 package reliability
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -15,18 +13,6 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 )
-
-// logLines are the JSON log lines of a run with the given message.
-func logLines(stderr []byte, msg string) []map[string]any {
-	var out []map[string]any
-	for _, line := range bytes.Split(stderr, []byte("\n")) {
-		var ev map[string]any
-		if json.Unmarshal(line, &ev) == nil && ev["msg"] == msg {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
 
 var holderRE = regexp.MustCompile(`^pid (\d+) \(hermes-reconcile (--once|watch)\)$`)
 
@@ -41,9 +27,9 @@ var _ = Describe("two reconcilers at once", func() {
 			for i := range 60 {
 				w.profile(fmt.Sprintf("c%02d", i), []string{"running", "stopped"}[i%2])
 			}
-			w.startSvscan()
+			w.StartSvscan()
 
-			runs := []*gexec.Session{w.start("--once"), w.start("--once"), w.start("-v", "1")}
+			runs := []*gexec.Session{w.Start("--once"), w.Start("--once"), w.Start("-v", "1")}
 			watcher := runs[2]
 			DeferCleanup(func() {
 				watcher.Signal(syscall.SIGTERM)
@@ -56,7 +42,7 @@ var _ = Describe("two reconcilers at once", func() {
 			for i := range 60 {
 				want = append(want, fmt.Sprintf("gateway-c%02d", i))
 			}
-			Expect(w.slots()).To(ConsistOf(want))
+			Expect(w.Slots()).To(ConsistOf(want))
 			// The watcher agrees: a pass asked for with SIGHUP now finds
 			// nothing to do. Two asks: the first pass to end may have been
 			// in flight already, the second started after it.

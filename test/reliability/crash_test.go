@@ -61,7 +61,7 @@ var _ = Describe("kill -9 mid-apply", func() {
 	It("converges on the next --once after SIGKILL at any filesystem change, never exposing a half-built slot", func() {
 		const runs = 56
 		w := newWorld("")
-		writeFile(filepath.Join(w.home, "gateway_state.json"), `{"desired_state":"running"}`)
+		writeFile(filepath.Join(w.Home, "gateway_state.json"), `{"desired_state":"running"}`)
 		intent := func(i int) string { return []string{"running", "stopped"}[i%2] }
 		names := func(prefix string, n int) []string {
 			out := make([]string, n)
@@ -80,12 +80,12 @@ var _ = Describe("kill -9 mid-apply", func() {
 			w.profile(p, intent(i))
 			want[p] = intent(i)
 		}
-		w.startSvscan()
+		w.StartSvscan()
 		w.converge()
-		pids := map[string]int{"default": w.upPID("default")}
+		pids := map[string]int{"default": w.UpPID("default")}
 		for i, p := range survivors {
 			if intent(i) == "running" {
-				pids[p] = w.upPID(p)
+				pids[p] = w.UpPID(p)
 			}
 		}
 
@@ -97,7 +97,7 @@ var _ = Describe("kill -9 mid-apply", func() {
 				from, to = setB, setA
 			}
 			for _, p := range from {
-				Expect(os.RemoveAll(w.profileDir(p))).To(Succeed())
+				Expect(os.RemoveAll(w.ProfileDir(p))).To(Succeed())
 				delete(want, p)
 			}
 			for i, p := range to {
@@ -105,7 +105,7 @@ var _ = Describe("kill -9 mid-apply", func() {
 				want[p] = intent(i)
 			}
 			for _, p := range survivors {
-				f, err := os.OpenFile(filepath.Join(w.slot(p), "finish"), os.O_APPEND|os.O_WRONLY, 0)
+				f, err := os.OpenFile(filepath.Join(w.Slot(p), "finish"), os.O_APPEND|os.O_WRONLY, 0)
 				Expect(err).NotTo(HaveOccurred())
 				_, _ = fmt.Fprintf(f, "# edited by hand, run %d\n", run)
 				Expect(f.Close()).To(Succeed())
@@ -121,7 +121,7 @@ var _ = Describe("kill -9 mid-apply", func() {
 
 			// Whatever a rescan finds now (s6-svscan -t, an operator, the
 			// next boot) must be whole: no slot is supervised half-built.
-			Expect(exec.Command("s6-svscanctl", "-a", w.scandir).Run()).To(Succeed())
+			Expect(exec.Command("s6-svscanctl", "-a", w.Scandir).Run()).To(Succeed())
 			w.expectWholeSlots()
 			w.expectSurvivors(pids)
 
@@ -142,7 +142,7 @@ var _ = Describe("kill -9 mid-apply", func() {
 // crashRun runs --once with the crash hook at k; it reports whether the
 // hook killed it (a run that ends first must have succeeded).
 func (w *world) crashRun(k int) bool {
-	cmd := w.command([]string{"--once"}, fmt.Sprintf("%s=%d", s6.CrashAfterEnv, k))
+	cmd := w.Command([]string{"--once"}, fmt.Sprintf("%s=%d", s6.CrashAfterEnv, k))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -158,9 +158,9 @@ func (w *world) crashRun(k int) bool {
 // complete slot, that s6-svscan supervises every one of them after the
 // rescan, and never a dot-named (staging or retired) one.
 func (w *world) expectWholeSlots() {
-	slots := w.slots()
+	slots := w.Slots()
 	for _, name := range slots {
-		dir := filepath.Join(w.scandir, name)
+		dir := filepath.Join(w.Scandir, name)
 		fi, err := os.Lstat(dir)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fi.IsDir()).To(BeTrue(), name)
@@ -177,13 +177,13 @@ func (w *world) expectWholeSlots() {
 	Eventually(func() []string {
 		var unsupervised []string
 		for _, name := range slots {
-			if !lockHeld(filepath.Join(w.scandir, name)) {
+			if !lockHeld(filepath.Join(w.Scandir, name)) {
 				unsupervised = append(unsupervised, name)
 			}
 		}
 		return unsupervised
 	}).Should(BeEmpty(), "slots not supervised after a rescan")
-	for _, s := range w.supervisors() {
+	for _, s := range w.Supervisors() {
 		Expect(s).NotTo(HavePrefix("."), "s6-svscan supervises a dot-named dir")
 	}
 }
@@ -192,7 +192,7 @@ func (w *world) expectWholeSlots() {
 // same pid, and that the stopped survivors are still there, down.
 func (w *world) expectSurvivors(pids map[string]int) {
 	for p, pid := range pids {
-		st := w.state(p)
+		st := w.State(p)
 		Expect(st).To(Equal(slotState{Supervised: true, Up: true, WantUp: true, PID: pid}), "survivor gateway-%s", p)
 	}
 }
@@ -205,14 +205,14 @@ func (w *world) expectConverged(want map[string]string) {
 	for p := range want {
 		slots = append(slots, "gateway-"+p)
 	}
-	Expect(w.slots()).To(ConsistOf(slots))
-	Expect(w.leftovers()).To(BeEmpty())
+	Expect(w.Slots()).To(ConsistOf(slots))
+	Expect(w.Leftovers()).To(BeEmpty())
 	for p, intent := range want {
 		up := intent == "running"
-		Eventually(func() slotState { st := w.state(p); st.PID = 0; return st }).
+		Eventually(func() slotState { st := w.State(p); st.PID = 0; return st }).
 			Should(Equal(slotState{Supervised: true, Up: up, WantUp: up}), "gateway-%s", p)
-		_, err := os.Lstat(filepath.Join(w.slot(p), "down"))
+		_, err := os.Lstat(filepath.Join(w.Slot(p), "down"))
 		Expect(err == nil).To(Equal(!up), "gateway-%s down file", p)
 	}
-	Eventually(func() int { return len(w.supervisors()) }).Should(Equal(2*len(slots)), "supervisors")
+	Eventually(func() int { return len(w.Supervisors()) }).Should(Equal(2*len(slots)), "supervisors")
 }

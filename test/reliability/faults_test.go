@@ -29,9 +29,9 @@ type snapshot struct {
 
 func (w *world) snapshot() snapshot {
 	s := snapshot{tree: w.slotsHash(), pids: map[string]int{}}
-	for _, slot := range w.slots() {
+	for _, slot := range w.Slots() {
 		p := strings.TrimPrefix(slot, "gateway-")
-		if st := w.state(p); st.Up {
+		if st := w.State(p); st.Up {
 			s.pids[p] = st.PID
 		}
 	}
@@ -40,8 +40,8 @@ func (w *world) snapshot() snapshot {
 
 func (w *world) slotsHash() string {
 	h := ""
-	for _, slot := range w.slots() {
-		h += slot + ":" + treeHash(filepath.Join(w.scandir, slot), true) + "\n"
+	for _, slot := range w.Slots() {
+		h += slot + ":" + treeHash(filepath.Join(w.Scandir, slot), true) + "\n"
 	}
 	return h
 }
@@ -49,9 +49,9 @@ func (w *world) slotsHash() string {
 // expectUnchanged checks the scandir and every gateway are as they were.
 func (w *world) expectUnchanged(before snapshot) {
 	Expect(w.slotsHash()).To(Equal(before.tree), "the slots changed")
-	Expect(w.leftovers()).To(BeEmpty())
+	Expect(w.Leftovers()).To(BeEmpty())
 	for p, pid := range before.pids {
-		Expect(w.state(p)).To(Equal(slotState{Supervised: true, Up: true, WantUp: true, PID: pid}), "gateway-%s", p)
+		Expect(w.State(p)).To(Equal(slotState{Supervised: true, Up: true, WantUp: true, PID: pid}), "gateway-%s", p)
 	}
 }
 
@@ -77,7 +77,7 @@ func expectOneError(s *gexec.Session, re string) {
 // create and beta's profile gone, so its slot would be removed.
 func (w *world) pending() {
 	w.profile("zeta", "running")
-	Expect(os.RemoveAll(w.profileDir("beta"))).To(Succeed())
+	Expect(os.RemoveAll(w.ProfileDir("beta"))).To(Succeed())
 }
 
 // cleanHome is test/fixtures/home without its deliberately broken entries,
@@ -85,7 +85,7 @@ func (w *world) pending() {
 func cleanHome() *world {
 	w := newWorld("home")
 	for _, p := range []string{"broken", "Upper", "default"} {
-		Expect(os.RemoveAll(filepath.Join(w.home, "profiles", p))).To(Succeed())
+		Expect(os.RemoveAll(filepath.Join(w.Home, "profiles", p))).To(Succeed())
 	}
 	return w
 }
@@ -97,21 +97,21 @@ var _ = Describe("faults of the environment", func() {
 	// account when one is given (it then owns the scandir).
 	settle := func(as *account) {
 		w = cleanHome()
-		w.startSvscan()
+		w.StartSvscan()
 		if as != nil {
 			w.handOver(*as)
 		}
 		w.converge()
-		w.upPID("alpha")
-		w.upPID("default")
+		w.UpPID("alpha")
+		w.UpPID("default")
 		before = w.snapshot()
 	}
 
 	It("HERMES_HOME missing: one error, no change", func() {
 		settle(nil)
 		w.pending()
-		w.env = append(w.env, "HERMES_HOME="+filepath.Join(w.dir, "nowhere"))
-		s := w.reconcile("--once")
+		w.Env = append(w.Env, "HERMES_HOME="+filepath.Join(w.Dir, "nowhere"))
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, `HERMES_HOME missing: .*nowhere`)
 		w.expectUnchanged(before)
@@ -121,14 +121,14 @@ var _ = Describe("faults of the environment", func() {
 	It("HERMES_HOME an empty mount point: a warning, and no slot removed", Label("root"), func() {
 		skipUnlessRoot("mounts a tmpfs")
 		settle(nil)
-		mnt := filepath.Join(w.dir, "volume")
+		mnt := filepath.Join(w.Dir, "volume")
 		Expect(os.Mkdir(mnt, 0o755)).To(Succeed())
 		if !mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt) {
 			Skip("mount -t tmpfs is not permitted here")
 		}
 		DeferCleanup(func() { umount(mnt) })
-		w.env = append(w.env, "HERMES_HOME="+mnt)
-		s := w.reconcile("--once", "--detailed-exitcode")
+		w.Env = append(w.Env, "HERMES_HOME="+mnt)
+		s := w.Run("--once", "--detailed-exitcode")
 		Expect(s).To(gexec.Exit(0), "nothing to do")
 		Expect(s.Out).To(gbytes.Say(`No changes`))
 		Expect(s.Err).To(gbytes.Say(`Warning: .*volume: HERMES_HOME is empty \(not mounted\?\): no slot will be removed`))
@@ -142,10 +142,10 @@ var _ = Describe("faults of the environment", func() {
 		skipUnlessRoot("creates the hermes account")
 		acct := hermesUser()
 		settle(&acct)
-		pdir := filepath.Join(w.home, "profiles")
+		pdir := filepath.Join(w.Home, "profiles")
 		Expect(os.Chmod(pdir, 0)).To(Succeed())
 		DeferCleanup(func() { _ = os.Chmod(pdir, 0o755) })
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1), "a boot that cannot read its profiles fails, so s6-overlay sees it")
 		// The hermes user owns it (the handover): the fix is its mode.
 		expectOneError(s, regexp.QuoteMeta(pdir)+`: cannot list profiles; no slot will be removed: permission denied: uid \d+ \(hermes\) cannot read it \(`+
@@ -153,10 +153,10 @@ var _ = Describe("faults of the environment", func() {
 		w.expectUnchanged(before)
 
 		Expect(os.Chmod(pdir, 0o755)).To(Succeed())
-		alpha := w.profileDir("alpha")
+		alpha := w.ProfileDir("alpha")
 		Expect(os.Chmod(alpha, 0)).To(Succeed())
 		DeferCleanup(func() { _ = os.Chmod(alpha, 0o755) })
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, regexp.QuoteMeta(alpha)+`: cannot read profile; its slot is left as it is: permission denied: uid \d+ \(hermes\) cannot read it`)
 		w.expectUnchanged(before)
@@ -166,8 +166,8 @@ var _ = Describe("faults of the environment", func() {
 
 	It("scandir missing: one error, nothing created", func() {
 		settle(nil)
-		missing := filepath.Join(w.dir, "no-scandir")
-		s := w.reconcile("--once", "--scandir", missing)
+		missing := filepath.Join(w.Dir, "no-scandir")
+		s := w.Run("--once", "--scandir", missing)
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, `scandir missing: .*no-scandir does not exist \(is s6-overlay up\? set --scandir or S6_PROFILE_GATEWAY_SCANDIR\)`)
 		_, err := os.Lstat(missing)
@@ -179,15 +179,15 @@ var _ = Describe("faults of the environment", func() {
 	It("scandir read-only (a read-only bind mount): one error, no change", Label("root"), func() {
 		skipUnlessRoot("bind-mounts the scandir read-only")
 		settle(nil)
-		ro := filepath.Join(w.dir, "scan-ro")
+		ro := filepath.Join(w.Dir, "scan-ro")
 		Expect(os.Mkdir(ro, 0o755)).To(Succeed())
-		if !mount("--bind", w.scandir, ro) {
+		if !mount("--bind", w.Scandir, ro) {
 			Skip("mount --bind is not permitted here")
 		}
 		DeferCleanup(func() { umount(ro) })
 		Expect(mount("-o", "remount,bind,ro", ro)).To(BeTrue())
 		w.pending()
-		s := w.reconcile("--once", "--scandir", ro)
+		s := w.Run("--once", "--scandir", ro)
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, `read-only file system`)
 		w.expectUnchanged(before)
@@ -197,11 +197,11 @@ var _ = Describe("faults of the environment", func() {
 
 	It("s6-svscan not running: one error, no change", func() {
 		settle(nil)
-		w.stopSvscan()
+		w.StopSvscan()
 		before.pids = nil // s6-svscan took its gateways with it
 		before.tree = w.slotsHash()
 		w.pending()
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, `nothing applied: s6-svscan is not running on the scandir`)
 		w.expectUnchanged(before)
@@ -213,12 +213,12 @@ var _ = Describe("faults of the environment", func() {
 		skipUnlessRoot("creates the hermes account and gives a FIFO to root")
 		acct := hermesUser()
 		settle(&acct)
-		control := filepath.Join(w.slot("alpha"), "supervise", "control")
+		control := filepath.Join(w.Slot("alpha"), "supervise", "control")
 		Expect(os.Lchown(control, 0, 0)).To(Succeed())
 		Expect(os.Chmod(control, 0o600)).To(Succeed())
-		writeFile(filepath.Join(w.profileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
+		writeFile(filepath.Join(w.ProfileDir("alpha"), "gateway_state.json"), `{"desired_state":"stopped"}`)
 		start := time.Now()
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, `gateway-alpha  stop  failed: .*supervise/control: permission denied`)
 		// At once, not after s6-svc -wd's whole bound (10 s): in watch mode
@@ -227,15 +227,15 @@ var _ = Describe("faults of the environment", func() {
 		w.expectUnchanged(before)
 
 		By("with a supervise/ only root can enter (what s6-supervise makes without our skeleton)")
-		sup := filepath.Join(w.slot("alpha"), "supervise")
+		sup := filepath.Join(w.Slot("alpha"), "supervise")
 		Expect(os.Lchown(sup, 0, 0)).To(Succeed())
 		Expect(os.Chmod(sup, 0o700)).To(Succeed())
 		// (A stop that is not tried writes no down marker either.)
-		if err := os.Remove(filepath.Join(w.slot("alpha"), "down")); err != nil {
+		if err := os.Remove(filepath.Join(w.Slot("alpha"), "down")); err != nil {
 			Expect(err).To(MatchError(os.ErrNotExist))
 		}
 		before.tree = w.slotsHash()
-		s = w.reconcile("--once")
+		s = w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		// The stop itself fails: it must not pass for done while the
 		// gateway runs.
@@ -251,9 +251,9 @@ var _ = Describe("faults of the environment", func() {
 		settle(&acct)
 		// What a cont-init that chowns the FIFO but not .s6-svscan/ (0700
 		// root, as s6-svscan makes it) leaves.
-		Expect(os.Lchown(filepath.Join(w.scandir, ".s6-svscan"), 0, 0)).To(Succeed())
+		Expect(os.Lchown(filepath.Join(w.Scandir, ".s6-svscan"), 0, 0)).To(Succeed())
 		w.pending()
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		expectOneError(s, `nothing applied: cannot reach s6-svscan: .*\.s6-svscan/control: permission denied`)
 		w.expectUnchanged(before)
@@ -264,22 +264,22 @@ var _ = Describe("faults of the environment", func() {
 	It("disk full while staging (a tiny tmpfs as the scandir): per-slot errors, nothing half-built, converges once space is back", Label("root"), func() {
 		skipUnlessRoot("mounts a tmpfs")
 		w = cleanHome()
-		if !mount("-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", w.scandir) {
+		if !mount("-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", w.Scandir) {
 			Skip("mount -t tmpfs is not permitted here")
 		}
-		DeferCleanup(func() { umount(w.scandir) })
-		w.startSvscan()
+		DeferCleanup(func() { umount(w.Scandir) })
+		w.StartSvscan()
 		w.converge()
-		w.upPID("alpha")
+		w.UpPID("alpha")
 		// A live slot's file to rewrite, too: gamma's finish, edited by hand.
-		writeFile(filepath.Join(w.slot("gamma"), "finish"), "#!/bin/sh\n# edited by hand\n")
+		writeFile(filepath.Join(w.Slot("gamma"), "finish"), "#!/bin/sh\n# edited by hand\n")
 		before = w.snapshot()
-		filler := filepath.Join(w.scandir, ".filler")
+		filler := filepath.Join(w.Scandir, ".filler")
 		fill(filler)
 		for i := range 3 {
 			w.profile(fmt.Sprintf("full%d", i), "running")
 		}
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		Expect(s).To(gexec.Exit(1))
 		lines := errorLines(s)
 		Expect(lines).To(HaveLen(4))
@@ -287,13 +287,13 @@ var _ = Describe("faults of the environment", func() {
 		for _, l := range lines[:3] {
 			Expect(l).To(MatchRegexp(`^! gateway-full\d  create  failed: .*no space left on device`))
 		}
-		Expect(w.slots()).NotTo(ContainElement(HavePrefix("gateway-full")), "no half-built slot published")
+		Expect(w.Slots()).NotTo(ContainElement(HavePrefix("gateway-full")), "no half-built slot published")
 		w.expectUnchanged(before) // gamma's finish included: never half written
 
 		Expect(os.Remove(filler)).To(Succeed())
 		w.converge()
 		for i := range 3 {
-			w.upPID(fmt.Sprintf("full%d", i))
+			w.UpPID(fmt.Sprintf("full%d", i))
 		}
 		w.inSync()
 		record("5.8", "disk full while staging: the scandir a 2 MiB tmpfs filled up, three profiles added and a live slot's finish to rewrite", 1,
@@ -313,7 +313,7 @@ var _ = Describe("faults of the environment", func() {
 			{"max_inotify_instances", "cannot watch the filesystem; falling back to periodic passes"},
 		} {
 			w := cleanHome()
-			w.startSvscan()
+			w.StartSvscan()
 			runs = append(runs, limited{w: w, s: w.watchLimited(c.sysctl), msg: c.msg})
 		}
 		for _, r := range runs {
@@ -326,7 +326,7 @@ var _ = Describe("faults of the environment", func() {
 		}
 		// No watch sees "late": only the periodic pass (every 10 s) can.
 		for _, r := range runs {
-			Eventually(func() bool { return r.w.state("late").Up }, 25*time.Second).Should(BeTrue())
+			Eventually(func() bool { return r.w.State("late").Up }, 25*time.Second).Should(BeTrue())
 			r.s.Signal(syscall.SIGTERM)
 			Eventually(r.s, 30*time.Second).Should(gexec.Exit(0))
 		}
@@ -360,7 +360,7 @@ func fill(path string) {
 // limit is the namespace's own, so nothing else on the machine feels it.
 func (w *world) watchLimited(sysctl string) *gexec.Session {
 	args := []string{"-c", `echo 0 > /proc/sys/user/` + sysctl + ` && exec "$0" "$@"`, binary, "-v", "1"}
-	cmd := w.command(nil)
+	cmd := w.Command(nil)
 	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh"}, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Pdeathsig:   syscall.SIGTERM,

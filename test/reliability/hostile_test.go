@@ -173,9 +173,9 @@ var _ = Describe("hostile input", func() {
 		w.profile("bomb", "running")
 		w.profile("huge", "running")
 		w.profile("bad", "running")
-		w.startSvscan()
+		w.StartSvscan()
 		w.converge()
-		pids := map[string]int{"bomb": w.upPID("bomb"), "huge": w.upPID("huge"), "bad": w.upPID("bad")}
+		pids := map[string]int{"bomb": w.UpPID("bomb"), "huge": w.UpPID("huge"), "bad": w.UpPID("bad")}
 		tree := w.slotsHash()
 
 		var bomb strings.Builder
@@ -183,26 +183,26 @@ var _ = Describe("hostile input", func() {
 		for i := 1; i <= 12; i++ {
 			fmt.Fprintf(&bomb, "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
 		}
-		writeFile(filepath.Join(w.profileDir("bomb"), "config.yaml"), bomb.String())
-		writeFile(filepath.Join(w.profileDir("huge"), "config.yaml"), "model: x\n"+strings.Repeat("# padding\n", 200<<10))
-		writeFile(filepath.Join(w.profileDir("bad"), "gateway_state.json"), "{\"desired_state\": \"stop")
+		writeFile(filepath.Join(w.ProfileDir("bomb"), "config.yaml"), bomb.String())
+		writeFile(filepath.Join(w.ProfileDir("huge"), "config.yaml"), "model: x\n"+strings.Repeat("# padding\n", 200<<10))
+		writeFile(filepath.Join(w.ProfileDir("bad"), "gateway_state.json"), "{\"desired_state\": \"stop")
 		// Each profile's intent now says stopped, so any action would stop it.
 		for _, p := range []string{"bomb", "huge"} {
-			writeFile(filepath.Join(w.profileDir(p), "gateway_state.json"), `{"desired_state":"stopped"}`)
+			writeFile(filepath.Join(w.ProfileDir(p), "gateway_state.json"), `{"desired_state":"stopped"}`)
 		}
 
 		start := time.Now()
-		s := w.reconcile("--once")
+		s := w.Run("--once")
 		took := time.Since(start)
 		Expect(s).To(gexec.Exit(0), "diagnostics alone do not fail a pass")
 		Expect(took).To(BeNumerically("<", 5*time.Second))
 		out := string(s.Err.Contents())
-		Expect(out).To(MatchRegexp(regexp.QuoteMeta(filepath.Join(w.profileDir("bomb"), "config.yaml")) + `:1: document contains excessive aliasing`))
-		Expect(out).To(MatchRegexp(regexp.QuoteMeta(filepath.Join(w.profileDir("huge"), "config.yaml")) + `: file is \d+ bytes, over the 1048576 byte limit`))
-		Expect(out).To(MatchRegexp(regexp.QuoteMeta(filepath.Join(w.profileDir("bad"), "gateway_state.json")) + `:1: invalid JSON`))
+		Expect(out).To(MatchRegexp(regexp.QuoteMeta(filepath.Join(w.ProfileDir("bomb"), "config.yaml")) + `:1: document contains excessive aliasing`))
+		Expect(out).To(MatchRegexp(regexp.QuoteMeta(filepath.Join(w.ProfileDir("huge"), "config.yaml")) + `: file is \d+ bytes, over the 1048576 byte limit`))
+		Expect(out).To(MatchRegexp(regexp.QuoteMeta(filepath.Join(w.ProfileDir("bad"), "gateway_state.json")) + `:1: invalid JSON`))
 		Expect(w.slotsHash()).To(Equal(tree), "held slots untouched")
 		for p, pid := range pids {
-			Expect(w.state(p).PID).To(Equal(pid), "gateway-%s left running", p)
+			Expect(w.State(p).PID).To(Equal(pid), "gateway-%s left running", p)
 		}
 		GinkgoWriter.Printf("alias bomb + 2 MiB config: pass took %v\n", took)
 		record("4.2", "a billion-laughs alias bomb and a 2 MiB config.yaml, with a stop intent behind each, and a truncated gateway_state.json, all on running slots", 1,

@@ -8,9 +8,6 @@
 package reliability
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,14 +29,8 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	testkit.RequireS6()
 	// Without -race (test/e2e has it): these specs run the binary hundreds
 	// of times, and what they check is on disk and in s6, not in memory.
-	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-tags", "crashpoint")
-	Expect(err).NotTo(HaveOccurred())
-	// The unprivileged specs run the binary as another user: open up the
-	// build dirs (gexec_artifacts*/g*/).
-	for d := filepath.Dir(path); strings.HasPrefix(filepath.Base(d), "g"); d = filepath.Dir(d) {
-		Expect(os.Chmod(d, 0o755)).To(Succeed())
-	}
-	return []byte(path)
+	// The unprivileged specs run it as another user, which Build allows.
+	return []byte(testkit.Build(testkit.Cmd, "-tags", "crashpoint"))
 }, func(path []byte) {
 	binary = string(path)
 	SetDefaultEventuallyTimeout(15 * time.Second)

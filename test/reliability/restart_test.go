@@ -36,12 +36,12 @@ var _ = Describe("kill -9 mid-restart", func() {
 		runsIt  func(w *world, profile string, i int) bool
 	}
 	logPID := func(w *world, profile string) int {
-		return readSlotState(filepath.Join(w.slot(profile), "log")).PID
+		return readSlotState(filepath.Join(w.Slot(profile), "log")).PID
 	}
 	cases := []rewrite{
 		{"1.2", "run", func(i int) []string { return []string{"--env", "NEW=" + strconv.Itoa(i)} },
 			func(w *world, p string, i int) bool {
-				return procHas(w.state(p).PID, "environ", "NEW="+strconv.Itoa(i))
+				return procHas(w.State(p).PID, "environ", "NEW="+strconv.Itoa(i))
 			}},
 		{"1.3", "log/run", func(i int) []string { return []string{"--log-script", fmt.Sprintf("1 n%d s1000000 T", 10+i)} },
 			func(w *world, p string, i int) bool {
@@ -62,19 +62,19 @@ var _ = Describe("kill -9 mid-restart", func() {
 					w.profile(name, "running")
 				} else {
 					w.profile(name, "")
-					writeFile(filepath.Join(w.profileDir(name), "gateway_state.json"), `{"gateway_state":"running"}`)
+					writeFile(filepath.Join(w.ProfileDir(name), "gateway_state.json"), `{"gateway_state":"running"}`)
 				}
 			}
-			w.startSvscan()
+			w.StartSvscan()
 			args := func(i int, more ...string) []string {
 				return append(append(append([]string{}, fixed...), c.setting(i)...), more...)
 			}
-			Expect(w.reconcile(args(0, "--once")...)).To(gexec.Exit(0))
+			Expect(w.Run(args(0, "--once")...)).To(gexec.Exit(0))
 
 			// How many changes one rewrite makes: counted by a pass that
 			// is not killed.
-			count := filepath.Join(w.dir, "count")
-			calib := w.command(args(1, "--once"), s6.CrashCountEnv+"="+count)
+			count := filepath.Join(w.Dir, "count")
+			calib := w.Command(args(1, "--once"), s6.CrashCountEnv+"="+count)
 			calib.Stdout, calib.Stderr = GinkgoWriter, GinkgoWriter
 			Expect(calib.Run()).To(Succeed())
 			total, err := strconv.Atoi(readFile(count))
@@ -86,7 +86,7 @@ var _ = Describe("kill -9 mid-restart", func() {
 			kills := 0
 			for run := 2; run < runs+2; run++ {
 				k := 1 + rng.IntN(total)
-				cmd := w.command(args(run, "-v", "1"), fmt.Sprintf("%s=%d", s6.CrashAfterEnv, k))
+				cmd := w.Command(args(run, "-v", "1"), fmt.Sprintf("%s=%d", s6.CrashAfterEnv, k))
 				s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 				Expect(err).NotTo(HaveOccurred())
 				exited := func() bool {
@@ -113,7 +113,7 @@ var _ = Describe("kill -9 mid-restart", func() {
 
 				// The next pass finishes the job: every gateway up, on what
 				// this run's setting wrote, every logger up.
-				s = w.reconcile(args(run, "--once")...)
+				s = w.Run(args(run, "--once")...)
 				Expect(s).To(gexec.Exit(0), "run %d, k=%d: the next pass", run, k)
 				w.expectAllUp(names, func(p string) bool { return c.runsIt(w, p, run) })
 			}
@@ -129,8 +129,8 @@ var _ = Describe("kill -9 mid-restart", func() {
 // and that runsNew holds of it.
 func (w *world) expectAllUp(names []string, runsNew func(string) bool) {
 	for _, p := range names {
-		Eventually(func() slotState { return w.state(p) }).Should(And(HaveField("Up", true), HaveField("WantUp", true)), "gateway-%s", p)
-		Eventually(func() slotState { return readSlotState(filepath.Join(w.slot(p), "log")) }).Should(
+		Eventually(func() slotState { return w.State(p) }).Should(And(HaveField("Up", true), HaveField("WantUp", true)), "gateway-%s", p)
+		Eventually(func() slotState { return readSlotState(filepath.Join(w.Slot(p), "log")) }).Should(
 			And(HaveField("Up", true), HaveField("WantUp", true)), "gateway-%s's logger", p)
 		// Eventually: the pid is run's shell until it execs the program.
 		Eventually(func() bool { return runsNew(p) }).Should(BeTrue(), "gateway-%s runs the new script", p)

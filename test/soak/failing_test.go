@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,48 +20,25 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
-// world is one HERMES_HOME, scandir and s6-svscan, its gateways the
-// stand-in with a mode per profile (FAKE_GATEWAY_DIR).
+// world is a testkit.World whose gateways are the stand-in with a mode
+// per profile (FAKE_GATEWAY_DIR).
 type world struct {
-	bin, home, scandir, modes string
-	env                       []string
+	*testkit.World
+	modes string
 }
 
 func newWorld(bin string) *world {
-	dir := GinkgoT().TempDir()
-	w := &world{bin: bin, home: filepath.Join(dir, "home"), scandir: filepath.Join(dir, "scan"), modes: filepath.Join(dir, "modes")}
-	for _, d := range []string{w.home, w.scandir, w.modes} {
-		Expect(os.MkdirAll(d, 0o755)).To(Succeed())
-	}
-	w.env = append(os.Environ(),
-		"HERMES_HOME="+w.home,
-		"HERMES_RECONCILE_SCANDIR="+w.scandir,
-		"HERMES_RECONCILE_SHEBANG=#!/bin/sh",
-		"HERMES_RECONCILE_USER=",
-		"HERMES_RECONCILE_GATEWAY_COMMAND="+testkit.FakeGateway(),
-		"HERMES_RECONCILE_HOME_DIR="+w.home,
-		"HERMES_RECONCILE_LOG_HERMES_HOME="+w.home,
-		"HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR="+w.modes,
-		"HERMES_RECONCILE_LOG_FORMAT=json",
-		"GATEWAY_MULTIPLEX_PROFILES=",
-		// A Hermes before #112854: multiplex_profiles decides, absent per-profile.
-		"HERMES_RECONCILE_HERMES_VERSION=0.21.3",
-		"NO_COLOR=1",
-	)
-	testkit.StartSvscan(w.scandir, w.home)
+	w := &world{World: testkit.NewWorld(bin, "")}
+	w.modes = filepath.Join(w.Dir, "modes")
+	Expect(os.MkdirAll(w.modes, 0o755)).To(Succeed())
+	w.Env = append(w.Env, "HERMES_RECONCILE_ENV=FAKE_GATEWAY_DIR="+w.modes)
+	w.StartSvscan()
 	return w
-}
-
-func (w *world) dir(profile string) string {
-	if profile == "default" {
-		return w.home
-	}
-	return filepath.Join(w.home, "profiles", profile)
 }
 
 // profile makes a profile with an explicit intent and its gateway's mode.
 func (w *world) profile(name, intent, mode string) {
-	testkit.WriteFile(filepath.Join(w.dir(name), "SOUL.md"), name+"\n")
+	testkit.WriteFile(filepath.Join(w.ProfileDir(name), "SOUL.md"), name+"\n")
 	w.intent(name, intent)
 	if mode != "" {
 		testkit.WriteFile(filepath.Join(w.modes, name+".mode"), mode)
@@ -72,15 +48,12 @@ func (w *world) profile(name, intent, mode string) {
 // intent writes desired_state as `hermes gateway start|stop` does: the
 // whole file replaced, with a new updated_at.
 func (w *world) intent(name, intent string) {
-	path := filepath.Join(w.dir(name), "gateway_state.json")
-	testkit.WriteFile(path+".tmp", fmt.Sprintf(`{"desired_state":%q,"updated_at":%d}`, intent, time.Now().UnixNano()))
-	Expect(os.Rename(path+".tmp", path)).To(Succeed())
+	testkit.WriteAtomic(filepath.Join(w.ProfileDir(name), "gateway_state.json"),
+		fmt.Sprintf(`{"desired_state":%q,"updated_at":%d}`, intent, time.Now().UnixNano()))
 }
 
 func (w *world) editConfig(name string, n int) {
-	path := filepath.Join(w.dir(name), "config.yaml")
-	testkit.WriteFile(path+".tmp", fmt.Sprintf("# edit %d\nmodel: test\n", n))
-	Expect(os.Rename(path+".tmp", path)).To(Succeed())
+	testkit.WriteAtomic(filepath.Join(w.ProfileDir(name), "config.yaml"), fmt.Sprintf("# edit %d\nmodel: test\n", n))
 }
 
 // starts is how many times profile's gateway was started.
@@ -94,7 +67,7 @@ func (w *world) starts(profile string) int {
 
 func (w *world) gatewayLogBytes(profile string) int64 {
 	var n int64
-	entries, _ := os.ReadDir(filepath.Join(w.home, "logs", "gateways", profile))
+	entries, _ := os.ReadDir(filepath.Join(w.Home, "logs", "gateways", profile))
 	for _, e := range entries {
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && e.Name() != "lock" && e.Name() != "state" {
 			n += fi.Size()
@@ -103,27 +76,14 @@ func (w *world) gatewayLogBytes(profile string) int64 {
 	return n
 }
 
-func (w *world) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(w.bin, args...)
-	cmd.Env = w.env
-	return cmd
-}
-
-// watch runs the binary in watch mode until the spec ends.
+// watch runs the binary in watch mode until the spec ends, and expects it
+// to exit 0 on SIGTERM.
 func (w *world) watch(args ...string) *gexec.Session {
-	s, err := gexec.Start(w.command(args...), GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
+	s := w.Start(args...)
 	DeferCleanup(func() {
 		s.Signal(syscall.SIGTERM)
 		Eventually(s, time.Minute).Should(gexec.Exit(0))
 	})
-	return s
-}
-
-func (w *world) run(args ...string) *gexec.Session {
-	s, err := gexec.Start(w.command(args...), GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	Eventually(s, time.Minute).Should(gexec.Exit())
 	return s
 }
 
@@ -134,7 +94,7 @@ type statusRow struct {
 // status is `hermes-reconcile status --output json`: its rows by profile
 // and its exit code.
 func (w *world) status() (map[string]statusRow, int) {
-	s := w.run("status", "--output", "json")
+	s := w.Run("status", "--output", "json")
 	rows := map[string]statusRow{}
 	for _, line := range strings.Split(string(s.Out.Contents()), "\n") {
 		var r statusRow
@@ -247,7 +207,7 @@ var _ = Describe("gateways that fail, over five minutes of watch mode", func() {
 		loopStarts = w.starts("loop")
 
 		By("unpark starts it once more")
-		u := w.run("unpark", "loop")
+		u := w.Run("unpark", "loop")
 		Expect(u).To(gexec.Exit(0))
 		Expect(u.Out).To(gbytes.Say(`> gateway-loop  start  unparked`))
 		Eventually(func() int { return w.starts("loop") }).Should(BeNumerically(">", loopStarts))

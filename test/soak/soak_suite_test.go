@@ -27,9 +27,7 @@ func TestSoak(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	testkit.RequireS6()
-	path, err := gexec.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile", "-race")
-	Expect(err).NotTo(HaveOccurred())
-	binary = path
+	binary = testkit.Build(testkit.Cmd, "-race")
 	SetDefaultEventuallyTimeout(30 * time.Second)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
 })

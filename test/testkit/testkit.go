@@ -1,8 +1,5 @@
 //go:build linux
 
-// Package testkit is what the end-to-end and reliability suites share: a
-// real s6-svscan to run specs against, and file-tree helpers. It asserts
-// with Gomega, so it is for Ginkgo specs only.
 package testkit
 
 import (
@@ -14,13 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 )
@@ -36,48 +33,103 @@ func RequireS6() {
 	}
 }
 
-// RepoRoot is the checkout this package is in.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// FakeGateway is the stand-in for the Hermes gateway program.
-func FakeGateway() string { return filepath.Join(RepoRoot(), "test", "fake-gateway") }
-
 // Svscan is a real s6-svscan on a scandir, in its own process group.
 type Svscan struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	once sync.Once
+	t    T
+	// within bounds Stop's wait for s6-svscan's exit; group makes Stop wait
+	// for its whole process group too.
+	within time.Duration
+	group  bool
 }
 
-// StartSvscan runs s6-svscan on scandir and waits until it listens on its
-// control FIFO; the spec's cleanup stops it. Pdeathsig: should the test
-// process die without its cleanups (a timeout), s6-svscan and its gateways
-// still go.
-func StartSvscan(scandir, home string, flags ...string) *Svscan {
-	cmd := exec.Command("s6-svscan", append(flags, scandir)...)
-	cmd.Env = append(os.Environ(), "HERMES_HOME="+home)
-	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+// StartSvscan runs s6-svscan with flags on the scandir and waits until it
+// listens on its control FIFO; the cleanup stops it. Pdeathsig: should the
+// test process die without its cleanups (a timeout), s6-svscan and its
+// gateways still go.
+func (w *World) StartSvscan(flags ...string) *Svscan {
+	w.t.Helper()
+	cmd := exec.Command("s6-svscan", append(flags, w.Scandir)...)
+	cmd.Env = append(os.Environ(), "HERMES_HOME="+w.Home)
+	cmd.Stdout, cmd.Stderr = w.out, w.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	// Supervisors orphaned by a killed s6-svscan keep its output pipe open;
 	// its exit, not their end, is what Stop waits for.
 	cmd.WaitDelay = time.Second
-	Expect(cmd.Start()).To(Succeed())
-	s := &Svscan{cmd: cmd, done: make(chan struct{})}
+	w.g.Expect(cmd.Start()).To(Succeed())
+	s := &Svscan{cmd: cmd, done: make(chan struct{}), t: w.t, within: w.svscanWithin, group: w.svscanGroup}
 	go func() { _ = cmd.Wait(); close(s.done) }()
-	Eventually(func() (bool, error) {
-		return FIFOListening(filepath.Join(scandir, ".s6-svscan", "control"))
+	w.t.Cleanup(s.Stop)
+	w.g.Eventually(func() (bool, error) {
+		return FIFOListening(filepath.Join(w.Scandir, ".s6-svscan", "control"))
 	}).Should(BeTrue(), "s6-svscan listening")
-	DeferCleanup(s.Stop)
+	w.Sv = s
 	return s
 }
 
+// StopSvscan stops s6-svscan now (and with it every gateway).
+func (w *World) StopSvscan() { w.Sv.Stop() }
+
 // Stop stops s6-svscan (SIGTERM makes it stop every supervisor and
-// service) and waits until it has exited.
+// service) and waits until it has exited, killing it past its bound; in a
+// benchmark's world, then until nothing of its process group runs, so the
+// scandir can go. A second Stop does nothing.
 func (s *Svscan) Stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	Eventually(s.done, 10*time.Second).Should(BeClosed())
+	s.once.Do(func() {
+		pid := s.cmd.Process.Pid
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(s.within):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+			s.t.Errorf("s6-svscan %d did not exit within %s of SIGTERM; killed it", pid, s.within)
+			return
+		}
+		if s.group && !poll(s.within, 10*time.Millisecond, func() bool { return !groupAlive(pid) }) {
+			s.t.Errorf("supervisors of s6-svscan %d still running %s after it exited", pid, s.within)
+		}
+	})
+}
+
+// groupAlive reports whether a process of group pgid still runs (zombies
+// count as gone: PID 1 here may never reap them).
+func groupAlive(pgid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(data), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		// state ppid pgrp
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			return true
+		}
+	}
+	return false
+}
+
+// poll checks cond every interval until it holds (true) or bound passes
+// (false).
+func poll(bound, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every)
+	}
+	return true
 }
 
 // Pid is s6-svscan's process id.
@@ -165,38 +217,6 @@ func FIFOListening(path string) (bool, error) {
 	}
 	unix.Close(fd)
 	return true, nil
-}
-
-// WriteFile writes content to path, making its parent directories.
-func WriteFile(path, content string) {
-	Expect(os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
-	Expect(os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
-}
-
-// ReadFile is the content of path, which must be readable.
-func ReadFile(path string) string {
-	data, err := os.ReadFile(path)
-	Expect(err).NotTo(HaveOccurred())
-	return string(data)
-}
-
-// CopyTree copies the directories and regular files under src to dst.
-func CopyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
 }
 
 // TreeHash hashes names, types, modes, owners, symlink targets and contents
