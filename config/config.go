@@ -48,6 +48,18 @@ type Config struct {
 	// it removed, a run state it changed before writing the intent
 	// (HERMES_RECONCILE_SETTLE). Default 2s; 0 acts at once.
 	Settle time.Duration
+	// RemoveAfter is how long a profile's directory must be gone (without a
+	// tombstone) before its unit is removed: a restore, a rename by hand or
+	// a volume half there must not cost the gateway
+	// (HERMES_RECONCILE_REMOVE_AFTER). Default 1m; 0 removes at once.
+	RemoveAfter time.Duration
+	// RolloutHealthyAfter and RolloutTimeout pace a rollout (restarts of
+	// running gateways past --rollout-batch): a restarted gateway is
+	// healthy once up, without a death, for RolloutHealthyAfter; one not
+	// healthy within RolloutTimeout halts the rollout
+	// (HERMES_RECONCILE_ROLLOUT_HEALTHY_AFTER, _ROLLOUT_TIMEOUT). Default
+	// 10s and 2m.
+	RolloutHealthyAfter, RolloutTimeout time.Duration
 	// CrashLoopDeaths and CrashLoopWindow are the crash-loop guard: a
 	// gateway that died CrashLoopDeaths times within CrashLoopWindow (not
 	// counting stops) is parked down until its inputs or intent change, or
@@ -176,20 +188,23 @@ type Watch struct {
 // Default returns the settings of a Hermes container.
 func Default() Config {
 	return Config{
-		Home:             "",
-		Scandir:          "/run/service",
-		S6Bindir:         "/command",
-		Output:           OutputText,
-		LockTimeout:      30 * time.Second,
-		SuperviseTimeout: 10 * time.Second,
-		MaxServices:      0,
-		Settle:           2 * time.Second,
-		Topology:         "auto",
-		HermesRoot:       "/opt/hermes",
-		CrashLoopDeaths:  5,
-		CrashLoopWindow:  time.Minute,
-		Render:           DefaultRender(),
-		Host:             Host{RestartSec: 5},
+		Home:                "",
+		Scandir:             "/run/service",
+		S6Bindir:            "/command",
+		Output:              OutputText,
+		LockTimeout:         30 * time.Second,
+		SuperviseTimeout:    10 * time.Second,
+		MaxServices:         0,
+		Settle:              2 * time.Second,
+		RemoveAfter:         time.Minute,
+		RolloutHealthyAfter: 10 * time.Second,
+		RolloutTimeout:      2 * time.Minute,
+		Topology:            "auto",
+		HermesRoot:          "/opt/hermes",
+		CrashLoopDeaths:     5,
+		CrashLoopWindow:     time.Minute,
+		Render:              DefaultRender(),
+		Host:                Host{RestartSec: 5},
 		Kube: Kube{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, MetricsAddr: ":8080", HealthAddr: ":8081",
 			UID: 10000, GID: 10000},
 		Watch: Watch{

@@ -43,6 +43,17 @@ const (
 	// Why removals are held: the pass would remove more named services
 	// than --max-remove allows (an unmounted or swapped HERMES_HOME).
 	ReasonMassRemoval Reason = "mass_removal"
+	// Why a removal waits: the profile directory is gone without a
+	// tombstone, for less than --remove-after (a restore, a rename by hand,
+	// a volume half there).
+	ReasonProfileAbsent Reason = "profile_absent"
+	// Why a gateway is held, not started: another profile's gateway
+	// claims the same credential or port.
+	ReasonConflict Reason = "conflict"
+	// Why a restart waits: the rollout budget's batch before it is not
+	// healthy yet, or the rollout halted on a failed batch.
+	ReasonRollout       Reason = "rollout"
+	ReasonRolloutHalted Reason = "rollout_halted"
 )
 
 // Reasons is the whole set, in a fixed order.
@@ -52,6 +63,7 @@ func Reasons() []Reason {
 		ReasonProfileAdded, ReasonSpecChanged, ReasonAdopted, ReasonNotSupervised,
 		ReasonProfileRemoved, ReasonProfileTombstoned, ReasonStaleStaging,
 		ReasonRestartPending, ReasonRestartIncomplete, ReasonLoggerDown, ReasonCrashLoop, ReasonUnparked,
-		ReasonPermanentFailure, ReasonSettling, ReasonMassRemoval,
+		ReasonPermanentFailure, ReasonSettling, ReasonMassRemoval, ReasonProfileAbsent, ReasonConflict,
+		ReasonRollout, ReasonRolloutHalted,
 	}
 }

@@ -55,6 +55,9 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 			plan.Actions = append(plan.Actions, Action{Kind: Create, Key: svc.Profile, Unit: spec.Unit, Reason: desired.ReasonProfileAdded,
 				WantUp: svc.WantUp, Spec: spec, Folded: svc.Folded})
 		case u.Untouchable == "":
+			if !u.Absent.IsZero() {
+				plan.Notes = append(plan.Notes, Note{Key: svc.Profile, Unit: u.Name}) // back
+			}
 			var d []Deferral
 			plan.Actions, d = unitActions(plan.Actions, svc, &spec, u, &p, seen)
 			plan.Deferred = append(plan.Deferred, d...)
@@ -67,10 +70,26 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		reason := desired.ReasonProfileRemoved
 		if d.Tombstoned[key] {
 			reason = desired.ReasonProfileTombstoned
+		} else if p.RemoveAfter > 0 && d.Service(key) == nil {
+			// Gone without a tombstone: a restore, a rename by hand, a
+			// volume half there. The unit waits out --remove-after from the
+			// first pass that found it gone, as the unit records it.
+			absent := u.Absent
+			if absent.IsZero() {
+				absent = p.Now
+				plan.Notes = append(plan.Notes, Note{Key: key, Unit: u.Name, Absent: absent})
+			}
+			if until := absent.Add(p.RemoveAfter); p.Now.Before(until) {
+				plan.Deferred = append(plan.Deferred, Deferral{Key: key, Unit: u.Name, Kind: Remove, Reason: desired.ReasonProfileAbsent,
+					Why: fmt.Sprintf("its profile is gone since %s: removed at %s unless it comes back (a tombstone removes at once)",
+						absent.Format(time.TimeOnly), until.Format(time.TimeOnly)), Until: until})
+				continue
+			}
 		}
 		plan.Actions = append(plan.Actions, Action{Kind: Remove, Key: key, Unit: u.Name, Reason: reason,
 			Spec: Spec{Unit: u.Name, Payload: u.Payload}})
 	}
+	pace(&plan, o, want, p.Rollout, p.Now)
 	if p.MaxRemove != nil {
 		holdMassRemoval(&plan, o, *p.MaxRemove)
 	}
@@ -87,6 +106,9 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		}
 	}
 	sortActions(plan.Actions)
+	// Units are found in map order: the plan is the same for the same inputs.
+	sort.SliceStable(plan.Deferred, func(i, j int) bool { return plan.Deferred[i].Unit < plan.Deferred[j].Unit })
+	sort.Slice(plan.Notes, func(i, j int) bool { return plan.Notes[i].Unit < plan.Notes[j].Unit })
 	limit := p.Capacity
 	if limit <= 0 {
 		limit = o.Capacity

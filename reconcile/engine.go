@@ -31,6 +31,13 @@ type Engine interface {
 	Do(ctx context.Context, s Step) error
 }
 
+// Noter is an engine that keeps a pass's notes with its units (Plan.Notes):
+// what the next pass, or another process's, must know. Without it a note
+// lives as long as the process (the watch loop's memory).
+type Noter interface {
+	Note(ctx context.Context, n Note) error
+}
+
 // Prober is an engine that can say, before anything changes, that it
 // cannot act at all (scandir read-only, s6-svscan not running): one clear
 // error instead of one per action.
@@ -119,6 +126,14 @@ type Unit struct {
 	Deaths []Death
 	// Park is the crash-loop park recorded with the unit, nil when none.
 	Park *Park
+	// Rolled is when we last restarted the gateway for a new rendering (a
+	// rollout's restart), as the unit records it; zero when never. The
+	// rollout budget judges a batch from it.
+	Rolled time.Time
+	// Absent is when a pass first found the unit's profile gone (no
+	// directory, no tombstone), as the unit records it; zero when it was
+	// not. A removal waits --remove-after from it, whoever runs the pass.
+	Absent time.Time
 	// Running is true when the gateway process runs (or is being started).
 	Running bool
 	// WantUp is what the manager wants now (s6's want-up flag).

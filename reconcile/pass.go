@@ -27,6 +27,9 @@ type Pass struct {
 	// Repeated, if set, tells a failure its caller has reported already
 	// (the target failed the same way last time): it is logged at V(1).
 	Repeated func(target string, err error) bool
+	// absent are the notes of an engine that cannot keep them (Noter):
+	// when each key's profile was first found gone.
+	absent map[Key]time.Time
 }
 
 // Outcome is everything one pass saw, decided and did.
@@ -67,6 +70,11 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	if o.Observed, o.Err = p.Engine.Observe(ctx, o.Desired.Keys, o.Want); o.Err != nil {
 		return o
 	}
+	for k, t := range p.absent {
+		if u := o.Observed.Units[k]; u != nil && u.Absent.IsZero() {
+			u.Absent = t
+		}
+	}
 	for _, k := range sortedKeys(o.Observed.Units) {
 		u := o.Observed.Units[k]
 		for _, why := range []string{u.Untouchable, u.Blocked} {
@@ -79,9 +87,10 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	pol := p.Policy
 	pol.Now = p.now()
 	o.Plan = Decide(o.Desired, o.Want, o.Observed, pol)
-	if keys != nil && pol.MaxRemove != nil && removesNamed(o.Plan) {
+	if keys != nil && (pol.MaxRemove != nil && removesNamed(o.Plan) || pol.Rollout != nil && restarts(o.Plan)) {
 		// The mass-removal guard weighs removals against every named
-		// unit: a pass over some keys that would remove asks all of them.
+		// unit, the rollout budget restarts against every running one: a
+		// pass over some keys that would remove or restart asks all of them.
 		return p.Observe(ctx, nil)
 	}
 	o.Desired.Diagnostics = append(o.Desired.Diagnostics, o.Plan.Warnings...)
@@ -107,6 +116,7 @@ func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outc
 	if p.Progress != nil {
 		p.Progress.Planned(&o)
 	}
+	p.note(ctx, o.Plan.Notes)
 	if len(o.Plan.Actions) == 0 {
 		return o
 	}
@@ -119,6 +129,15 @@ func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outc
 	o.Results = ExecuteReporting(ctx, p.Engine, o.Plan, p.Engine.Schedule(o.Plan), p.Progress)
 	logResults(logr.FromContextOrDiscard(ctx), o.Results, p.Repeated)
 	return o
+}
+
+func restarts(plan Plan) bool {
+	for _, a := range plan.Actions {
+		if a.Kind == Update && a.Restart {
+			return true
+		}
+	}
+	return false
 }
 
 func removesNamed(plan Plan) bool {
@@ -144,4 +163,31 @@ func sortedKeys[V any](m map[Key]V) []Key {
 	}
 	sort.Slice(keys, func(i, j int) bool { return desired.Less(keys[i], keys[j]) })
 	return keys
+}
+
+// note records the plan's notes with their units (Noter); an engine that
+// cannot keeps them in the pass's memory, which lives as long as the
+// process. A note that cannot be written is logged: the next pass writes
+// it again.
+func (p *Pass) note(ctx context.Context, notes []Note) {
+	if len(notes) == 0 {
+		return
+	}
+	n, ok := p.Engine.(Noter)
+	for _, x := range notes {
+		if ok {
+			if err := n.Note(ctx, x); err != nil {
+				logr.FromContextOrDiscard(ctx).Error(err, "cannot record a note with the unit", "unit", x.Unit, "profile", x.Key)
+			}
+			continue
+		}
+		if p.absent == nil {
+			p.absent = map[Key]time.Time{}
+		}
+		if x.Absent.IsZero() {
+			delete(p.absent, x.Key)
+		} else {
+			p.absent[x.Key] = x.Absent
+		}
+	}
 }

@@ -116,12 +116,23 @@ type Plan struct {
 	// Warnings are decisions worth saying before anything is applied (the
 	// supervisor's capacity).
 	Warnings []desired.Diagnostic
+	// Notes are what the pass records with units besides its actions
+	// (Noter): a profile found absent, or back.
+	Notes []Note
 	// OverCapacity is set when the plan needs more units than the manager
 	// will run: the engine registers default first, so it is the last to
 	// be refused.
 	OverCapacity bool
 	// Now is the time the plan was decided at.
 	Now time.Time
+}
+
+// Note is what a pass records with a unit besides its actions: when its
+// profile was first found absent, or (a zero Absent) that it is back.
+type Note struct {
+	Key    Key
+	Unit   string
+	Absent time.Time
 }
 
 // Deferral is an action the plan holds back: until a time (another
@@ -179,11 +190,18 @@ type Policy struct {
 	Unpark map[Key]bool
 	// MaxRemove bounds the named units one pass may remove; nil: no bound.
 	MaxRemove *RemoveLimit
+	// Rollout paces restarts of running gateways; nil: all at once.
+	Rollout *Rollout
+	// RemoveAfter is how long a profile must be absent (its directory gone
+	// without a tombstone) before its unit is removed; 0: at once.
+	RemoveAfter time.Duration
 }
 
 // RemoveLimit is the mass-removal guard, in the spirit of Argo CD's
 // allowEmpty: a pass that would remove more named units than it allows
-// removes none. The zero value allows all but one (of at least two).
+// removes none. The zero value allows one named unit, or a quarter of
+// them, whichever is more: a half-mounted volume that hides most profiles
+// must not take their gateways with it.
 type RemoveLimit struct {
 	// Max is a count of units, or with Percent a share of the named ones;
 	// Set says either was given.
@@ -198,10 +216,7 @@ type RemoveLimit struct {
 func (l RemoveLimit) limit(named int) int {
 	switch {
 	case !l.Set:
-		if named < 2 {
-			return named
-		}
-		return named - 1
+		return max(1, named/4)
 	case l.Percent:
 		return named * l.Max / 100
 	}
@@ -211,7 +226,7 @@ func (l RemoveLimit) limit(named int) int {
 func (l RemoveLimit) String() string {
 	switch {
 	case !l.Set:
-		return "all but one"
+		return "one or a quarter"
 	case l.Percent:
 		return fmt.Sprintf("%d%%", l.Max)
 	}

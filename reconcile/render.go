@@ -89,6 +89,10 @@ var holdWords = map[desired.Reason]string{
 	desired.ReasonMassRemoval:      "removals held by the mass-removal guard",
 	desired.ReasonPermanentFailure: "held until their inputs or intent change",
 	desired.ReasonCrashLoop:        "held by the crash-loop hold-off",
+	desired.ReasonProfileAbsent:    "removals waiting for their profiles to come back (--remove-after)",
+	desired.ReasonConflict:         "held by a conflict over a credential or port",
+	desired.ReasonRollout:          "restarts waiting for the rollout's batch before them",
+	desired.ReasonRolloutHalted:    "restarts held by a halted rollout",
 }
 
 // holds is the summary's word on what the plan holds back, each cause

@@ -99,7 +99,7 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 	}
 	u := &reconcile.Unit{Key: e.active, Name: def.Name, Ours: true, Drift: st.Stale, Untouchable: st.Foreign,
 		Registered: true, Running: st.Up, WantUp: st.Up, Persisted: st.Enabled,
-		State: st.Word(), PID: st.PID, Detail: st.Detail, ExitCode: -1, Payload: def}
+		State: st.Word(), PID: st.PID, Detail: st.Detail, ExitCode: -1, Payload: def, Absent: e.absentSince(def.Name)}
 	if spec, ok := want[e.active]; ok && len(st.Stale) == 0 {
 		u.Hash = spec.Hash // the files on disk are the rendering
 	}

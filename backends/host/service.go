@@ -187,6 +187,9 @@ type Settings struct {
 	Env map[string]string
 	// RestartSec is Service.RestartSec.
 	RestartSec int
+	// NotesFile keeps the passes' notes of the service (reconcile.Noter);
+	// "": none are kept beyond the process.
+	NotesFile string
 }
 
 // Service is the host service of a desired one.

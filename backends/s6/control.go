@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/command"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -132,11 +133,14 @@ func (b *Backend) restart(ctx context.Context, slot string, logger bool) error {
 		}
 		caveat = &reconcile.Caveat{Msg: fmt.Sprintf("its stop outlasted %s and it was killed (SIGKILL) before the start", b.timeout)}
 	}
+	// After the stop: a death of ours (SIGKILL past the timeout) is no
+	// failure of the new run.
+	upAt := time.Now()
 	if _, err := b.run.run(ctx, "s6-svc", "-u", dir); err != nil {
 		return err
 	}
 	if !logger {
-		if err := b.updateState(root, slot, func(st *slotState) { st.Restarting = false }); err != nil {
+		if err := b.updateState(root, slot, func(st *slotState) { st.Restarting, st.Rolled = false, upAt }); err != nil {
 			return err
 		}
 	}

@@ -351,7 +351,7 @@ func unitOf(s *slot, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
 	u.Stale = st.Up && st.Since.Before(s.state.RunWritten)
 	u.PID, u.Since, u.ExitCode, u.Signal, u.PermanentFailure = st.PID, st.Since, st.ExitCode, st.Signal, st.PermanentFailure
 	u.StatusErr, u.Blocked = s.statusErr, s.blocked
-	u.Restarting, u.Park = s.state.Restarting, s.state.Park
+	u.Restarting, u.Park, u.Absent, u.Rolled = s.state.Restarting, s.state.Park, s.state.Absent, s.state.Rolled
 	u.Adopted = s.state.Adopted
 	u.Deaths = s.deaths
 	parked := u.Park != nil && !u.Park.Unparked() && !st.Up

@@ -1,6 +1,7 @@
 package s6
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,12 @@ type slotState struct {
 	// gateway and logger running then were accepted as they are.
 	Adopted time.Time       `json:"adopted,omitzero"`
 	Park    *reconcile.Park `json:"park,omitempty"`
+	// Rolled is when a restart of ours started the gateway on a new run:
+	// the rollout budget judges its batch from it.
+	Rolled time.Time `json:"rolled,omitzero"`
+	// Absent is when a pass first found the slot's profile gone: its
+	// removal waits --remove-after from then, whichever process decides.
+	Absent time.Time `json:"absent,omitzero"`
 }
 
 // parseState decodes StateFile; an unreadable one is reported and counts
@@ -96,4 +103,19 @@ func ParseDeathTally(b []byte) ([]reconcile.Death, error) {
 		deaths = append(deaths, reconcile.Death{At: taiTime(r[0:12]), Exit: int(r[12]), Signal: int(r[13])})
 	}
 	return deaths, nil
+}
+
+// Note records a pass's note in the slot's state: when its profile was
+// first found gone, or that it is back. The slot's files and its gateway
+// are not touched.
+func (b *Backend) Note(_ context.Context, n reconcile.Note) error {
+	root, err := os.OpenRoot(b.scandir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, err := root.Lstat(n.Unit); err != nil {
+		return nil // gone meanwhile: nothing to note
+	}
+	return b.updateState(root, n.Unit, func(st *slotState) { st.Absent = n.Absent })
 }

@@ -118,7 +118,8 @@ func buildHost(kind string, o *cli.Options, getenv func(string) string) (*cli.Se
 			o.Cfg.HermesRoot = filepath.Join(h, ".hermes", "hermes-agent")
 		}
 	}
-	s := host.Settings{GatewayCommand: gatewayProgram(o.Cfg.Render.GatewayCommand), Env: o.Cfg.Render.Env, RestartSec: o.Cfg.Host.RestartSec}
+	s := host.Settings{GatewayCommand: gatewayProgram(o.Cfg.Render.GatewayCommand), Env: o.Cfg.Render.Env, RestartSec: o.Cfg.Host.RestartSec,
+		NotesFile: hostFile(kind, o, ".notes.json")}
 	active, held := desired.Active(o.Cfg.Home)
 	lock := hostLock(kind, o)
 	return &cli.Setup{
@@ -180,16 +181,21 @@ func osName(goos string) string {
 	return goos
 }
 
-// hostLock is the single-writer lock of a host's service: a file in the
-// user's cache directory, one per profile root, so --once from a timer and
-// watch mode never act at once.
-func hostLock(kind string, o *cli.Options) func(mode string) loop.Locker {
+// hostFile is a file of ours about a host's service, in the user's cache
+// directory, one per manager and profile root: its lock, its notes.
+func hostFile(kind string, o *cli.Options, ext string) string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		dir = os.TempDir()
 	}
 	sum := sha256.Sum256([]byte(desired.Root(o.Cfg.Home)))
-	path := filepath.Join(dir, "hermes-reconcile", kind+"-"+hex.EncodeToString(sum[:6])+".lock")
+	return filepath.Join(dir, "hermes-reconcile", kind+"-"+hex.EncodeToString(sum[:6])+ext)
+}
+
+// hostLock is the single-writer lock of a host's service, so --once from a
+// timer and watch mode never act at once.
+func hostLock(kind string, o *cli.Options) func(mode string) loop.Locker {
+	path := hostFile(kind, o, ".lock")
 	return func(mode string) loop.Locker {
 		who := fmt.Sprintf("pid %d (hermes-reconcile %s)", os.Getpid(), mode)
 		return func(ctx context.Context) (func(), error) {

@@ -102,7 +102,7 @@ var _ = Describe("operator safety and truthfulness", func() {
 		for _, p := range []string{"alpha", "beta", "gamma"} {
 			Expect(out).To(ContainSubstring("= gateway-" + p + "  remove held  mass_removal: profile_removed, held with the other removals (see the warning)"))
 		}
-		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: the pass would remove 3 of 3 named services at once, more than --max-remove all but one allows: none removed; if those profiles really are gone, run once with --allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Warning: the pass would remove 3 of 3 named services at once, more than --max-remove one or a quarter allows: none removed; if those profiles really are gone, run once with --allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"))
 		Expect(w.Slots()).To(ConsistOf("gateway-default", "gateway-alpha", "gateway-beta", "gateway-gamma"))
 		w.UpPID("alpha")
 

@@ -51,7 +51,8 @@ func newWorld() *world {
 	env = append(env, "GORACE=atexit_sleep_ms=0 halt_on_error=1", "HOME="+w.userHome, "HERMES_HOME="+w.home, "NO_COLOR=1",
 		// An executable, so the units the binary writes pass systemd-analyze verify.
 		"HERMES_RECONCILE_GATEWAY_COMMAND="+testkit.FakeGateway(), "STANDIN_UNIT_DIR="+w.unitDir(),
-		"HERMES_RECONCILE_HERMES_VERSION="+testkit.HermesVersion) // a Hermes before #112854: the config decides
+		"HERMES_RECONCILE_HERMES_VERSION="+testkit.HermesVersion, // a Hermes before #112854: the config decides
+		"HERMES_RECONCILE_REMOVE_AFTER=0")                        // the specs delete the profile and expect its unit gone at once
 	w.env = w.st.Env(env)
 	return w
 }

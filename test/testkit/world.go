@@ -116,6 +116,11 @@ func newWorld(t T, g Gomega, out io.Writer, binary, fixture, scanParent string, 
 		"HERMES_RECONCILE_LOG_FORMAT=json",
 		"GATEWAY_MULTIPLEX_PROFILES=",
 		"HERMES_RECONCILE_HERMES_VERSION="+HermesVersion,
+		// Most specs delete a profile and expect its unit gone at once: the
+		// wait before a removal is the removal specs' own business.
+		"HERMES_RECONCILE_REMOVE_AFTER=0",
+		// Likewise a rollout's pace: the rollout specs set their own.
+		"HERMES_RECONCILE_ROLLOUT_BATCH=100%",
 		"NO_COLOR=1",
 	)
 	return w

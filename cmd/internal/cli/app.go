@@ -258,8 +258,10 @@ func notifyReady(log logr.Logger, fd int) {
 
 // policy is the planner's policy from the settings; engines add theirs.
 func (o *Options) policy() reconcile.Policy {
-	p := reconcile.Policy{Settle: o.Cfg.Settle,
-		CrashLoop: reconcile.CrashLoop{Deaths: o.Cfg.CrashLoopDeaths, Window: o.Cfg.CrashLoopWindow}}
+	p := reconcile.Policy{Settle: o.Cfg.Settle, RemoveAfter: o.Cfg.RemoveAfter,
+		CrashLoop: reconcile.CrashLoop{Deaths: o.Cfg.CrashLoopDeaths, Window: o.Cfg.CrashLoopWindow},
+		Rollout: &reconcile.Rollout{Batch: reconcile.RemoveLimit{Max: o.RolloutBatch.n, Percent: o.RolloutBatch.percent, Set: o.RolloutBatch.set},
+			HealthyAfter: o.Cfg.RolloutHealthyAfter, Timeout: o.Cfg.RolloutTimeout}}
 	if !o.AllowMassRemove {
 		p.MaxRemove = &reconcile.RemoveLimit{Max: o.MaxRemove.n, Percent: o.MaxRemove.percent, Set: o.MaxRemove.set,
 			Flag: "--max-remove", Allow: "--allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"}
@@ -471,5 +473,6 @@ func StartupLine(log logr.Logger, o *Options, backend string, kv ...any) {
 		"quiet", w.Quiet.String(), "max_delay", w.MaxDelay.String(), "resync", w.Resync.String(), "backoff_max", w.BackoffMax.String(),
 		"settle", o.Cfg.Settle.String(), "lock_timeout", o.Cfg.LockTimeout.String(),
 		"crash_loop_deaths", o.Cfg.CrashLoopDeaths, "crash_loop_window", o.Cfg.CrashLoopWindow.String(),
-		"max_remove", maxRemove)...)
+		"max_remove", maxRemove, "remove_after", o.Cfg.RemoveAfter.String(),
+		"rollout_healthy_after", o.Cfg.RolloutHealthyAfter.String(), "rollout_timeout", o.Cfg.RolloutTimeout.String())...)
 }

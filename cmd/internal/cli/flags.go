@@ -49,6 +49,8 @@ type Options struct {
 	// MaxRemove and AllowMassRemove are the mass-removal guard.
 	MaxRemove       removeLimit
 	AllowMassRemove bool
+	// RolloutBatch is how many running gateways restart at once.
+	RolloutBatch removeLimit
 	// ScandirGiven: --scandir or a scandir variable was set (auto picks s6);
 	// HomeDefault: no HERMES_HOME was given (a host then uses ~/.hermes);
 	// HermesRootDefault: no --hermes-root (a host then uses
@@ -160,8 +162,12 @@ func optionTable(o *Options) []option {
 		{name: "lock-timeout", group: GroupSafety, arg: "DURATION", def: dur(c.LockTimeout), help: "how long to wait for another reconciler's lock", value: durationValue{&c.LockTimeout, 0, 0}},
 		{name: "timeout", group: GroupSafety, arg: "DURATION", def: dur(c.SuperviseTimeout), help: "bound on each wait for s6 (supervised, down, supervisor gone); a restart's stop past it ends in SIGKILL", value: durationValue{&c.SuperviseTimeout, time.Millisecond, 0}},
 		{name: "settle", group: GroupSafety, arg: "DURATION", def: dur(c.Settle), help: "how long another writer (the Hermes CLI) gets to finish a create, delete, start or stop before a pass acts against it; 0: at once", value: durationValue{&c.Settle, 0, time.Hour}},
-		{name: "max-remove", group: GroupSafety, arg: "N|P%", def: "all but one", help: "the most named slots one pass may remove, a count or a share; a pass that would remove more removes none and says why", value: &o.MaxRemove},
+		{name: "remove-after", group: GroupSafety, arg: "DURATION", def: dur(c.RemoveAfter), help: "how long a profile's directory must be gone (without a tombstone) before its unit is removed; 0: at once", value: durationValue{&c.RemoveAfter, 0, 24 * time.Hour}},
+		{name: "max-remove", group: GroupSafety, arg: "N|P%", def: "one, or a quarter of them", help: "the most named units one pass may remove, a count or a share (default: one, or a quarter of them, whichever is more); a pass that would remove more removes none and says why", value: &o.MaxRemove},
 		{name: "allow-mass-remove", group: GroupSafety, help: "let a pass remove more named slots than --max-remove (after a deliberate cleanup)", value: boolValue{&o.AllowMassRemove}},
+		{name: "rollout-batch", group: GroupSafety, arg: "N|P%", def: "a tenth of the running gateways", help: "how many running gateways a change that restarts them (a new gateway command, environment or image) restarts at once; the next batch waits until these are healthy", value: &o.RolloutBatch},
+		{name: "rollout-healthy-after", group: GroupSafety, arg: "DURATION", def: dur(c.RolloutHealthyAfter), help: "a restarted gateway is healthy once up, without a death, this long (Kubernetes: its pod Ready and the Deployment available)", value: durationValue{&c.RolloutHealthyAfter, 0, time.Hour}},
+		{name: "rollout-timeout", group: GroupSafety, arg: "DURATION", def: dur(c.RolloutTimeout), help: "a restarted gateway not healthy within this halts the rollout: the others keep what they run", value: durationValue{&c.RolloutTimeout, time.Second, 24 * time.Hour}},
 		{name: "max-services", group: GroupSafety, arg: "N", def: "learned", help: "s6-svscan's limit (-c): a warning before applying a plan that needs more (a slot with its logger counts once), and no wait on slots past it; 0: learn it from the running s6-svscan, else 500 (s6 2.11 without -c)", value: intValue{&c.MaxServices, 0, 1 << 20}},
 		{name: "crash-loop-deaths", group: GroupSafety, arg: "N", def: fmt.Sprint(c.CrashLoopDeaths), help: "park a gateway after this many deaths (not stops, not clean exits) within --crash-loop-window; 0: no guard", value: intValue{&c.CrashLoopDeaths, 0, 1000}},
 		{name: "crash-loop-window", group: GroupSafety, arg: "DURATION", def: dur(c.CrashLoopWindow), help: "the window of --crash-loop-deaths", value: durationValue{&c.CrashLoopWindow, time.Second, 24 * time.Hour}},

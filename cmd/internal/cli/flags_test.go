@@ -126,7 +126,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--quiet", "abc"}, nil, `--quiet: want a duration such as 500ms, 10s or 1m30s (from 0 to 1m0s); got "abc"`},
 		{[]string{"--max-services", "-5"}, nil, "--max-services: want a whole number from 0"},
 		{[]string{"--restart-sec", "-5"}, nil, "--restart-sec: want a whole number from 0"},
-		{[]string{"--max-remove", "150%"}, nil, "--max-remove: want a count of slots"},
+		{[]string{"--max-remove", "150%"}, nil, "--max-remove: want a count (such as 3)"},
 		{[]string{"--quiet", "5s", "--max-delay", "1s"}, nil, "--quiet 5s is longer than --max-delay 1s"},
 		{[]string{"status", "--once"}, nil, "--once and status are two modes"},
 		{[]string{"--once", "--", "status"}, nil, "--once and status are two modes"},

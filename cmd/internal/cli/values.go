@@ -150,7 +150,7 @@ func (l *removeLimit) Set(s string) error {
 	pct := strings.HasSuffix(t, "%")
 	n, err := strconv.Atoi(strings.TrimSuffix(t, "%"))
 	if err != nil || n < 0 || (pct && n > 100) {
-		return fmt.Errorf("want a count of slots (such as 3) or a share from 0%% to 100%% (such as 50%%); got %q", s)
+		return fmt.Errorf("want a count (such as 3) or a share from 0%% to 100%% (such as 50%%); got %q", s)
 	}
 	*l = removeLimit{set: true, n: n, percent: pct}
 	return nil
