@@ -43,6 +43,10 @@ const (
 	// Why removals are held: the pass would remove more named services
 	// than --max-remove allows (an unmounted or swapped HERMES_HOME).
 	ReasonMassRemoval Reason = "mass_removal"
+	// A unit the manager runs more than one gateway of (a Deployment
+	// scaled above 1 by hand) brought back to one: several gateways on one
+	// bot token fight over it.
+	ReasonReplicasClamped Reason = "replicas_clamped"
 )
 
 // Reasons is the whole set, in a fixed order.
@@ -52,6 +56,6 @@ func Reasons() []Reason {
 		ReasonProfileAdded, ReasonSpecChanged, ReasonAdopted, ReasonNotSupervised,
 		ReasonProfileRemoved, ReasonProfileTombstoned, ReasonStaleStaging,
 		ReasonRestartPending, ReasonRestartIncomplete, ReasonLoggerDown, ReasonCrashLoop, ReasonUnparked,
-		ReasonPermanentFailure, ReasonSettling, ReasonMassRemoval,
+		ReasonPermanentFailure, ReasonSettling, ReasonMassRemoval, ReasonReplicasClamped,
 	}
 }

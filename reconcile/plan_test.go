@@ -310,6 +310,29 @@ var planEntries = []TableEntry{
 		want(svcs(explicitUp("systemd-coder"))), have(slot("systemd-coder", false, untouchable)),
 		""),
 
+	// A Deployment (kube-*): replicas above 1 are drift, brought back to
+	// one by a start; replicas 0 where it should run is a plain start.
+	row("kube: scaled to 3 by hand with a running intent: clamped to one",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(3))),
+		"> hermes-gateway-kube-a  start  replicas_clamped"),
+	row("kube: scaled to 2 with no intent: clamped all the same",
+		want(svcs(noIntent("kube-a"))), have(slot("kube-a", true, instances(2))),
+		"> hermes-gateway-kube-a  start  replicas_clamped"),
+	row("kube: scaled to 3 with a stopped intent: stopped, not clamped",
+		want(svcs(explicitDown("kube-a"))), have(slot("kube-a", true, instances(3))),
+		"< hermes-gateway-kube-a  stop  intent_stopped"),
+	row("kube: scaled to 0 with a running intent: a start, not a clamp",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", false, instances(0))),
+		"> hermes-gateway-kube-a  start  intent_running"),
+	row("kube: scaled to 3 and its template edited: rolled, then clamped",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(3), drift("deployment.json"))),
+		plan(
+			"~ hermes-gateway-kube-a  update deployment.json (restart)  spec_changed",
+			"> hermes-gateway-kube-a  start  replicas_clamped")),
+	row("kube: one replica is in step",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(1))),
+		""),
+
 	// Ordering: everything that takes gateways down first; default first,
 	// then by name; within a slot, the rewrite before the start.
 	row("ordering: downs before ups, default first, then by name",
@@ -382,7 +405,7 @@ var _ = Describe("Plan", func() {
 			desired.ReasonProfileAdded, desired.ReasonSpecChanged, desired.ReasonAdopted,
 			desired.ReasonIntentRunning, desired.ReasonIntentStopped, desired.ReasonMultiplex,
 			desired.ReasonProfileRemoved, desired.ReasonProfileTombstoned, desired.ReasonStaleStaging,
-			desired.ReasonNotSupervised,
+			desired.ReasonNotSupervised, desired.ReasonReplicasClamped,
 		} {
 			Expect(reasons).To(HaveKey(string(r)))
 		}

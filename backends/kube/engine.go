@@ -122,8 +122,10 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 		replicas = *d.Spec.Replicas
 	}
 	up := replicas > 0
+	// Replicas above 1 are drift the planner clamps: each replica is a
+	// gateway, and they would share one bot token.
 	u := &reconcile.Unit{Key: k, Name: d.Name, Hash: d.Annotations[AnnotationHash], Registered: true,
-		Running: up, WantUp: up, Persisted: up, ExitCode: -1}
+		Running: up, WantUp: up, Persisted: up, Instances: int(replicas), ExitCode: -1}
 	u.Ours = ours(d) && u.Hash != ""
 	var accepted bool
 	if spec, ok := want[k]; ok {
