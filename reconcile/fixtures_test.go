@@ -184,7 +184,7 @@ func persisted(up bool) unitOpt { return func(u *reconcile.Unit) { u.Persisted =
 func status(f func(*reconcile.Unit)) unitOpt { return f }
 
 func untouchable(u *reconcile.Unit) {
-	*u = reconcile.Unit{Key: u.Key, Name: u.Name, Untouchable: "slot is a symlink; left as it is"}
+	*u = reconcile.Unit{Key: u.Key, Name: u.Name, State: "untouchable", Untouchable: "slot is a symlink; left as it is"}
 }
 
 // instances: the manager is asked to run n gateways of the unit at once
@@ -209,6 +209,19 @@ func withLeftovers(o reconcile.Observed, names ...string) reconcile.Observed {
 		o.Strays = append(o.Strays, reconcile.Stray{Name: n, Ours: true, Live: strings.HasSuffix(n, ".del")})
 	}
 	return o
+}
+
+// planText is the plan as the table writes it: its actions, then the
+// units it leaves as they are.
+func planText(p reconcile.Plan) string {
+	lines := []string{}
+	if len(p.Actions) > 0 {
+		lines = append(lines, p.String())
+	}
+	for _, u := range p.Untouched {
+		lines = append(lines, u.Line())
+	}
+	return strings.Join(lines, "\n")
 }
 
 func decide(d desired.State, o reconcile.Observed) reconcile.Plan {

@@ -233,10 +233,10 @@ var planEntries = []TableEntry{
 		""),
 	row("untouchable: a symlinked slot of a live profile",
 		want(svcs(explicitUp("a"))), have(slot("a", false, untouchable)),
-		""),
+		"= gateway-a  left as it is (untouchable)  slot is a symlink; left as it is"),
 	row("untouchable: a symlinked slot of a deleted profile",
 		want(nil), have(slot("c", false, untouchable)),
-		""),
+		"= gateway-c  left as it is (untouchable)  slot is a symlink; left as it is"),
 
 	// Incomplete desired state: nothing is removed on its account.
 	row("incomplete: no removal, other work goes on",
@@ -308,7 +308,7 @@ var planEntries = []TableEntry{
 		""),
 	row("host: a unit serving another HERMES_HOME is left as it is",
 		want(svcs(explicitUp("systemd-coder"))), have(slot("systemd-coder", false, untouchable)),
-		""),
+		"= hermes-gateway-systemd-coder  left as it is (untouchable)  slot is a symlink; left as it is"),
 
 	// A Deployment (kube-*): replicas above 1 are drift, brought back to
 	// one by a start; replicas 0 where it should run is a plain start.
@@ -370,7 +370,7 @@ var planEntries = []TableEntry{
 var _ = Describe("Plan", func() {
 	DescribeTable("plans the actions that converge actual to desired",
 		func(d desired.State, o reconcile.Observed, expected string) {
-			Expect(decide(d, o).String()).To(Equal(expected))
+			Expect(planText(decide(d, o))).To(Equal(expected))
 		},
 		planEntries,
 	)
