@@ -187,6 +187,12 @@ func untouchable(u *reconcile.Unit) {
 	*u = reconcile.Unit{Key: u.Key, Name: u.Name, State: "untouchable", Untouchable: "slot is a symlink; left as it is"}
 }
 
+// paused: a Deployment an operator paused by its annotation, as the kube
+// engine reports it: whatever else it looks like, it is left alone.
+func paused(u *reconcile.Unit) {
+	u.State, u.Untouchable = "paused", "paused by its annotation: not scaled, rewritten or removed until it is taken off"
+}
+
 // instances: the manager is asked to run n gateways of the unit at once
 // (a Deployment's replicas); 0 stopped.
 func instances(n int) unitOpt {

@@ -332,6 +332,12 @@ var planEntries = []TableEntry{
 	row("kube: one replica is in step",
 		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(1))),
 		""),
+	row("kube: a paused Deployment, scaled to 3 and edited, is left as it is",
+		want(svcs(explicitDown("kube-a"))), have(slot("kube-a", true, instances(3), drift("deployment.json"), paused)),
+		"= hermes-gateway-kube-a  left as it is (paused)  paused by its annotation: not scaled, rewritten or removed until it is taken off"),
+	row("kube: a paused Deployment whose profile is gone is not removed",
+		want(nil), have(slot("kube-a", true, paused)),
+		"= hermes-gateway-kube-a  left as it is (paused)  paused by its annotation: not scaled, rewritten or removed until it is taken off"),
 
 	// Ordering: everything that takes gateways down first; default first,
 	// then by name; within a slot, the rewrite before the start.

@@ -3,6 +3,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,9 +12,10 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 )
 
-// What the engine observes of a Deployment's replicas is what the planner
-// clamps: each replica is a gateway.
-func TestObserveReplicas(t *testing.T) {
+// What the engine observes of a Deployment's replicas and of the paused
+// annotation is what the planner clamps and leaves alone: each replica is
+// a gateway, and a paused Deployment is no unit to act on.
+func TestObserveReplicasAndPaused(t *testing.T) {
 	e := New(nil, "ns", Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000})
 	spec, err := e.Render(desired.Service{Profile: "coder"})
 	if err != nil {
@@ -39,19 +41,30 @@ func TestObserveReplicas(t *testing.T) {
 		instances int
 		running   bool
 		state     string
+		paused    bool
 		drift     bool
 	}{
-		{"one replica: up once", ours(n(1), nil, nil), 1, true, "starting", false},
-		{"no replicas field: the API's default, one", ours(nil, nil, nil), 1, true, "starting", false},
-		{"three replicas: three gateways, drift to clamp", ours(n(3), nil, nil), 3, true, "starting", false},
-		{"zero replicas: down, nothing to clamp", ours(n(0), nil, nil), 0, false, "down", false},
-		{"two replicas and a hand-edited image: both drifts", ours(n(2), nil, otherImage), 2, true, "starting", true},
+		{"one replica: up once", ours(n(1), nil, nil), 1, true, "starting", false, false},
+		{"no replicas field: the API's default, one", ours(nil, nil, nil), 1, true, "starting", false, false},
+		{"three replicas: three gateways, drift to clamp", ours(n(3), nil, nil), 3, true, "starting", false, false},
+		{"zero replicas: down, nothing to clamp", ours(n(0), nil, nil), 0, false, "down", false, false},
+		{"two replicas and a hand-edited image: both drifts", ours(n(2), nil, otherImage), 2, true, "starting", false, true},
+		{"paused: left alone, its replicas not counted", ours(n(3), map[string]string{AnnotationPaused: "true"}, otherImage), 0, false, "paused", true, false},
+		{"paused: TRUE, as strconv.ParseBool reads it", ours(n(1), map[string]string{AnnotationPaused: "TRUE"}, nil), 0, false, "paused", true, false},
+		{"paused false: ours as ever", ours(n(1), map[string]string{AnnotationPaused: "false"}, otherImage), 1, true, "starting", false, true},
+		{"paused with a word ParseBool refuses: not paused", ours(n(1), map[string]string{AnnotationPaused: "yes please"}, nil), 1, true, "starting", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := e.unitOf("coder", tt.d, want)
 			if u.Instances != tt.instances || u.Running != tt.running || u.State != tt.state {
 				t.Errorf("instances %d running %v state %q, want %d %v %q", u.Instances, u.Running, u.State, tt.instances, tt.running, tt.state)
+			}
+			if got := u.Untouchable != ""; got != tt.paused {
+				t.Errorf("untouchable %q, want paused %v", u.Untouchable, tt.paused)
+			}
+			if tt.paused && !strings.Contains(u.Untouchable, AnnotationPaused) {
+				t.Errorf("untouchable %q does not name the annotation to remove", u.Untouchable)
 			}
 			if got := len(u.Drift) > 0; got != tt.drift {
 				t.Errorf("drift %v, want %v", u.Drift, tt.drift)
