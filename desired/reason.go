@@ -54,6 +54,10 @@ const (
 	// healthy yet, or the rollout halted on a failed batch.
 	ReasonRollout       Reason = "rollout"
 	ReasonRolloutHalted Reason = "rollout_halted"
+	// A unit the manager runs more than one gateway of (a Deployment
+	// scaled above 1 by hand) brought back to one: several gateways on one
+	// bot token fight over it.
+	ReasonReplicasClamped Reason = "replicas_clamped"
 )
 
 // Reasons is the whole set, in a fixed order.
@@ -64,6 +68,6 @@ func Reasons() []Reason {
 		ReasonProfileRemoved, ReasonProfileTombstoned, ReasonStaleStaging,
 		ReasonRestartPending, ReasonRestartIncomplete, ReasonLoggerDown, ReasonCrashLoop, ReasonUnparked,
 		ReasonPermanentFailure, ReasonSettling, ReasonMassRemoval, ReasonProfileAbsent, ReasonConflict,
-		ReasonRollout, ReasonRolloutHalted,
+		ReasonRollout, ReasonRolloutHalted, ReasonReplicasClamped,
 	}
 }

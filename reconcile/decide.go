@@ -10,8 +10,8 @@ import (
 
 // Decide returns the plan that makes what the engine observed match what
 // the profiles want. It is pure. Units in sync get no action; held
-// profiles and untouchable units get none either; a partial desired state
-// removes nothing.
+// profiles and untouchable units get none either (the plan lists the
+// latter as untouched); a partial desired state removes nothing.
 func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 	plan := Plan{Keys: d.Keys, Now: p.Now}
 	wanted := make(map[Key]bool, len(d.Services))
@@ -64,6 +64,9 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		}
 	}
 	for key, u := range o.Units {
+		if u.Untouchable != "" && d.Covers(key) {
+			plan.Untouched = append(plan.Untouched, Untouched{Key: key, Unit: u.Name, State: u.State, Why: u.Untouchable})
+		}
 		if wanted[key] || !d.Covers(key) || u.Untouchable != "" || d.Held[key] || d.Incomplete {
 			continue
 		}
@@ -109,6 +112,7 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 	// Units are found in map order: the plan is the same for the same inputs.
 	sort.SliceStable(plan.Deferred, func(i, j int) bool { return plan.Deferred[i].Unit < plan.Deferred[j].Unit })
 	sort.Slice(plan.Notes, func(i, j int) bool { return plan.Notes[i].Unit < plan.Notes[j].Unit })
+	sort.Slice(plan.Untouched, func(i, j int) bool { return desired.Less(plan.Untouched[i].Key, plan.Untouched[j].Key) })
 	limit := p.Capacity
 	if limit <= 0 {
 		limit = o.Capacity

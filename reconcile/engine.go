@@ -141,6 +141,11 @@ type Unit struct {
 	// Persisted is true when the unit comes up by itself after its manager
 	// restarts (s6: no down file; systemd: enabled).
 	Persisted bool
+	// Instances is how many gateways the manager is asked to run at once,
+	// where it can be asked for several (a Deployment's replicas); 0 where
+	// it runs one at most (s6, a host). Above 1 is drift: that many
+	// gateways on one bot token.
+	Instances int
 	// Untouchable, when set, says why the unit must not be changed (a
 	// symlink in a slot's place, a unit serving another HERMES_HOME).
 	Untouchable string

@@ -24,9 +24,13 @@ var renderer = func() *s6.Renderer {
 }()
 
 // spec is the rendering of a profile's rows: profiles named systemd-* and
-// launchd-* are a host's single unit, every other one an s6 slot.
+// launchd-* are a host's single unit, kube-* a Deployment (whose one file
+// rolls its pod when rewritten), every other one an s6 slot.
 func spec(profile string) reconcile.Spec {
 	switch {
+	case strings.HasPrefix(profile, "kube-"):
+		files := []reconcile.File{{Path: "deployment.json", Mode: 0o644, Data: []byte("{}\n"), Effect: reconcile.RestartsService}}
+		return reconcile.Spec{Unit: "hermes-gateway-" + profile, Hash: "k8s-" + profile, Files: files}
 	case strings.HasPrefix(profile, "systemd-"):
 		files := []reconcile.File{{Path: "hermes-gateway-" + profile + ".service", Mode: 0o644, Data: []byte("[Unit]\n"), Effect: reconcile.NoEffect}}
 		return reconcile.Spec{Unit: "hermes-gateway-" + profile, Hash: "sd-" + profile, Files: files}
@@ -180,7 +184,22 @@ func persisted(up bool) unitOpt { return func(u *reconcile.Unit) { u.Persisted =
 func status(f func(*reconcile.Unit)) unitOpt { return f }
 
 func untouchable(u *reconcile.Unit) {
-	*u = reconcile.Unit{Key: u.Key, Name: u.Name, Untouchable: "slot is a symlink; left as it is"}
+	*u = reconcile.Unit{Key: u.Key, Name: u.Name, State: "untouchable", Untouchable: "slot is a symlink; left as it is"}
+}
+
+// paused: a Deployment an operator paused by its annotation, as the kube
+// engine reports it: whatever else it looks like, it is left alone.
+func paused(u *reconcile.Unit) {
+	u.State, u.Untouchable = "paused", "paused by its annotation: not scaled, rewritten or removed until it is taken off"
+}
+
+// instances: the manager is asked to run n gateways of the unit at once
+// (a Deployment's replicas); 0 stopped.
+func instances(n int) unitOpt {
+	return func(u *reconcile.Unit) {
+		u.Instances = n
+		u.Running, u.WantUp, u.Persisted = n > 0, n > 0, n > 0
+	}
 }
 
 func have(units ...*reconcile.Unit) reconcile.Observed {
@@ -196,6 +215,19 @@ func withLeftovers(o reconcile.Observed, names ...string) reconcile.Observed {
 		o.Strays = append(o.Strays, reconcile.Stray{Name: n, Ours: true, Live: strings.HasSuffix(n, ".del")})
 	}
 	return o
+}
+
+// planText is the plan as the table writes it: its actions, then the
+// units it leaves as they are.
+func planText(p reconcile.Plan) string {
+	lines := []string{}
+	if len(p.Actions) > 0 {
+		lines = append(lines, p.String())
+	}
+	for _, u := range p.Untouched {
+		lines = append(lines, u.Line())
+	}
+	return strings.Join(lines, "\n")
 }
 
 func decide(d desired.State, o reconcile.Observed) reconcile.Plan {

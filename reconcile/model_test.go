@@ -53,7 +53,7 @@ func (w *world) apply(p reconcile.Plan) {
 		switch a.Kind {
 		case reconcile.Stop:
 			u := w.unit(a)
-			u.Persisted = false
+			u.Persisted, u.Instances = false, 0
 			if u.Registered {
 				u.WantUp, u.Running = false, false
 				delete(w.started, u.Name)
@@ -122,6 +122,9 @@ func (w *world) apply(p reconcile.Plan) {
 		case a.Kind == reconcile.Start:
 			u := w.unit(a)
 			u.Persisted = true
+			if u.Instances > 1 {
+				u.Instances = 1 // a start runs exactly one
+			}
 			if u.Registered {
 				u.WantUp = true
 				if !u.Running { // a start does not restart a running gateway

@@ -113,6 +113,10 @@ type Plan struct {
 	// writer gets its settle window. A pass over their keys decides again
 	// then.
 	Deferred []Deferral
+	// Untouched are the units the plan leaves as they are, whatever they
+	// look like, and why (Unit.Untouchable): said with the plan, so a unit
+	// nobody reconciles is not mistaken for one in step.
+	Untouched []Untouched
 	// Warnings are decisions worth saying before anything is applied (the
 	// supervisor's capacity).
 	Warnings []desired.Diagnostic
@@ -145,6 +149,17 @@ type Deferral struct {
 	Reason desired.Reason
 	Why    string
 	Until  time.Time
+}
+
+// Untouched is a unit the plan leaves as it is: a symlink in a slot's
+// place, a unit serving another HERMES_HOME, a Deployment paused by hand.
+type Untouched struct {
+	Key  Key
+	Unit string
+	// State is the engine's word for the unit's state (paused,
+	// untouchable, active); Why says why it is left as it is, and how to
+	// hand it back.
+	State, Why string
 }
 
 // Seen is what the watch loop saw of a key over its passes: when another

@@ -233,10 +233,10 @@ var planEntries = []TableEntry{
 		""),
 	row("untouchable: a symlinked slot of a live profile",
 		want(svcs(explicitUp("a"))), have(slot("a", false, untouchable)),
-		""),
+		"= gateway-a  left as it is (untouchable)  slot is a symlink; left as it is"),
 	row("untouchable: a symlinked slot of a deleted profile",
 		want(nil), have(slot("c", false, untouchable)),
-		""),
+		"= gateway-c  left as it is (untouchable)  slot is a symlink; left as it is"),
 
 	// Incomplete desired state: nothing is removed on its account.
 	row("incomplete: no removal, other work goes on",
@@ -308,7 +308,36 @@ var planEntries = []TableEntry{
 		""),
 	row("host: a unit serving another HERMES_HOME is left as it is",
 		want(svcs(explicitUp("systemd-coder"))), have(slot("systemd-coder", false, untouchable)),
+		"= hermes-gateway-systemd-coder  left as it is (untouchable)  slot is a symlink; left as it is"),
+
+	// A Deployment (kube-*): replicas above 1 are drift, brought back to
+	// one by a start; replicas 0 where it should run is a plain start.
+	row("kube: scaled to 3 by hand with a running intent: clamped to one",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(3))),
+		"> hermes-gateway-kube-a  start  replicas_clamped"),
+	row("kube: scaled to 2 with no intent: clamped all the same",
+		want(svcs(noIntent("kube-a"))), have(slot("kube-a", true, instances(2))),
+		"> hermes-gateway-kube-a  start  replicas_clamped"),
+	row("kube: scaled to 3 with a stopped intent: stopped, not clamped",
+		want(svcs(explicitDown("kube-a"))), have(slot("kube-a", true, instances(3))),
+		"< hermes-gateway-kube-a  stop  intent_stopped"),
+	row("kube: scaled to 0 with a running intent: a start, not a clamp",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", false, instances(0))),
+		"> hermes-gateway-kube-a  start  intent_running"),
+	row("kube: scaled to 3 and its template edited: rolled, then clamped",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(3), drift("deployment.json"))),
+		plan(
+			"~ hermes-gateway-kube-a  update deployment.json (restart)  spec_changed",
+			"> hermes-gateway-kube-a  start  replicas_clamped")),
+	row("kube: one replica is in step",
+		want(svcs(explicitUp("kube-a"))), have(slot("kube-a", true, instances(1))),
 		""),
+	row("kube: a paused Deployment, scaled to 3 and edited, is left as it is",
+		want(svcs(explicitDown("kube-a"))), have(slot("kube-a", true, instances(3), drift("deployment.json"), paused)),
+		"= hermes-gateway-kube-a  left as it is (paused)  paused by its annotation: not scaled, rewritten or removed until it is taken off"),
+	row("kube: a paused Deployment whose profile is gone is not removed",
+		want(nil), have(slot("kube-a", true, paused)),
+		"= hermes-gateway-kube-a  left as it is (paused)  paused by its annotation: not scaled, rewritten or removed until it is taken off"),
 
 	// Ordering: everything that takes gateways down first; default first,
 	// then by name; within a slot, the rewrite before the start.
@@ -347,7 +376,7 @@ var planEntries = []TableEntry{
 var _ = Describe("Plan", func() {
 	DescribeTable("plans the actions that converge actual to desired",
 		func(d desired.State, o reconcile.Observed, expected string) {
-			Expect(decide(d, o).String()).To(Equal(expected))
+			Expect(planText(decide(d, o))).To(Equal(expected))
 		},
 		planEntries,
 	)
@@ -382,7 +411,7 @@ var _ = Describe("Plan", func() {
 			desired.ReasonProfileAdded, desired.ReasonSpecChanged, desired.ReasonAdopted,
 			desired.ReasonIntentRunning, desired.ReasonIntentStopped, desired.ReasonMultiplex,
 			desired.ReasonProfileRemoved, desired.ReasonProfileTombstoned, desired.ReasonStaleStaging,
-			desired.ReasonNotSupervised,
+			desired.ReasonNotSupervised, desired.ReasonReplicasClamped,
 		} {
 			Expect(reasons).To(HaveKey(string(r)))
 		}

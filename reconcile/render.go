@@ -74,6 +74,18 @@ func (d Deferral) Line(now time.Time) string {
 	return fmt.Sprintf("= %s  %s deferred %s  %s: %s", d.Unit, d.Kind, d.Until.Sub(now).Round(time.Millisecond), d.Reason, d.Why)
 }
 
+// Line is the untouched unit as the plan prints it, with the state the
+// engine gave it:
+//
+//	= hermes-gateway-coder  left as it is (paused)  <why>
+func (u Untouched) Line() string {
+	what := "left as it is"
+	if u.State != "" {
+		what += " (" + u.State + ")"
+	}
+	return fmt.Sprintf("= %s  %s  %s", u.Unit, what, u.Why)
+}
+
 // String is the plan, one action per line.
 func (p Plan) String() string {
 	lines := make([]string, len(p.Actions))
@@ -118,12 +130,29 @@ func (p Plan) holds() string {
 	return out.String()
 }
 
-// Summary is the plan's closing line.
+// untouched is the summary's word on the units left as they are: "1
+// service left as it is."
+func (p Plan) untouched() string {
+	switch n := len(p.Untouched); n {
+	case 0:
+		return ""
+	case 1:
+		return " 1 service left as it is."
+	default:
+		return fmt.Sprintf(" %d services left as they are.", n)
+	}
+}
+
+// Summary is the plan's closing line. With units left as they are it does
+// not claim that the services match the profiles: nobody checked those.
 func (p Plan) Summary() string {
-	deferred := p.holds()
+	deferred := p.holds() + p.untouched()
 	if len(p.Actions) == 0 {
-		if deferred != "" {
+		switch {
+		case len(p.Deferred) > 0:
 			return "No changes now." + deferred
+		case len(p.Untouched) > 0:
+			return "No changes." + deferred
 		}
 		return "No changes. Services match the profiles."
 	}

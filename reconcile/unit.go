@@ -19,7 +19,9 @@ import (
 // unparks it); a run state changed after the intent was written, less than
 // the settle window ago, waits for the writer. A crash loop is parked. What
 // a killed pass left half done (a rewrite without its restart, a restart
-// without its start) is finished, and a logger is always kept running.
+// without its start) is finished, and a logger is always kept running. A
+// unit asked to run several gateways at once is brought back to one,
+// whatever its intent says, unless it is being stopped.
 func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit, p *Policy, seen Seen) ([]Action, []Deferral) {
 	// What the manager wants now; an unregistered unit will follow what
 	// it persists.
@@ -188,6 +190,13 @@ func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit, p *Po
 	case stopping:
 		a := act(Stop, svc.Reason)
 		a.Folded, a.Blocked = svc.Folded, u.Blocked
+		plan = append(plan, a)
+	case u.Instances > 1:
+		// Up, but several times over (scaled by hand): a start brings it to
+		// exactly one. No intent, legacy or none, makes more than one right,
+		// and no settle window waits for it: nobody's intent is "three".
+		a := act(Start, desired.ReasonReplicasClamped)
+		a.Blocked = u.Blocked
 		plan = append(plan, a)
 	}
 	for i := n; i < len(plan); i++ {

@@ -37,8 +37,8 @@ func Scheme() *runtime.Scheme {
 // ManagerOptions configure the controller manager.
 type ManagerOptions struct {
 	Namespace string
-	// LeaderElection through a Lease in Namespace, named LeaseName: several
-	// replicas are safe, one acts.
+	// LeaderElection through a Lease in Namespace, named LeaseName (default
+	// the package's LeaseName): several replicas are safe, one acts.
 	LeaderElection bool
 	LeaseName      string
 	// MetricsAddr and HealthAddr serve /metrics and /healthz, /readyz; "0"
@@ -53,7 +53,7 @@ type ManagerOptions struct {
 // through its client.
 func NewManager(cfg *rest.Config, opt ManagerOptions) (manager.Manager, error) {
 	if opt.LeaseName == "" {
-		opt.LeaseName = "hermes-reconcile"
+		opt.LeaseName = LeaseName
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme(),

@@ -116,14 +116,31 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 	return o, nil
 }
 
+// paused reports whether d carries AnnotationPaused set to true (as
+// strconv.ParseBool reads it: "true", "True", "1"…).
+func paused(d *appsv1.Deployment) bool {
+	on, err := strconv.ParseBool(d.Annotations[AnnotationPaused])
+	return err == nil && on
+}
+
 func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Key]reconcile.Spec) *reconcile.Unit {
 	replicas := int32(1)
 	if d.Spec.Replicas != nil {
 		replicas = *d.Spec.Replicas
 	}
+	st := d.Status
+	detail := fmt.Sprintf("replicas %d, ready %d, updated %d", replicas, st.ReadyReplicas, st.UpdatedReplicas)
+	if paused(d) {
+		// Nothing else of it matters to the plan: it is left as it is.
+		return &reconcile.Unit{Key: k, Name: d.Name, State: "paused", Detail: detail, ExitCode: -1,
+			Untouchable: "paused by its annotation " + AnnotationPaused + "=" + strconv.Quote(d.Annotations[AnnotationPaused]) +
+				": not scaled, rewritten or removed; remove the annotation to hand it back"}
+	}
 	up := replicas > 0
+	// Replicas above 1 are drift the planner clamps: each replica is a
+	// gateway, and they would share one bot token.
 	u := &reconcile.Unit{Key: k, Name: d.Name, Hash: d.Annotations[AnnotationHash], Registered: true,
-		Running: up, WantUp: up, Persisted: up, ExitCode: -1}
+		Running: up, WantUp: up, Persisted: up, Instances: int(replicas), ExitCode: -1}
 	u.Ours = ours(d) && u.Hash != ""
 	var accepted bool
 	if spec, ok := want[k]; ok {
@@ -141,7 +158,6 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 			u.Drift = []string{SpecFile}
 		}
 	}
-	st := d.Status
 	switch {
 	case !up:
 		u.State = "down"
@@ -150,7 +166,7 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	default:
 		u.State = "starting"
 	}
-	u.Detail = fmt.Sprintf("replicas %d, ready %d, updated %d", replicas, st.ReadyReplicas, st.UpdatedReplicas)
+	u.Detail = detail
 	if accepted {
 		u.Detail += "; adopted as it runs: our template takes effect at its next start"
 	}

@@ -41,6 +41,10 @@ const (
 	AnnotationAccepted = "hermes-reconcile/accepted-for"
 	// AnnotationProfile is the profile's name as Hermes spells it.
 	AnnotationProfile = "hermes-reconcile/profile"
+	// AnnotationPaused, "true" on a Deployment, leaves it alone entirely:
+	// no scale, no template write, no removal. Break-glass, or a team that
+	// scales its gateway by other means; taking it off hands it back.
+	AnnotationPaused = "hermes-reconcile.io/paused"
 	// NamePrefix starts every Deployment's name.
 	NamePrefix = "hermes-gateway-"
 	// SpecFile names the one "file" of a rendering: the Deployment without

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -128,6 +129,12 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 			return nil, fmt.Errorf("kubernetes client: %w", err)
 		}
 		st.Engine = kube.New(c, ns, settings)
+		if o.Once {
+			st.LockProbe = func(ctx context.Context) error { return controllerActive(ctx, c, ns) }
+			if !o.Force {
+				st.Lock = refuseBesideController(st.LockProbe)
+			}
+		}
 		return st, nil
 	}
 	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{Namespace: ns, LeaderElection: k.LeaderElect,
@@ -141,4 +148,32 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	st.Serve = func(ctx context.Context, run func(context.Context) error) error { return kube.Serve(ctx, mgr, run) }
 	st.Startup = []any{"namespace", ns, "image", k.Image, "claim", k.Claim, "leader_election", k.LeaderElect}
 	return st, nil
+}
+
+// controllerActive says, as one line, when a controller in watch mode holds
+// the Lease of ns: a one-shot run that applied now would be a second
+// writer racing it. nil when none does.
+func controllerActive(ctx context.Context, c client.Reader, ns string) error {
+	err := kube.CheckLease(ctx, c, ns, kube.LeaseName, time.Now())
+	var held *kube.LeaseHeldError
+	switch {
+	case errors.As(err, &held):
+		return fmt.Errorf("%w: a controller in watch mode is reconciling these Deployments, and --once beside it would be a second writer; "+
+			"stop the controller (scale its Deployment to 0) or pass --force (HERMES_RECONCILE_FORCE=1)", err)
+	case err != nil:
+		return fmt.Errorf("cannot tell whether a controller is reconciling these Deployments: %w; --force (HERMES_RECONCILE_FORCE=1) runs without looking", err)
+	}
+	return nil
+}
+
+// refuseBesideController is --once's lock: the Lease is the controller's,
+// so a one-shot run takes nothing, but it refuses to apply while a
+// controller holds it.
+func refuseBesideController(active func(context.Context) error) loop.Locker {
+	return func(ctx context.Context) (func(), error) {
+		if err := active(ctx); err != nil {
+			return nil, err
+		}
+		return func() {}, nil
+	}
 }

@@ -5,6 +5,7 @@ package envtest
 import (
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -14,19 +15,27 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
+// kubeBinary is hermes-reconcile-kube, built once for the specs that run it.
+var kubeBinary = sync.OnceValue(func() string {
+	return testkit.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile-kube")
+})
+
+// kubeRun runs the built binary against namespace ns and home h through
+// kubeconfig kc, with env besides PATH and NO_COLOR, and waits for its exit.
+func kubeRun(kc, ns, h string, env []string, args ...string) *gexec.Session {
+	cmd := exec.Command(kubeBinary(), append([]string{"--kubeconfig", kc, "--kube-namespace", ns,
+		"--kube-image", "example.org/hermes:v0.21.3", "--home", h}, args...)...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}, env...)
+	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(s, time.Minute).Should(gexec.Exit())
+	return s
+}
+
 var _ = Describe("the hermes-reconcile-kube binary", func() {
 	It("converges with --once, changes nothing with --dry-run, and says so in status", func() {
-		bin := testkit.Build("github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile-kube")
 		ns, h, kc := newNamespace(), home(), kubeconfig()
-		run := func(args ...string) *gexec.Session {
-			cmd := exec.Command(bin, append([]string{"--kubeconfig", kc, "--kube-namespace", ns,
-				"--kube-image", "example.org/hermes:v0.21.3", "--home", h}, args...)...)
-			cmd.Env = []string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}
-			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-			Expect(err).NotTo(HaveOccurred())
-			Eventually(s, time.Minute).Should(gexec.Exit())
-			return s
-		}
+		run := func(args ...string) *gexec.Session { return kubeRun(kc, ns, h, nil, args...) }
 		s := run("--once")
 		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
 		Expect(string(s.Out.Contents())).To(HavePrefix("Topology: per-profile. Hermes 0.21.3 (the tag of --kube-image): before 0.21.4, "))

@@ -76,6 +76,10 @@ type Setup struct {
 	// Lock takes the single-writer lock of an applying one-shot run, and
 	// WatchLock of each pass in watch mode; nil: none.
 	Lock, WatchLock loop.Locker
+	// LockProbe says, taking nothing, why Lock would refuse now (a
+	// controller holds the Lease); nil: never asked. A dry run, which
+	// takes no lock, says it as a warning beside its plan.
+	LockProbe func(ctx context.Context) error
 	// Sources are the engine's own sources for watch mode; the profile
 	// watcher and SIGHUP are every engine's.
 	Sources []loop.Source
@@ -164,7 +168,7 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 	if st.Policy != nil {
 		st.Policy(&pass.Policy)
 	}
-	run := runner{o: o, p: p, pass: pass, backend: backend, keys: st.Keys, held: st.Held}
+	run := runner{o: o, p: p, pass: pass, backend: backend, keys: st.Keys, held: st.Held, probe: st.LockProbe}
 	if run.keys == nil && len(o.Profiles) > 0 {
 		run.keys = o.Profiles // status PROFILE...
 	}
@@ -290,6 +294,8 @@ type runner struct {
 	// held is a diagnostic that holds the whole run: HERMES_HOME names no
 	// profile a host can serve.
 	held *desired.Diagnostic
+	// probe says why lock would refuse now; nil: nothing to say.
+	probe func(context.Context) error
 }
 
 // once is one pass: --once at boot, or --dry-run, which plans only.
@@ -319,6 +325,13 @@ func (r runner) once(ctx context.Context) int {
 			if err := sd.SupervisorDown(out.Observed); err != nil {
 				// The plan is what a pass would do once it runs; say why
 				// none can now.
+				out.Desired.Diagnostics = append(out.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Message: err.Error()})
+			}
+		}
+		if r.probe != nil && out.Err == nil {
+			if err := r.probe(ctx); err != nil {
+				// Another writer may apply this plan first; --once would
+				// not run beside it.
 				out.Desired.Diagnostics = append(out.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning, Message: err.Error()})
 			}
 		}

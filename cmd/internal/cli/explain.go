@@ -111,6 +111,11 @@ func (r runner) explain(ctx context.Context, name string) int {
 			e.Planned = append(e.Planned, a.String())
 		}
 	}
+	for _, u := range o.Plan.Untouched {
+		if u.Key == name {
+			e.Planned = append(e.Planned, u.Line()) // nothing, and why
+		}
+	}
 	for _, d := range o.Plan.Deferred {
 		if d.Key == name {
 			e.Held = append(e.Held, d.Line(o.Plan.Now))

@@ -51,6 +51,9 @@ type Options struct {
 	AllowMassRemove bool
 	// RolloutBatch is how many running gateways restart at once.
 	RolloutBatch removeLimit
+	// Force lets --once apply while another writer holds the lock a
+	// controller holds in watch mode (Kubernetes: its Lease).
+	Force bool
 	// ScandirGiven: --scandir or a scandir variable was set (auto picks s6);
 	// HomeDefault: no HERMES_HOME was given (a host then uses ~/.hermes);
 	// HermesRootDefault: no --hermes-root (a host then uses
@@ -199,6 +202,7 @@ func optionTable(o *Options) []option {
 		{name: "kube-requests", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource requests, as cpu=100m,memory=256Mi", value: stringValue{&o.Cfg.Kube.Requests}},
 		{name: "kube-limits", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.Cfg.Kube.Limits}},
 		{name: "leader-elect", group: GroupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.Cfg.Kube.LeaderElect}},
+		{name: "force", group: GroupKube, help: "--once even while a controller holds the Lease (it is refused otherwise): two writers at once, for a controller that is stuck", value: boolValue{&o.Force}},
 		{name: "metrics-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.MetricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.Cfg.Kube.MetricsAddr}},
 		{name: "health-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.HealthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.Cfg.Kube.HealthAddr}},
 	}
@@ -292,6 +296,9 @@ func (o *Options) check() error {
 			mode = "--dry-run"
 		}
 		return usagef("%s and %s are two modes: give one (%s never changes anything; unpark is a pass of its own)", mode, o.Command, cmdStatus)
+	}
+	if o.Force && !o.Once && !o.DryRun && o.Command == "" {
+		return usagef("--force lets --once run while a controller holds the Lease; watch mode waits for the Lease itself: drop --force (HERMES_RECONCILE_FORCE)")
 	}
 	if o.Diff && !o.Once && !o.DryRun {
 		return usagef("--diff shows what --once or --dry-run would rewrite: add one of them")

@@ -133,6 +133,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--dry-run", "unpark", "a"}, nil, "--dry-run and unpark are two modes"},
 		{[]string{"--diff"}, nil, "--diff shows what --once or --dry-run would rewrite"},
 		{[]string{"--output", "wide"}, nil, "--output wide is status's"},
+		{[]string{"--force"}, nil, "--force lets --once run while a controller holds the Lease"},
+		{nil, map[string]string{"HERMES_RECONCILE_FORCE": "true"}, "watch mode waits for the Lease itself"},
 		{[]string{"stauts"}, nil, `unknown command "stauts" (did you mean status?)`},
 		{[]string{"--timeout"}, nil, "--timeout needs a value (DURATION)"},
 		{nil, map[string]string{"HERMES_RECONCILE_DRYRUN": "true"}, "HERMES_RECONCILE_DRYRUN is not a setting (did you mean HERMES_RECONCILE_DRY_RUN?)"},
@@ -182,6 +184,10 @@ func TestParseArgsTwinsAndWords(t *testing.T) {
 			return o.MaxRemove == removeLimit{set: true, n: 50, percent: true}
 		}},
 		{"single-dash flags still parse", []string{"-v", "2", "-once"}, nil, func(o Options) bool { return o.Verbosity == 2 && o.Once }},
+		{"--once --force", []string{"--once", "--force"}, nil, func(o Options) bool { return o.Once && o.Force }},
+		{"--force's twin", []string{"--once"}, map[string]string{"HERMES_RECONCILE_FORCE": "1"}, func(o Options) bool { return o.Once && o.Force }},
+		{"--force with --dry-run: nothing to force, no harm", []string{"--dry-run", "--force"}, nil, func(o Options) bool { return o.DryRun && o.Force }},
+		{"a FORCE twin left in the shell does not stop status", []string{"status"}, map[string]string{"HERMES_RECONCILE_FORCE": "1"}, func(o Options) bool { return o.Status && o.Force }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

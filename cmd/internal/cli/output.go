@@ -180,6 +180,14 @@ func (p *printer) plan(plan reconcile.Plan, diags []desired.Diagnostic) {
 		}
 		fmt.Fprintln(p.out, p.paint(colors["="], d.Line(plan.Now), true))
 	}
+	for _, u := range plan.Untouched {
+		if p.json {
+			p.event(levelInfo, "untouched", u.Unit+": left as it is ("+u.State+")", map[string]any{
+				"slot": u.Unit, "profile": orNull(u.Key), "state": orNull(u.State), "why": u.Why})
+			continue
+		}
+		fmt.Fprintln(p.out, p.paint(colors["="], u.Line(), true))
+	}
 	switch {
 	case p.json:
 	case unread(plan, diags):
@@ -260,7 +268,8 @@ func (p *printer) summary(plan reconcile.Plan, results []reconcile.Result, diags
 	fields := map[string]any{"changes": len(plan.Actions),
 		"create": c[reconcile.Create], "update": c[reconcile.Update], "adopt": c[reconcile.Adopt],
 		"remove": c[reconcile.Remove], "clean": c[reconcile.Clean], "start": c[reconcile.Start], "stop": c[reconcile.Stop],
-		"held": len(plan.Deferred), "applied": len(results) - reconcile.Failed(results), "failed": reconcile.Failed(results),
+		"held": len(plan.Deferred), "untouched": len(plan.Untouched),
+		"applied": len(results) - reconcile.Failed(results), "failed": reconcile.Failed(results),
 		"diagnostics": diags, "error": nil}
 	level, msg := levelInfo, plan.Summary()
 	if err != nil {

@@ -1,0 +1,77 @@
+//go:build linux
+
+package kube
+
+import (
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
+)
+
+// What the engine observes of a Deployment's replicas and of the paused
+// annotation is what the planner clamps and leaves alone: each replica is
+// a gateway, and a paused Deployment is no unit to act on.
+func TestObserveReplicasAndPaused(t *testing.T) {
+	e := New(nil, "ns", Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000})
+	spec, err := e.Render(desired.Service{Profile: "coder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[desired.Key]reconcile.Spec{"coder": spec}
+	ours := func(replicas *int32, annotations map[string]string, edit func(*appsv1.Deployment)) *appsv1.Deployment {
+		d := spec.Payload.(*appsv1.Deployment).DeepCopy()
+		d.Spec.Replicas = replicas
+		for k, v := range annotations {
+			d.Annotations[k] = v
+		}
+		if edit != nil {
+			edit(d)
+		}
+		return d
+	}
+	n := func(v int32) *int32 { return &v }
+	otherImage := func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "other:2" }
+	tests := []struct {
+		name      string
+		d         *appsv1.Deployment
+		instances int
+		running   bool
+		state     string
+		paused    bool
+		drift     bool
+	}{
+		{"one replica: up once", ours(n(1), nil, nil), 1, true, "starting", false, false},
+		{"no replicas field: the API's default, one", ours(nil, nil, nil), 1, true, "starting", false, false},
+		{"three replicas: three gateways, drift to clamp", ours(n(3), nil, nil), 3, true, "starting", false, false},
+		{"zero replicas: down, nothing to clamp", ours(n(0), nil, nil), 0, false, "down", false, false},
+		{"two replicas and a hand-edited image: both drifts", ours(n(2), nil, otherImage), 2, true, "starting", false, true},
+		{"paused: left alone, its replicas not counted", ours(n(3), map[string]string{AnnotationPaused: "true"}, otherImage), 0, false, "paused", true, false},
+		{"paused: TRUE, as strconv.ParseBool reads it", ours(n(1), map[string]string{AnnotationPaused: "TRUE"}, nil), 0, false, "paused", true, false},
+		{"paused false: ours as ever", ours(n(1), map[string]string{AnnotationPaused: "false"}, otherImage), 1, true, "starting", false, true},
+		{"paused with a word ParseBool refuses: not paused", ours(n(1), map[string]string{AnnotationPaused: "yes please"}, nil), 1, true, "starting", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := e.unitOf("coder", tt.d, want)
+			if u.Instances != tt.instances || u.Running != tt.running || u.State != tt.state {
+				t.Errorf("instances %d running %v state %q, want %d %v %q", u.Instances, u.Running, u.State, tt.instances, tt.running, tt.state)
+			}
+			if got := u.Untouchable != ""; got != tt.paused {
+				t.Errorf("untouchable %q, want paused %v", u.Untouchable, tt.paused)
+			}
+			if tt.paused && !strings.Contains(u.Untouchable, AnnotationPaused) {
+				t.Errorf("untouchable %q does not name the annotation to remove", u.Untouchable)
+			}
+			if got := len(u.Drift) > 0; got != tt.drift {
+				t.Errorf("drift %v, want %v", u.Drift, tt.drift)
+			}
+			if u.Name != DeploymentName("coder") {
+				t.Errorf("name %q", u.Name)
+			}
+		})
+	}
+}
