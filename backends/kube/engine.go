@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -142,6 +143,13 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	u := &reconcile.Unit{Key: k, Name: d.Name, Hash: d.Annotations[AnnotationHash], Registered: true,
 		Running: up, WantUp: up, Persisted: up, Instances: int(replicas), ExitCode: -1}
 	u.Ours = ours(d) && u.Hash != ""
+	u.Rolled, _ = time.Parse(time.RFC3339Nano, d.Annotations[AnnotationRolled])
+	u.Absent, _ = time.Parse(time.RFC3339Nano, d.Annotations[AnnotationAbsent])
+	if settled, at := rolledOut(d, replicas); settled {
+		// Since the new pods became available: what a rollout's batch is
+		// judged by (up for --rollout-healthy-after).
+		u.Since = at
+	}
 	var accepted bool
 	if spec, ok := want[k]; ok {
 		w, _ := spec.Payload.(*appsv1.Deployment)
@@ -251,6 +259,9 @@ func (e *Engine) do(ctx context.Context, s reconcile.Step) error {
 		} else if replace {
 			delete(d.Annotations, AnnotationAccepted)
 		}
+		if replace && a.Restart {
+			d.Annotations[AnnotationRolled] = time.Now().UTC().Format(time.RFC3339Nano)
+		}
 		if replace {
 			d.Spec.Strategy = w.Spec.Strategy
 			d.Spec.Template = *w.Spec.Template.DeepCopy()
@@ -346,4 +357,35 @@ func (e *Engine) PodStates(ctx context.Context) (map[desired.Key]string, error) 
 		}
 	}
 	return out, nil
+}
+
+// rolledOut reports whether the Deployment's pods all run its template and
+// are available, and since when (the Progressing condition's last update
+// when the new ReplicaSet became available).
+func rolledOut(d *appsv1.Deployment, replicas int32) (bool, time.Time) {
+	st := d.Status
+	if replicas == 0 || st.ObservedGeneration < d.Generation || st.UpdatedReplicas < replicas || st.AvailableReplicas < replicas {
+		return false, time.Time{}
+	}
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionTrue && c.Reason == "NewReplicaSetAvailable" {
+			return true, c.LastUpdateTime.Time
+		}
+	}
+	return false, time.Time{}
+}
+
+// Note keeps a pass's note on the Deployment, as an annotation: when its
+// profile was first found gone, or (removed) that it is back.
+func (e *Engine) Note(ctx context.Context, n reconcile.Note) error {
+	value := "null"
+	if !n.Absent.IsZero() {
+		value = strconv.Quote(n.Absent.UTC().Format(time.RFC3339Nano))
+	}
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{`+strconv.Quote(AnnotationAbsent)+`:`+value+`}}}`))
+	err := e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: n.Unit}}, patch)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

@@ -41,6 +41,13 @@ const (
 	AnnotationAccepted = "hermes-reconcile/accepted-for"
 	// AnnotationProfile is the profile's name as Hermes spells it.
 	AnnotationProfile = "hermes-reconcile/profile"
+	// AnnotationRolled is when we last replaced the template of a running
+	// Deployment (a rollout's restart): the rollout budget judges its batch
+	// from it, whichever controller replica decides.
+	AnnotationRolled = "hermes-reconcile/rolled-at"
+	// AnnotationAbsent is when a pass first found the profile gone: its
+	// removal waits --remove-after from then.
+	AnnotationAbsent = "hermes-reconcile/absent-since"
 	// AnnotationPaused, "true" on a Deployment, leaves it alone entirely:
 	// no scale, no template write, no removal. Break-glass, or a team that
 	// scales its gateway by other means; taking it off hands it back.

@@ -68,8 +68,10 @@ const (
 
 	// KCMControllers are the kube-controller-manager controllers that run.
 	// envtest's kube-apiserver runs without the ServiceAccount admission
-	// plugin, so no serviceaccount controllers are needed.
-	KCMControllers = "deployment,replicaset,garbagecollector,namespace,nodelifecycle"
+	// plugin, so no serviceaccount controllers are needed. The volume
+	// binder binds a claim to the volume a spec makes for it (the gateway
+	// pods mount one; there is no provisioner).
+	KCMControllers = "deployment,replicaset,garbagecollector,namespace,nodelifecycle,persistentvolume-binder"
 )
 
 // Binaries are what Start runs, besides envtest's kube-apiserver and etcd.
