@@ -72,12 +72,12 @@ test: deps
 	[ $$rc = 0 ] && [ $$src = 0 ]
 	@$(MAKE) --no-print-directory fuzz
 
-# fuzz runs every fuzz target of hostile input (config.yaml, gateway_state.json,
+# fuzz runs every fuzz target of hostile input (config.yaml, gateway_state.json, .env,
 # profile names, rendering) for FUZZTIME each, from the seed corpora in
 # <package>/testdata/fuzz; a failure leaves its input there. Longer:
 # make fuzz FUZZTIME=10m.
 FUZZTIME ?= 5s
-FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzValidName backends/s6:FuzzRender backends/s6:FuzzRenderSettings
+FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzParseDotEnv desired:FuzzValidName backends/s6:FuzzRender backends/s6:FuzzRenderSettings
 fuzz:
 	@for pt in $(FUZZ); do \
 		pkg=$${pt%%:*}; t=$${pt#*:}; \

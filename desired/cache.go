@@ -44,6 +44,9 @@ type entry[T any] struct {
 	// changed is the mtime of the first version of the file that said val:
 	// a rewrite that says the same keeps it.
 	changed int64
+	// gen is this parse's number, new at every read (0: missing), so what
+	// is derived from several files can tell whether any of them changed.
+	gen uint64
 }
 
 // cache holds the parse of every input file a reader has read, so a full
@@ -52,18 +55,34 @@ type cache struct {
 	now     func() time.Time
 	configs map[string]entry[configResult]
 	intents map[string]entry[IntentRecord]
+	envs    map[string]entry[envFile]
+	// claims: config.yaml's platform blocks are read too (Options.Claims).
+	claims bool
 	// reads counts the files read and parsed (a miss), stats the lookups:
 	// tests and benchmarks look at them.
 	reads, stats int
+	gen          uint64
 }
 
 type configResult struct {
 	cfg GatewayConfig
 	ok  bool
+	// platforms are the blocks the claim rules read; nil unless the cache
+	// reads claims.
+	platforms platformConfigs
 }
 
-func newCache() *cache {
-	return &cache{now: time.Now, configs: map[string]entry[configResult]{}, intents: map[string]entry[IntentRecord]{}}
+// envFile is a parsed .env: its bindings and its malformed lines; err
+// when it could not be read.
+type envFile struct {
+	bindings []Binding
+	diags    []Diagnostic
+	err      error
+}
+
+func newCache(claims bool) *cache {
+	return &cache{now: time.Now, configs: map[string]entry[configResult]{}, intents: map[string]entry[IntentRecord]{},
+		envs: map[string]entry[envFile]{}, claims: claims}
 }
 
 // lookup returns the parse of path: from the cache when the file's Stamp
@@ -87,7 +106,8 @@ func lookup[T any](c *cache, m map[string]entry[T], path string, parse func([]by
 		m[path] = entry[T]{missing: true}
 		return entry[T]{}, false
 	}
-	var n entry[T]
+	c.gen++
+	n := entry[T]{gen: c.gen}
 	if err != nil {
 		delete(m, path)
 		n.val, n.diag = unreadable(err)
@@ -122,7 +142,7 @@ func sameParse[T any](a, b entry[T]) bool {
 // cannot be used (the diagnostic says why).
 func (c *cache) config(path string) (configResult, *Diagnostic, bool) {
 	e, exists := lookup(c, c.configs, path, func(data []byte) (configResult, *Diagnostic) {
-		cfg, err := ParseConfig(data)
+		cfg, top, err := parseConfig(data)
 		if err != nil {
 			line := 0
 			var ce *ConfigError
@@ -131,7 +151,11 @@ func (c *cache) config(path string) (configResult, *Diagnostic, bool) {
 			}
 			return configResult{}, &Diagnostic{Severity: Error, Path: path, Line: line, Message: err.Error() + "; slot left as it is"}
 		}
-		return configResult{cfg: cfg, ok: true}, nil
+		res := configResult{cfg: cfg, ok: true}
+		if c.claims {
+			res.platforms = parsePlatforms(top, claimPlatforms)
+		}
+		return res, nil
 	}, func(err error) (configResult, *Diagnostic) {
 		if isDenied(err) {
 			d := denied("", path, "cannot read config.yaml; slot left as it is")
@@ -163,4 +187,14 @@ func (c *cache) intent(path string) (IntentRecord, *Diagnostic, int64, bool) {
 		return IntentRecord{}, &Diagnostic{Severity: Warning, Path: path, Message: err.Error() + "; treated as no intent"}
 	})
 	return e.val, e.diag, e.changed, exists
+}
+
+// dotenv is the parse of a .env file, and its generation: a missing file
+// is no bindings (exists false), an unreadable one says why in err.
+func (c *cache) dotenv(path string) (envFile, bool, uint64) {
+	e, exists := lookup(c, c.envs, path, func(data []byte) (envFile, *Diagnostic) {
+		b, d := ParseDotEnv(path, data)
+		return envFile{bindings: b, diags: d}, nil
+	}, func(err error) (envFile, *Diagnostic) { return envFile{err: err}, nil })
+	return e.val, exists, e.gen
 }

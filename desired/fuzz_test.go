@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 )
@@ -83,6 +84,70 @@ func FuzzValidName(f *testing.F) {
 			t.Fatalf("valid name %q is not a plain file name", name)
 		}
 	})
+}
+
+// FuzzParseDotEnv: a .env file never panics the parser; a malformed
+// statement is a warning naming the file and a line of it and nothing of
+// its text; and what the parser read, written back out, reads the same.
+func FuzzParseDotEnv(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bindings, diags := desired.ParseDotEnv("/h/.env", data)
+		lines := 1 + strings.Count(string(data), "\n") + strings.Count(string(data), "\r")
+		last := 0
+		for _, d := range diags {
+			if d.Severity != desired.Warning || d.Path != "/h/.env" || d.Line < 1 || d.Line > lines {
+				t.Fatalf("diagnostic %+v out of shape (file has at most %d lines)", d, lines)
+			}
+			if d.Message != "not a KEY=VALUE statement; Hermes (python-dotenv) skips it too" {
+				t.Fatalf("diagnostic says more than the fixed phrase: %q", d.Message)
+			}
+		}
+		for _, b := range bindings {
+			if b.Key == "" || b.Line < last || b.Line > lines {
+				t.Fatalf("binding out of shape: key %q line %d after line %d", b.Key, b.Line, last)
+			}
+			last = b.Line
+		}
+		// Written back one per line, double-quoted, the bindings read the
+		// same. A value ending in a backslash has no such spelling
+		// (python-dotenv's regex takes \" as an escaped quote), so it is
+		// left out. The file starts with a blank line: a key that begins
+		// with U+FEFF would lose it as a byte-order mark on the first.
+		var kept []desired.Binding
+		var file strings.Builder
+		file.WriteString("\n")
+		for _, b := range bindings {
+			if b.Set && strings.HasSuffix(b.Value.Reveal(), `\`) {
+				continue
+			}
+			kept = append(kept, b)
+			file.WriteString(dotenvKey(b.Key))
+			if b.Set {
+				file.WriteString(`="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(b.Value.Reveal()) + `"`)
+			}
+			file.WriteString("\n")
+		}
+		again, diags := desired.ParseDotEnv("/h/.env", []byte(file.String()))
+		if len(diags) > 0 || len(again) != len(kept) {
+			t.Fatalf("written back as %q: %d bindings and %v, want %d", file.String(), len(again), diags, len(kept))
+		}
+		for i := range kept {
+			a, b := kept[i], again[i]
+			if a.Key != b.Key || a.Set != b.Set || a.Value.Reveal() != b.Value.Reveal() {
+				t.Fatalf("written back as %q: binding %d read as %q=%q, want %q=%q", file.String(), i, b.Key, b.Value.Reveal(), a.Key, a.Value.Reveal())
+			}
+		}
+	})
+}
+
+// dotenvKey spells a key as python-dotenv reads it: bare when it can be,
+// else single-quoted. A key read bare may hold a quote (not first) but no
+// '=', '#' or blank; a key read quoted holds no quote.
+func dotenvKey(k string) string {
+	if !strings.Contains(k, "'") && (strings.ContainsAny(k, "=#") || strings.ContainsFunc(k, func(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f) })) {
+		return "'" + k + "'"
+	}
+	return k
 }
 
 // referenceValid is ^[a-z0-9][a-z0-9_-]{0,63}$ spelt out.

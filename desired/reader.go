@@ -31,6 +31,22 @@ type Options struct {
 	// Boot says the engine stands in for Hermes's container boot (s6):
 	// the boot's own topology rules apply.
 	Boot bool
+
+	// Claims turns on reading what each service's gateway would claim
+	// (Service.Claims): its .env, the managed .env and config.yaml's
+	// platform blocks. Off (the default), none of that is read.
+	Claims bool
+	// InheritedEnv is the environment every gateway inherits from the
+	// unit that runs it, before any .env: the caller fills it (for s6, the
+	// container's environment plus the values rendered with --env). Nil is
+	// an empty environment. It must not change while the Reader is used.
+	InheritedEnv map[string]string
+	// ManagedEnvFile is the managed scope's .env, which every gateway
+	// loads last, over its own. Default: $HERMES_MANAGED_DIR/.env when the
+	// gateway's environment (inherited, then its profile's .env) sets
+	// HERMES_MANAGED_DIR, else /etc/hermes/.env, as Hermes resolves it. A
+	// path that does not exist means no managed scope.
+	ManagedEnvFile string
 }
 
 // Reader reads the profiles under one root, all of them or some keys. It
@@ -49,6 +65,10 @@ type Reader struct {
 	// again); read says it was.
 	hermes     HermesInstall
 	hermesRead bool
+	// pass holds what one load shares between profiles (the managed
+	// .env); memo each profile's claims and the inputs they came from.
+	pass *claimPass
+	memo map[string]claimMemo
 }
 
 type profileInput struct {
@@ -59,11 +79,14 @@ type profileInput struct {
 	// was last written, whatever it said; inputsAt when config.yaml or .env
 	// last was.
 	intentAt, touched, inputsAt time.Time
+	// claims are what its gateway would claim (Options.Claims).
+	claims Claims
 }
 
 // NewReader returns a reader of the profiles under home's root.
 func NewReader(home string, opt Options) *Reader {
-	return &Reader{layout: NewLayout(home), opt: opt, named: map[Key]profileInput{}, cache: newCache()}
+	return &Reader{layout: NewLayout(home), opt: opt, named: map[Key]profileInput{}, cache: newCache(opt.Claims),
+		memo: map[string]claimMemo{}}
 }
 
 // Layout is the layout the reader reads.
@@ -94,6 +117,7 @@ func (r *Reader) Load(keys []Key) (State, error) {
 		keys = slices.Compact(keys)
 	}
 	st := State{Root: root, Keys: keys, Held: map[Key]bool{}, Tombstoned: map[Key]bool{}}
+	r.pass = newClaimPass()
 	withDefault := st.Covers(DefaultProfile)
 	var rootDiags []Diagnostic
 	rootDenied := false
@@ -129,15 +153,24 @@ func (r *Reader) Load(keys []Key) (State, error) {
 	rootCfg, cfgOK := r.readConfig(root, DefaultProfile, rootDiag)
 	rootIntent, d := r.readIntent(root, DefaultProfile)
 	rootIntent.name, rootIntent.dir = DefaultProfile, root
-	rootIntent.inputsAt = r.inputsAt(root)
 	if d != nil {
 		rootDiag(*d)
 	}
+	envHeld := false
+	if r.opt.Claims && withDefault {
+		var diags []Diagnostic
+		rootIntent.claims, diags, envHeld = r.claimsOf(DefaultProfile, root)
+		for _, d := range diags {
+			rootDiag(d)
+		}
+	}
+	rootIntent.inputsAt = r.inputsAt(root)
 	if withDefault {
 		st.Diagnostics = append(st.Diagnostics, rootDiags...)
-		if !cfgOK && !r.rootDenied() {
-			// A broken root config.yaml holds default as it is; one we may
-			// not read leaves it registered, its run state untouched (the
+		if (!cfgOK || envHeld) && !r.rootDenied() {
+			// A broken root config.yaml (or a .env we cannot read, when
+			// claims are read) holds default as it is; one we may not
+			// read leaves it registered, its run state untouched (the
 			// topology is unknown).
 			st.Held[DefaultProfile] = true
 		}
@@ -192,6 +225,7 @@ func (r *Reader) Load(keys []Key) (State, error) {
 		}
 		st.Services = append(st.Services, svc)
 	}
+	st.Diagnostics = append(st.Diagnostics, r.pass.diags...)
 	return st, nil
 }
 
@@ -262,6 +296,7 @@ func newService(p profileInput) Service {
 		IntentAt: p.intentAt,
 		Touched:  p.touched,
 		InputsAt: p.inputsAt,
+		Claims:   p.claims,
 	}
 	switch p.intent.Intent {
 	case IntentRunning:
@@ -443,6 +478,17 @@ func (r *Reader) readProfile(st *State, name Key, dir string, typ fs.FileMode, d
 	if d != nil {
 		diag(*d)
 	}
+	if r.opt.Claims {
+		claims, diags, hold := r.claimsOf(name, dir)
+		for _, d := range diags {
+			diag(d)
+		}
+		if hold {
+			st.Held[name] = true
+			return profileInput{}, false
+		}
+		p.claims = claims
+	}
 	p.name, p.dir, p.inputsAt = name, dir, r.inputsAt(dir)
 	r.named[name] = p
 	return p, true
@@ -475,14 +521,19 @@ func (r *Reader) readIntent(dir string, profile Key) (profileInput, *Diagnostic)
 	return p, nil
 }
 
-// inputsAt is when dir's config.yaml or .env was last written: the config
-// from the cache's stamp, .env with one lstat.
+// inputsAt is when dir's config.yaml or .env was last written: from the
+// cache's stamps, or .env with one lstat when claims, which read it, are
+// off.
 func (r *Reader) inputsAt(dir string) time.Time {
 	var t int64
 	if e, ok := r.cache.configs[filepath.Join(dir, ConfigFile)]; ok && !e.missing {
 		t = e.st.Mtime
 	}
-	if st, _, err := StatFile(filepath.Join(dir, EnvFile)); err == nil {
+	if r.opt.Claims {
+		if e, ok := r.cache.envs[filepath.Join(dir, EnvFile)]; ok && !e.missing {
+			t = max(t, e.st.Mtime)
+		}
+	} else if st, _, err := StatFile(filepath.Join(dir, EnvFile)); err == nil {
 		t = max(t, st.Mtime)
 	}
 	if t == 0 {

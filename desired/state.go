@@ -37,6 +37,14 @@ type Service struct {
 	// the later of the two: a gateway that failed for good is started again
 	// when they change after the failure.
 	InputsAt time.Time
+	// Claims are what the service's gateway would hold once it runs: the
+	// credentials Hermes locks and the ports its listeners bind, as its
+	// environment, .env files and config.yaml make them. Empty unless
+	// Options.Claims. Every service gets its own profile's claims, whatever
+	// the topology: in multiplex topology the default service's gateway also
+	// serves the folded profiles, and whether their claims count is the
+	// planner's decision.
+	Claims Claims
 }
 
 // GatewayArgs are the arguments of the gateway command of the service, as

@@ -33,39 +33,46 @@ var (
 // multiplex_profiles at the top level or under gateway: (top level wins).
 // Unknown keys are fine; a wrong type is an error.
 func ParseConfig(data []byte) (GatewayConfig, error) {
+	cfg, _, err := parseConfig(data)
+	return cfg, err
+}
+
+// parseConfig is ParseConfig that also gives the document's top-level
+// mapping (nil for an empty file), for the readers of other keys.
+func parseConfig(data []byte) (GatewayConfig, *yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return GatewayConfig{}, yamlError(err)
+		return GatewayConfig{}, nil, yamlError(err)
 	}
 	if n := expandedSize(&doc, map[*yaml.Node]int{}); n > maxExpandedNodes {
-		return GatewayConfig{}, &ConfigError{Line: 1, Msg: fmt.Sprintf("document contains excessive aliasing (over %d nodes once expanded)", maxExpandedNodes)}
+		return GatewayConfig{}, nil, &ConfigError{Line: 1, Msg: fmt.Sprintf("document contains excessive aliasing (over %d nodes once expanded)", maxExpandedNodes)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return GatewayConfig{}, nil // empty file
+		return GatewayConfig{}, nil, nil // empty file
 	}
 	top := doc.Content[0]
 	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
-		return GatewayConfig{}, nil
+		return GatewayConfig{}, nil, nil
 	}
 	if top.Kind != yaml.MappingNode {
-		return GatewayConfig{}, &ConfigError{Line: top.Line, Msg: "top level must be a mapping"}
+		return GatewayConfig{}, nil, &ConfigError{Line: top.Line, Msg: "top level must be a mapping"}
 	}
 	var cfg GatewayConfig
 	if gw := mappingValue(top, "gateway"); gw != nil && gw.Kind == yaml.MappingNode {
 		v, err := boolValue(gw, "multiplex_profiles", "gateway.multiplex_profiles")
 		if err != nil {
-			return GatewayConfig{}, err
+			return GatewayConfig{}, nil, err
 		}
 		cfg.Multiplex = v
 	}
 	v, err := boolValue(top, "multiplex_profiles", "multiplex_profiles")
 	if err != nil {
-		return GatewayConfig{}, err
+		return GatewayConfig{}, nil, err
 	}
 	if v != nil {
 		cfg.Multiplex = v
 	}
-	return cfg, nil
+	return cfg, top, nil
 }
 
 // maxExpandedNodes bounds a document with its aliases expanded: Hermes itself

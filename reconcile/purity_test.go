@@ -90,7 +90,8 @@ func listDepsFor(goos string, pkgs ...string) []string {
 // watches or looks at the clock.
 var pureFiles = map[string][]string{
 	"reconcile": {"plan.go", "decide.go", "unit.go", "render.go", "engine.go"},
-	"desired":   {"state.go", "reason.go", "layout.go", "intent.go", "yamlconf.go", "name.go", "diagnostic.go"},
+	"desired": {"state.go", "reason.go", "layout.go", "intent.go", "yamlconf.go", "name.go", "diagnostic.go",
+		"dotenv.go", "secret.go", "claims.go", "claimrules.go", "claiminput.go", "gatewayenv.go", "platforms.go"},
 }
 
 // callsTimeNow reports the lines of file that call time.Now.
