@@ -52,7 +52,7 @@ func (in *claimInput) text(s yamlScalar) string {
 	return s.v.Reveal()
 }
 
-// token is the platform block's token: (""), when it has none.
+// token is the platform block's token ("" when it has none) and where it came from.
 func (in *claimInput) token(plat string) (string, string) {
 	return in.text(in.plats[plat].token), "config.yaml " + plat + " token"
 }
