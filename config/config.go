@@ -14,6 +14,12 @@ const (
 	OutputJSON = "json"
 )
 
+// The conflict guard's modes (--conflicts).
+const (
+	ConflictsHold = "hold"
+	ConflictsWarn = "warn"
+)
+
 // Config is everything the reconciler needs to know about its installation.
 type Config struct {
 	// Home is HERMES_HOME: the profile root or a named profile under it.
@@ -53,6 +59,10 @@ type Config struct {
 	// a volume half there must not cost the gateway
 	// (HERMES_RECONCILE_REMOVE_AFTER). Default 1m; 0 removes at once.
 	RemoveAfter time.Duration
+	// Conflicts is what the conflict guard does with a gateway that would
+	// claim a credential or port another gateway holds: hold (not started)
+	// or warn (HERMES_RECONCILE_CONFLICTS). Default hold.
+	Conflicts string
 	// RolloutHealthyAfter and RolloutTimeout pace a rollout (restarts of
 	// running gateways past --rollout-batch): a restarted gateway is
 	// healthy once up, without a death, for RolloutHealthyAfter; one not
@@ -197,6 +207,7 @@ func Default() Config {
 		MaxServices:         0,
 		Settle:              2 * time.Second,
 		RemoveAfter:         time.Minute,
+		Conflicts:           ConflictsHold,
 		RolloutHealthyAfter: 10 * time.Second,
 		RolloutTimeout:      2 * time.Minute,
 		Topology:            "auto",

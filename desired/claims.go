@@ -122,3 +122,14 @@ func credentialClaim(scope, kind, identity, from string) Claim {
 func portClaim(listener string, port int, from string) Claim {
 	return Claim{Kind: listener + " port " + strconv.Itoa(port), Scope: ScopePort, Port: port, From: from}
 }
+
+// CredentialClaim is a claim on the credential identity, by its lock scope
+// (what the reader makes of TELEGRAM_BOT_TOKEN and its kin), for callers
+// that build services by hand: tests, and engines that learn a claim
+// elsewhere. The identity is fingerprinted at once and not kept.
+func CredentialClaim(scope, kind, identity, from string) Claim {
+	return credentialClaim(scope, kind, identity, from)
+}
+
+// PortClaim is a claim on a TCP port by the listener named.
+func PortClaim(listener string, port int, from string) Claim { return portClaim(listener, port, from) }

@@ -14,6 +14,9 @@ import (
 // latter as untouched); a partial desired state removes nothing.
 func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 	plan := Plan{Keys: d.Keys, Now: p.Now}
+	conflicted, clashes, warnings := guard(d, o, p.Conflicts, p.OwnNetworks)
+	plan.Clashes = clashes
+	plan.Warnings = append(plan.Warnings, warnings...)
 	wanted := make(map[Key]bool, len(d.Services))
 	for i := range d.Services {
 		svc := &d.Services[i]
@@ -21,6 +24,15 @@ func Decide(d desired.State, want map[Key]Spec, o Observed, p Policy) Plan {
 		spec, ok := want[svc.Profile]
 		if !ok {
 			continue // it could not be rendered: held, with its diagnostic
+		}
+		if h, ok := conflicted[svc.Profile]; ok {
+			// Held down, not started: its unit is still made and kept
+			// current, so the gateway starts at once when the conflict goes.
+			held := *svc
+			held.WantUp, held.Enforce = false, true
+			svc = &held
+			h.Unit = spec.Unit
+			plan.Deferred = append(plan.Deferred, h)
 		}
 		u := o.Units[svc.Profile]
 		seen, known := p.Seen[svc.Profile]

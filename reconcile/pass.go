@@ -30,6 +30,9 @@ type Pass struct {
 	// absent are the notes of an engine that cannot keep them (Noter):
 	// when each key's profile was first found gone.
 	absent map[Key]time.Time
+	// conflicted: the last full pass held a gateway for a conflict, or
+	// found two clashing.
+	conflicted bool
 }
 
 // Outcome is everything one pass saw, decided and did.
@@ -87,11 +90,21 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	pol := p.Policy
 	pol.Now = p.now()
 	o.Plan = Decide(o.Desired, o.Want, o.Observed, pol)
-	if keys != nil && (pol.MaxRemove != nil && removesNamed(o.Plan) || pol.Rollout != nil && restarts(o.Plan)) {
+	if keys != nil && (pol.MaxRemove != nil && removesNamed(o.Plan) || pol.Rollout != nil && restarts(o.Plan) ||
+		pol.Conflicts != ConflictsOff && (p.conflicted || startsClaiming(o))) {
 		// The mass-removal guard weighs removals against every named
-		// unit, the rollout budget restarts against every running one: a
-		// pass over some keys that would remove or restart asks all of them.
+		// unit, the rollout budget restarts against every running one, the
+		// conflict guard a gateway's claims against every other's: a pass
+		// over some keys that would remove, restart or start one that
+		// claims, asks all of them. So does every pass while a conflict
+		// stands, so that the gateway it holds starts once it is gone.
 		return p.Observe(ctx, nil)
+	}
+	if keys == nil {
+		p.conflicted = len(o.Plan.Clashes) > 0
+		for _, d := range o.Plan.Deferred {
+			p.conflicted = p.conflicted || d.Reason == desired.ReasonConflict
+		}
 	}
 	o.Desired.Diagnostics = append(o.Desired.Diagnostics, o.Plan.Warnings...)
 	return o
@@ -129,6 +142,19 @@ func (p *Pass) Run(ctx context.Context, keys []Key, skip func(Action) bool) Outc
 	o.Results = ExecuteReporting(ctx, p.Engine, o.Plan, p.Engine.Schedule(o.Plan), p.Progress)
 	logResults(logr.FromContextOrDiscard(ctx), o.Results, p.Repeated)
 	return o
+}
+
+// startsClaiming reports whether the plan starts (or restarts) a gateway
+// that claims something: the guard must weigh it against every other.
+func startsClaiming(o Outcome) bool {
+	for _, a := range o.Plan.Actions {
+		if a.Kind == Start || (a.Kind == Create && a.WantUp) || (a.Kind == Update && a.Restart) {
+			if svc := o.Desired.Service(a.Key); svc != nil && len(svc.Claims) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func restarts(plan Plan) bool {

@@ -120,6 +120,9 @@ type Plan struct {
 	// Warnings are decisions worth saying before anything is applied (the
 	// supervisor's capacity).
 	Warnings []desired.Diagnostic
+	// Clashes are gateways that both run and claim one thing: reported,
+	// neither stopped; status counts both unhealthy.
+	Clashes []Clash
 	// Notes are what the pass records with units besides its actions
 	// (Noter): a profile found absent, or back.
 	Notes []Note
@@ -205,6 +208,11 @@ type Policy struct {
 	Unpark map[Key]bool
 	// MaxRemove bounds the named units one pass may remove; nil: no bound.
 	MaxRemove *RemoveLimit
+	// Conflicts is what the conflict guard does (ConflictsOff: nothing).
+	// OwnNetworks: every gateway has a network namespace of its own (a
+	// pod), so listening ports never clash, only credentials.
+	Conflicts   Conflicts
+	OwnNetworks bool
 	// Rollout paces restarts of running gateways; nil: all at once.
 	Rollout *Rollout
 	// RemoveAfter is how long a profile must be absent (its directory gone

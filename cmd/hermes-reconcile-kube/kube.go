@@ -22,6 +22,7 @@ import (
 	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
 
@@ -122,7 +123,9 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 		}
 	}
 	settings := kubeSettings(o)
-	st := &cli.Setup{Reader: ropt, NoUnpark: "unpark applies to s6 slots; on Kubernetes scale the Deployment or fix the pod"}
+	st := &cli.Setup{Reader: ropt, NoUnpark: "unpark applies to s6 slots; on Kubernetes scale the Deployment or fix the pod",
+		// Every pod has its own network namespace: only credentials clash.
+		Policy: func(p *reconcile.Policy) { p.OwnNetworks = true }}
 	if o.Once || o.Status || o.Explain != "" {
 		c, err := client.New(cfg, client.Options{Scheme: kube.Scheme()})
 		if err != nil {

@@ -241,3 +241,107 @@ var _ = Describe("rollouts that pace themselves", func() {
 		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^p10\s+gateway-p10\s+running\s+up\s+up\s+\d+.*held: update \(rollout_halted\): the rollout halted`))
 	})
 })
+
+var _ = Describe("one credential, one gateway", func() {
+	const token = "7001234567:AAHsecret-e2e-token-never-shown"
+	// profile writes a running profile with .env and, if any, config.yaml.
+	profile := func(w *world, name, env, cfg string) {
+		w.createProfile(name, `{"desired_state":"running"}`)
+		writeFile(filepath.Join(w.ProfileDir(name), ".env"), env)
+		if cfg != "" {
+			writeFile(filepath.Join(w.ProfileDir(name), "config.yaml"), cfg)
+		}
+	}
+	// nowhere fails if secret is in any output given or any file of the
+	// scandir (the slots, their logs, our state).
+	nowhere := func(w *world, secret string, outputs ...*gexec.Session) {
+		for _, s := range outputs {
+			Expect(string(s.Out.Contents()) + string(s.Err.Contents())).NotTo(ContainSubstring(secret))
+		}
+		Expect(filepath.WalkDir(w.Scandir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return nil
+			}
+			data, rerr := os.ReadFile(path)
+			if rerr == nil {
+				Expect(string(data)).NotTo(ContainSubstring(secret), path)
+			}
+			return nil
+		})).To(Succeed())
+	}
+
+	It("1: of two profiles with one Telegram token, one gateway runs; the other is held naming the first, and starts once it has its own", func() {
+		w := newWorld("")
+		writeFile(filepath.Join(w.Home, "SOUL.md"), "default\n")
+		profile(w, "one", "TELEGRAM_BOT_TOKEN="+token+"\n", "")
+		profile(w, "two", "# a clone of one\nTELEGRAM_BOT_TOKEN="+token+"\n", "")
+		s := w.Run("--once")
+		Expect(s).To(gexec.Exit(0), "%s", s.Err.Contents())
+		Expect(string(s.Out.Contents())).To(ContainSubstring("= gateway-two  start held  conflict: one already claims the Telegram bot token: held, not started, until it has its own"))
+		w.UpPID("one")
+		Expect(w.Slots()).To(ContainElement("gateway-two"), "made, down")
+		Consistently(func() bool { return w.State("two").Up }).Should(BeFalse())
+
+		By("what every output says of it: never the token")
+		js := w.Run("--dry-run", "-o", "json")
+		Expect(string(js.Out.Contents())).To(ContainSubstring(`"reason":"conflict"`))
+		st := w.Run("status")
+		Expect(st).To(gexec.Exit(3), "two should run and does not")
+		Expect(string(st.Out.Contents())).To(MatchRegexp(`(?m)^two\s+gateway-two\s+running\s+up\s+down\s.*held: start \(conflict\): one already claims the Telegram bot token`))
+		ex := w.Run("explain", "two")
+		Expect(string(ex.Out.Contents())).To(MatchRegexp(`(?m)^Claims:\s+Telegram bot token \(from TELEGRAM_BOT_TOKEN \(profile \.env\)\)`))
+		wt := w.watch()
+		nowhere(w, token, s, js, st, ex, wt.Session)
+
+		By("its own token: started within a pass")
+		writeFile(filepath.Join(w.ProfileDir("two"), ".env"), "TELEGRAM_BOT_TOKEN=7009999999:AAHanother-token-of-its-own\n")
+		Eventually(func() bool { return w.State("two").Up }, 15*time.Second).Should(BeTrue())
+		Expect(w.State("one").Up).To(BeTrue())
+		nowhere(w, token, wt.Session)
+	})
+
+	It("1: two API servers on 8642 (one key inherited, one in .env), and a port set in config.yaml", func() {
+		w := newWorld("")
+		writeFile(filepath.Join(w.Home, "SOUL.md"), "default\n")
+		writeFile(filepath.Join(w.Home, "gateway_state.json"), `{"desired_state":"running"}`)
+		key := "inherited-api-key-0123456789"
+		w.Env = w.with("API_SERVER_KEY=" + key) // the container's: every slot inherits it (#80310)
+		profile(w, "alpha", "API_SERVER_KEY=its-own-api-key-0123456789\n", "")
+		s := w.Run("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(string(s.Out.Contents())).To(ContainSubstring("= gateway-alpha  start held  conflict: default already listens on port 8642"))
+		nowhere(w, key, s)
+
+		By("masking the inherited key and moving alpha's port in its config.yaml: both run")
+		w.Env = w.with("API_SERVER_KEY=")
+		profile(w, "beta", "API_SERVER_KEY=betas-own-api-key-0123456789\n", "platforms:\n  api_server:\n    extra:\n      port: 9100\n")
+		profile(w, "gamma", "API_SERVER_KEY=gammas-own-api-key-0123456789\n", "platforms:\n  api_server:\n    extra:\n      port: 9100\n")
+		s = w.Run("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(string(s.Out.Contents())).To(ContainSubstring("= gateway-gamma  start held  conflict: beta already listens on port 9100"))
+		w.UpPID("beta")
+		// alpha, made down while held, gets the settle window a run state
+		// changed after its intent gets; then a pass starts it.
+		Eventually(func() bool {
+			Expect(w.Run("--once")).To(gexec.Exit(0))
+			return w.State("alpha").Up
+		}, 15*time.Second, 500*time.Millisecond).Should(BeTrue())
+		Expect(w.State("gamma").Up).To(BeFalse())
+	})
+
+	It("1: two gateways already running on one token are reported, exit 3, and neither is stopped", func() {
+		w := newWorld("")
+		writeFile(filepath.Join(w.Home, "SOUL.md"), "default\n")
+		profile(w, "one", "TELEGRAM_BOT_TOKEN="+token+"\n", "")
+		profile(w, "two", "TELEGRAM_BOT_TOKEN="+token+"\n", "")
+		Expect(w.Run("--once", "--conflicts", "warn")).To(gexec.Exit(0))
+		pids := w.pids("one", "two")
+		s := w.Run("status")
+		Expect(s).To(gexec.Exit(3))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("Error: the gateways of one and two both run and claim the same Telegram bot token"))
+		s = w.Run("--once")
+		Expect(s).To(gexec.Exit(0))
+		Expect(w.pids("one", "two")).To(Equal(pids), "neither stopped")
+		nowhere(w, token, s)
+	})
+})

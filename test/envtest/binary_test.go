@@ -23,8 +23,10 @@ var kubeBinary = sync.OnceValue(func() string {
 // kubeRun runs the built binary against namespace ns and home h through
 // kubeconfig kc, with env besides PATH and NO_COLOR, and waits for its exit.
 func kubeRun(kc, ns, h string, env []string, args ...string) *gexec.Session {
+	// envtest has no kubelet: no pod is ever available, so a rollout's
+	// batch would never be healthy. The budget's specs run on test/cluster.
 	cmd := exec.Command(kubeBinary(), append([]string{"--kubeconfig", kc, "--kube-namespace", ns,
-		"--kube-image", "example.org/hermes:v0.21.3", "--home", h}, args...)...)
+		"--kube-image", "example.org/hermes:v0.21.3", "--home", h, "--rollout-batch", "100%"}, args...)...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "NO_COLOR=1"}, env...)
 	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())

@@ -131,6 +131,7 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 	for _, w := range o.Warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", b.Name, w)
 	}
+	o.environ = env
 	if o.Version {
 		fmt.Fprintln(stdout, versionLine(b.Name))
 		return exitOK
@@ -262,7 +263,7 @@ func notifyReady(log logr.Logger, fd int) {
 
 // policy is the planner's policy from the settings; engines add theirs.
 func (o *Options) policy() reconcile.Policy {
-	p := reconcile.Policy{Settle: o.Cfg.Settle, RemoveAfter: o.Cfg.RemoveAfter,
+	p := reconcile.Policy{Settle: o.Cfg.Settle, RemoveAfter: o.Cfg.RemoveAfter, Conflicts: reconcile.ConflictsHold,
 		CrashLoop: reconcile.CrashLoop{Deaths: o.Cfg.CrashLoopDeaths, Window: o.Cfg.CrashLoopWindow},
 		Rollout: &reconcile.Rollout{Batch: reconcile.RemoveLimit{Max: o.RolloutBatch.n, Percent: o.RolloutBatch.percent, Set: o.RolloutBatch.set},
 			HealthyAfter: o.Cfg.RolloutHealthyAfter, Timeout: o.Cfg.RolloutTimeout}}
@@ -270,14 +271,33 @@ func (o *Options) policy() reconcile.Policy {
 		p.MaxRemove = &reconcile.RemoveLimit{Max: o.MaxRemove.n, Percent: o.MaxRemove.percent, Set: o.MaxRemove.set,
 			Flag: "--max-remove", Allow: "--allow-mass-remove (HERMES_RECONCILE_ALLOW_MASS_REMOVE=1)"}
 	}
+	if o.Cfg.Conflicts == config.ConflictsWarn {
+		p.Conflicts = reconcile.ConflictsWarn
+	}
 	return p
 }
 
 // ReaderOptions are what the profile reader needs of the settings; boot
 // says the engine stands in for Hermes's container boot (s6).
+//
+// The claims a gateway would make are read for the conflict guard. What a
+// gateway inherits is the rendered --env values over, for s6 (boot), the
+// environment this process has: the container's, which s6-overlay's
+// with-contenv hands every slot. A host manager's unit and a pod inherit
+// nothing of ours.
 func (o *Options) ReaderOptions(getenv func(string) string, boot bool) desired.Options {
+	inherited := map[string]string{}
+	if boot {
+		for k, v := range o.environ {
+			inherited[k] = v
+		}
+	}
+	for k, v := range o.Cfg.Render.Env {
+		inherited[k] = v
+	}
 	return desired.Options{MultiplexEnv: getenv("GATEWAY_MULTIPLEX_PROFILES"),
-		Topology: desired.TopologyMode(o.Cfg.Topology), HermesRoot: o.Cfg.HermesRoot, HermesVersion: o.Cfg.HermesVersion, Boot: boot}
+		Topology: desired.TopologyMode(o.Cfg.Topology), HermesRoot: o.Cfg.HermesRoot, HermesVersion: o.Cfg.HermesVersion, Boot: boot,
+		Claims: true, InheritedEnv: inherited}
 }
 
 // runner runs one-shot modes through a pass, for any engine.

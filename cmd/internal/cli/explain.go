@@ -15,16 +15,19 @@ import (
 // explanation is `explain PROFILE`: what the loader saw of one profile and
 // what a pass would do with it, and why.
 type explanation struct {
-	Profile     string   `json:"profile"`
-	Dir         string   `json:"dir"`
-	Exists      bool     `json:"exists"`
-	Files       []string `json:"files"`
-	Intent      string   `json:"intent"`
-	IntentFrom  string   `json:"intent_source"`
-	Topology    string   `json:"topology"`
-	Want        string   `json:"want"`
-	WantReason  string   `json:"want_reason"`
-	Enforced    bool     `json:"enforced"`
+	Profile    string   `json:"profile"`
+	Dir        string   `json:"dir"`
+	Exists     bool     `json:"exists"`
+	Files      []string `json:"files"`
+	Intent     string   `json:"intent"`
+	IntentFrom string   `json:"intent_source"`
+	Topology   string   `json:"topology"`
+	Want       string   `json:"want"`
+	WantReason string   `json:"want_reason"`
+	Enforced   bool     `json:"enforced"`
+	// Claims are the kinds of what its gateway would hold (a bot token, a
+	// port) and where each comes from: never a value.
+	Claims      []string `json:"claims"`
 	Unit        string   `json:"unit"`
 	Actual      string   `json:"actual"`
 	Planned     []string `json:"planned"`
@@ -66,6 +69,9 @@ func (r runner) explain(ctx context.Context, name string) int {
 			e.IntentFrom = "no intent file: only seeds a new slot"
 		}
 		e.Want, e.WantReason, e.Enforced = wantWord(svc.WantUp), string(svc.Reason), svc.Enforce
+		for _, c := range svc.Claims {
+			e.Claims = append(e.Claims, c.String())
+		}
 		if len(svc.Folded) > 0 {
 			e.WantReason += "; serves " + strings.Join(svc.Folded, ", ")
 		}
@@ -150,6 +156,11 @@ func (r runner) explain(ctx context.Context, name string) int {
 		want += " (" + e.WantReason + ")"
 	}
 	row("Wants:", want)
+	claims := strings.Join(e.Claims, ", ")
+	if claims == "" {
+		claims = "none (no bot token, account or listening port of its own)"
+	}
+	row("Claims:", claims)
 	if e.Unit == "-" {
 		row("Service:", "none")
 	} else {

@@ -49,6 +49,8 @@ type Options struct {
 	// MaxRemove and AllowMassRemove are the mass-removal guard.
 	MaxRemove       removeLimit
 	AllowMassRemove bool
+	// environ is the process's environment (what an s6 gateway inherits).
+	environ map[string]string
 	// RolloutBatch is how many running gateways restart at once.
 	RolloutBatch removeLimit
 	// Force lets --once apply while another writer holds the lock a
@@ -168,6 +170,7 @@ func optionTable(o *Options) []option {
 		{name: "remove-after", group: GroupSafety, arg: "DURATION", def: dur(c.RemoveAfter), help: "how long a profile's directory must be gone (without a tombstone) before its unit is removed; 0: at once", value: durationValue{&c.RemoveAfter, 0, 24 * time.Hour}},
 		{name: "max-remove", group: GroupSafety, arg: "N|P%", def: "one, or a quarter of them", help: "the most named units one pass may remove, a count or a share (default: one, or a quarter of them, whichever is more); a pass that would remove more removes none and says why", value: &o.MaxRemove},
 		{name: "allow-mass-remove", group: GroupSafety, help: "let a pass remove more named slots than --max-remove (after a deliberate cleanup)", value: boolValue{&o.AllowMassRemove}},
+		{name: "conflicts", group: GroupSafety, arg: "MODE", def: c.Conflicts, help: "a gateway that would claim a bot token, account or port another gateway holds: hold (not started, with a reason naming the other) or warn (started anyway)", value: choiceValue{&c.Conflicts, []string{config.ConflictsHold, config.ConflictsWarn}}},
 		{name: "rollout-batch", group: GroupSafety, arg: "N|P%", def: "a tenth of the running gateways", help: "how many running gateways a change that restarts them (a new gateway command, environment or image) restarts at once; the next batch waits until these are healthy", value: &o.RolloutBatch},
 		{name: "rollout-healthy-after", group: GroupSafety, arg: "DURATION", def: dur(c.RolloutHealthyAfter), help: "a restarted gateway is healthy once up, without a death, this long (Kubernetes: its pod Ready and the Deployment available)", value: durationValue{&c.RolloutHealthyAfter, 0, time.Hour}},
 		{name: "rollout-timeout", group: GroupSafety, arg: "DURATION", def: dur(c.RolloutTimeout), help: "a restarted gateway not healthy within this halts the rollout: the others keep what they run", value: durationValue{&c.RolloutTimeout, time.Second, 24 * time.Hour}},

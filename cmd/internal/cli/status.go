@@ -282,6 +282,13 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 			byProfile[svc.Profile].Healthy = false
 		}
 	}
+	for _, c := range o.Plan.Clashes {
+		for _, k := range c.Keys {
+			if r := byProfile[k]; r != nil {
+				r.Healthy = false // two gateways fighting over one thing
+			}
+		}
+	}
 	sort.Slice(rows, func(i, j int) bool { return desired.Less(rows[i].Profile, rows[j].Profile) })
 	out := make([]statusRow, len(rows))
 	for i, r := range rows {
