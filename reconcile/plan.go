@@ -126,6 +126,10 @@ type Plan struct {
 	// Notes are what the pass records with units besides its actions
 	// (Noter): a profile found absent, or back.
 	Notes []Note
+	// Rolling are the gateways restarted for a new rendering that are not
+	// healthy yet (a rollout's batch in flight), sorted; only a full pass
+	// with a rollout budget judges them.
+	Rolling []Key
 	// OverCapacity is set when the plan needs more units than the manager
 	// will run: the engine registers default first, so it is the last to
 	// be refused.

@@ -34,6 +34,7 @@ func (r Rollout) size(running int) int {
 
 // rolled is what became of a gateway restarted for its new rendering.
 type rolled struct {
+	key   Key
 	unit  string
 	state rolledState
 	why   string    // failed: what happened
@@ -120,13 +121,19 @@ func pace(plan *Plan, o Observed, want map[Key]Spec, r *Rollout, now time.Time) 
 		if u.Rolled.IsZero() || waiting[k] || u.Untouchable != "" || want[k].Hash == "" || u.Hash != want[k].Hash {
 			continue
 		}
-		switch x := r.judge(u, now); x.state {
+		x := r.judge(u, now)
+		x.key = k
+		switch x.state {
 		case rolledInFlight:
 			inFlight = append(inFlight, x)
 		case rolledFailed:
 			failed = append(failed, x)
 		}
 	}
+	for _, x := range inFlight {
+		plan.Rolling = append(plan.Rolling, x.key)
+	}
+	sort.Slice(plan.Rolling, func(i, j int) bool { return desired.Less(plan.Rolling[i], plan.Rolling[j]) })
 	batch := r.size(running)
 	if len(pending) == 0 || (len(pending) <= batch && len(inFlight) == 0 && len(failed) == 0) {
 		return // within the budget: no rollout

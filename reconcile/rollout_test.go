@@ -61,6 +61,9 @@ var _ = Describe("the rollout budget", func() {
 			}
 		}
 		out := fmt.Sprintf("%d restarts; held %v%s", restarts, held, strings.Join(until, ""))
+		if len(p.Rolling) > 0 {
+			out += fmt.Sprintf("; in flight %v", p.Rolling)
+		}
 		for _, w := range p.Warnings {
 			out += "\nwarning: " + w.Message
 		}
@@ -80,7 +83,7 @@ var _ = Describe("the rollout budget", func() {
 		Entry("the first batch restarted 4 s ago and up since: the rest wait until it has been up 10 s",
 			func() desired.State { d, _ := fleet(30, 3, rolledAt(ago(4*time.Second))); return d }(),
 			func() reconcile.Observed { _, o := fleet(30, 3, rolledAt(ago(4*time.Second))); return o }(),
-			"0 restarts; held map[rollout:27] until +6s"),
+			"0 restarts; held map[rollout:27] until +6s; in flight [p00 p01 p02]"),
 		Entry("the first batch healthy: the next batch",
 			func() desired.State { d, _ := fleet(30, 3, rolledAt(ago(11*time.Second))); return d }(),
 			func() reconcile.Observed { _, o := fleet(30, 3, rolledAt(ago(11*time.Second))); return o }(),
