@@ -48,8 +48,11 @@ type Options struct {
 	Scope []desired.Key
 	// Ready is called once, after the first full pass that ran.
 	Ready func()
-	// OnPass, if set, sees every outcome (tests count passes, metrics).
+	// OnPass, if set, sees every outcome (tests count passes).
 	OnPass func(reconcile.Outcome)
+	// Recorder, if set, hears when the loop runs and how each pass went
+	// (metrics and health).
+	Recorder Recorder
 	// Now is the clock of the loop, its retries and its passes; time.Now
 	// when nil.
 	Now func() time.Time
@@ -75,6 +78,10 @@ func Run(ctx context.Context, pass *reconcile.Pass, opt Options) error {
 		if err := s.Start(sctx, l.send); err != nil {
 			return fmt.Errorf("start a source: %w", err)
 		}
+	}
+	if r := opt.Recorder; r != nil {
+		r.Running(true, l.now())
+		defer func() { r.Running(false, l.now()) }()
 	}
 	return l.run(ctx)
 }
@@ -391,6 +398,7 @@ func (l *loop) pass(ctx context.Context, why string, keys []desired.Key, full bo
 	var held time.Duration
 	unlock, err := l.lock(pctx)
 	start := time.Now() // the pass proper: the lock held
+	locked := err == nil
 	if err != nil {
 		out.Err = fmt.Errorf("lock: %w", err)
 	} else {
@@ -409,6 +417,9 @@ func (l *loop) pass(ctx context.Context, why string, keys []desired.Key, full bo
 		// A keyed pass that would remove ran as a full pass (the
 		// mass-removal guard weighs every unit).
 		keys = out.Desired.Keys
+	}
+	if l.opt.Recorder != nil {
+		l.opt.Recorder.Passed(Report{Outcome: out, Full: full || keys == nil, Locked: locked, Took: held, At: l.now()})
 	}
 	l.account(log, out, keys)
 	for _, w := range l.watchers {
