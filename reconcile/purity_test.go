@@ -182,6 +182,8 @@ var _ = Describe("Purity", func() {
 			"backends/windows":  {"backends/command", "backends/host", "config", "desired"},
 			"backends/s6":       {"backends/command", "backends/filelock", "config", "desired", "reconcile", "reconcile/loop"},
 			"backends/kube":     {"config", "desired", "reconcile", "reconcile/loop"},
+			"metrics":           {"desired", "reconcile", "reconcile/loop"},
+			"metrics/collector": {"metrics"},
 			"cmd/internal/cli":  {"config", "desired", "reconcile", "reconcile/loop"},
 		}
 		cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")

@@ -1,0 +1,11 @@
+// Package metrics is the reconciler's domain metrics and health, one set
+// for every engine: the loop reports each pass (loop.Recorder) and the
+// metrics are counted from what the pass saw, decided and did
+// (reconcile.Outcome: the executor's results), never by an engine.
+//
+// It knows no exposition library: Gather returns plain families, which
+// Handler writes in Prometheus's text format (the s6 and host binary,
+// which links no client_golang) and metrics/collector hands to a
+// client_golang registry (the Kubernetes controller's, controller-runtime's).
+// Every series with a closed set of labels exists from the start, at zero.
+package metrics
