@@ -133,10 +133,10 @@ type Kube struct {
 	// LeaderElect takes a Lease before acting (HERMES_RECONCILE_LEADER_ELECT).
 	// Default true.
 	LeaderElect bool
-	// MetricsAddr and HealthAddr serve /metrics and /healthz, /readyz; "0"
-	// turns one off (HERMES_RECONCILE_METRICS_ADDR, _HEALTH_ADDR). Default
-	// :8080 and :8081.
-	MetricsAddr, HealthAddr string
+	// HealthAddr serves /healthz and /readyz; "0" turns it off
+	// (HERMES_RECONCILE_HEALTH_ADDR). Default :8081. The controller's
+	// /metrics is Watch.MetricsAddr.
+	HealthAddr string
 	// UID and GID the gateway pods run as: Hermes's image's hermes user,
 	// 10000.
 	UID, GID int64
@@ -193,7 +193,17 @@ type Watch struct {
 	// BackoffMin and BackoffMax bound the per-profile and whole-pass backoff
 	// (default 1s and 5m).
 	BackoffMin, BackoffMax time.Duration
+	// MetricsAddr is where watch mode serves /metrics (and, but for the
+	// controller, whose health is on Kube.HealthAddr, /healthz); "" or "0"
+	// turns it off (HERMES_RECONCILE_METRICS_ADDR). Default off;
+	// KubeMetricsAddr for the controller.
+	MetricsAddr string
 }
+
+// Unhealthy is how many resync periods watch mode may go without a pass
+// that succeeds before /healthz fails: a full pass runs at least once per
+// period, so three missed in a row is no bad luck.
+const Unhealthy = 3
 
 // Default returns the settings of a Hermes container.
 func Default() Config {
@@ -216,7 +226,7 @@ func Default() Config {
 		CrashLoopWindow:     time.Minute,
 		Render:              DefaultRender(),
 		Host:                Host{RestartSec: 5},
-		Kube: Kube{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, MetricsAddr: ":8080", HealthAddr: ":8081",
+		Kube: Kube{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, HealthAddr: ":8081",
 			UID: 10000, GID: 10000},
 		Watch: Watch{
 			Quiet:      100 * time.Millisecond,
@@ -228,6 +238,9 @@ func Default() Config {
 		},
 	}
 }
+
+// KubeMetricsAddr is the controller's default MetricsAddr.
+const KubeMetricsAddr = ":8080"
 
 // KubePoll is the controller's default Poll: its data volume is written by
 // gateway pods on other nodes.

@@ -18,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -42,7 +41,8 @@ type ManagerOptions struct {
 	LeaderElection bool
 	LeaseName      string
 	// MetricsAddr and HealthAddr serve /metrics and /healthz, /readyz; "0"
-	// turns one off.
+	// turns one off. /readyz waits for the cache; the checks that say
+	// whether the loop does its job are the caller's (AddHealthzCheck).
 	MetricsAddr, HealthAddr string
 	// SkipNameValidation lets two managers share a process (tests).
 	SkipNameValidation bool
@@ -71,9 +71,6 @@ func NewManager(cfg *rest.Config, opt ManagerOptions) (manager.Manager, error) {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	if opt.HealthAddr != "0" && opt.HealthAddr != "" {
-		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-			return nil, err
-		}
 		if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
 			if !mgr.GetCache().WaitForCacheSync(req.Context()) {
 				return errors.New("cache not synced")

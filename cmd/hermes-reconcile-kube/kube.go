@@ -6,22 +6,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
 	"github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli"
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/metrics"
+	"github.com/hermes-reconcile/hermes-reconcile/metrics/collector"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
@@ -140,8 +146,12 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 		}
 		return st, nil
 	}
+	metricsAddr := o.Cfg.Watch.MetricsAddr
+	if metricsAddr == "" {
+		metricsAddr = "0" // off, as the s6 binary reads it (controller-runtime would take :8080)
+	}
 	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{Namespace: ns, LeaderElection: k.LeaderElect,
-		MetricsAddr: k.MetricsAddr, HealthAddr: k.HealthAddr})
+		MetricsAddr: metricsAddr, HealthAddr: k.HealthAddr})
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +159,35 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	st.Engine = eng
 	st.Sources = []loop.Source{eng.Source(mgr.GetCache())}
 	st.Serve = func(ctx context.Context, run func(context.Context) error) error { return kube.Serve(ctx, mgr, run) }
+	st.Observe = func(m *metrics.Metrics) error { return observe(mgr, m, k.HealthAddr) }
 	st.Startup = []any{"namespace", ns, "image", k.Image, "claim", k.Claim, "leader_election", k.LeaderElect}
 	return st, nil
+}
+
+// observe registers the domain metrics with controller-runtime's registry
+// (served on --metrics-addr beside its own) and backs /healthz and /readyz
+// with the loop's passes: a loop stuck in a read that never returns is
+// unhealthy, where a ping would answer.
+func observe(mgr manager.Manager, m *metrics.Metrics, healthAddr string) error {
+	c := collector.New(m)
+	if err := ctrlmetrics.Registry.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return fmt.Errorf("register the metrics: %w", err)
+		}
+		// Another run in this process registered its own: ours replace them.
+		ctrlmetrics.Registry.Unregister(are.ExistingCollector)
+		if err := ctrlmetrics.Registry.Register(c); err != nil {
+			return fmt.Errorf("register the metrics: %w", err)
+		}
+	}
+	if healthAddr == "" || healthAddr == "0" {
+		return nil
+	}
+	if err := mgr.AddHealthzCheck("pass", func(*http.Request) error { return m.Healthy() }); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("pass", func(*http.Request) error { return m.Ready() })
 }
 
 // controllerActive says, as one line, when a controller in watch mode holds

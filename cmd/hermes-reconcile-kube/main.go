@@ -19,7 +19,9 @@ var Binary = cli.Binary{
 	Groups:   []string{cli.GroupPaths, cli.GroupOutput, cli.GroupSafety, cli.GroupWatch, cli.GroupKube},
 	Flags:    []string{"gateway-command", "env"},
 	Build:    build,
-	Defaults: func(o *cli.Options) { o.Cfg.Watch.Poll = config.KubePoll },
+	Defaults: func(o *cli.Options) {
+		o.Cfg.Watch.Poll, o.Cfg.Watch.MetricsAddr = config.KubePoll, config.KubeMetricsAddr
+	},
 }
 
 func main() { cli.Main(Binary) }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
+	"github.com/hermes-reconcile/hermes-reconcile/metrics"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile/loop"
 )
@@ -86,6 +87,10 @@ type Setup struct {
 	// Serve runs watch mode's loop (run): nil runs it here; Kubernetes runs
 	// it in its manager, while it holds the Lease.
 	Serve func(ctx context.Context, run func(context.Context) error) error
+	// Observe hands watch mode's metrics and health to the engine's own
+	// endpoints (Kubernetes: the manager's registry, /healthz and
+	// /readyz); nil: watch mode serves them itself on --metrics-addr.
+	Observe func(m *metrics.Metrics) error
 	// Startup are what the watch mode's first log line says of the engine.
 	Startup []any
 	// NoUnpark says why the backend cannot unpark; "" when it can.
@@ -202,8 +207,9 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 }
 
 // watch is watch mode, for every engine: the one loop, fed by the profile
-// watcher, SIGHUP and the engine's own sources. It returns nil on SIGTERM
-// or SIGINT after the pass in flight, leaving every gateway as it is.
+// watcher, SIGHUP and the engine's own sources, counted by the domain
+// metrics. It returns nil on SIGTERM or SIGINT after the pass in flight,
+// leaving every gateway as it is.
 func watch(ctx context.Context, o *Options, backend string, st *Setup, pass *reconcile.Pass) error {
 	log := logr.FromContextOrDiscard(ctx)
 	w := o.Cfg.Watch
@@ -215,6 +221,21 @@ func watch(ctx context.Context, o *Options, backend string, st *Setup, pass *rec
 		Lock:    st.WatchLock,
 		Scope:   st.Keys,
 		Ready:   func() { notifyReady(log, w.NotifyFD) },
+	}
+	b := readBuildInfo()
+	m := metrics.New(metrics.Options{Engine: backend, Version: b.Version, Commit: b.Commit, Stale: config.Unhealthy * w.Resync})
+	opt.Recorder = m
+	switch {
+	case st.Observe != nil:
+		if err := st.Observe(m); err != nil {
+			return err
+		}
+	case w.MetricsAddr != "" && w.MetricsAddr != "0":
+		stop, err := serve(log, w.MetricsAddr, m)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	run := func(ctx context.Context) error { return loop.Run(ctx, pass, opt) }
 	if st.Serve != nil {

@@ -122,6 +122,13 @@ func pollDefault(d time.Duration) string {
 	return d.String()
 }
 
+func metricsDefault(addr string) string {
+	if addr == "" || addr == "0" {
+		return "off (hermes-reconcile-kube: " + config.KubeMetricsAddr + ")"
+	}
+	return addr
+}
+
 // table is the flags of the binary's groups over o; --backend takes the
 // binary's backends.
 func (b Binary) table(o *Options) []option {
@@ -184,6 +191,7 @@ func optionTable(o *Options) []option {
 		{name: "resync", group: GroupWatch, arg: "DURATION", def: dur(w.Resync), help: "mean period of full passes without events (jittered by up to 10%)", value: durationValue{&w.Resync, time.Second, 0}},
 		{name: "poll", group: GroupWatch, arg: "DURATION", def: pollDefault(w.Poll), help: "also stat the profiles this often: inotify does not see writes by other NFS clients or hosts; 0: off", value: durationValue{&w.Poll, 0, time.Hour}},
 		{name: "backoff-max", group: GroupWatch, arg: "DURATION", def: dur(w.BackoffMax), help: "longest backoff after failures (it starts at 1s)", value: durationValue{&w.BackoffMax, time.Second, 0}},
+		{name: "metrics-addr", group: GroupWatch, arg: "ADDR", def: metricsDefault(w.MetricsAddr), help: "serve /metrics here in watch mode, and /healthz beside it (hermes-reconcile-kube: on --health-addr), which fails while the lock is another's or no pass has succeeded for " + fmt.Sprint(config.Unhealthy) + "× --resync; e.g. 127.0.0.1:9847; empty or 0: off", value: stringValue{&w.MetricsAddr}},
 
 		{name: "shebang", group: GroupRender, arg: "LINE", def: r.Shebang, help: "first line of run, finish and log/run", value: stringValue{&r.Shebang}},
 		{name: "home-dir", group: GroupRender, arg: "PATH", def: r.HomeDir, help: "HOME and working directory of the gateway", value: stringValue{&r.HomeDir}},
@@ -206,8 +214,7 @@ func optionTable(o *Options) []option {
 		{name: "kube-limits", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.Cfg.Kube.Limits}},
 		{name: "leader-elect", group: GroupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.Cfg.Kube.LeaderElect}},
 		{name: "force", group: GroupKube, help: "--once even while a controller holds the Lease (it is refused otherwise): two writers at once, for a controller that is stuck", value: boolValue{&o.Force}},
-		{name: "metrics-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.MetricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.Cfg.Kube.MetricsAddr}},
-		{name: "health-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.HealthAddr, help: "serve /healthz and /readyz here; 0: off", value: stringValue{&o.Cfg.Kube.HealthAddr}},
+		{name: "health-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.HealthAddr, help: "serve /healthz and /readyz here (as --metrics-addr's /healthz; /readyz also waits for the leader's first pass); 0: off", value: stringValue{&o.Cfg.Kube.HealthAddr}},
 	}
 }
 
