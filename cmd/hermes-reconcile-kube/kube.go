@@ -157,7 +157,8 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	}
 	eng := kube.New(mgr.GetClient(), ns, settings)
 	st.Engine = eng
-	st.Sources = []loop.Source{eng.Source(mgr.GetCache())}
+	st.Sources = []loop.Source{eng.Source(mgr.GetCache()),
+		kube.NewEvents(mgr.GetEventRecorder(kube.EventsName), mgr.GetCache(), mgr.GetAPIReader(), ns)}
 	st.Serve = func(ctx context.Context, run func(context.Context) error) error { return kube.Serve(ctx, mgr, run) }
 	st.Observe = func(m *metrics.Metrics) error { return observe(mgr, m, k.HealthAddr) }
 	st.Startup = []any{"namespace", ns, "image", k.Image, "claim", k.Claim, "leader_election", k.LeaderElect}
