@@ -4,10 +4,11 @@ GO       ?= go
 BIN      := bin/hermes-reconcile
 KUBEBIN  := bin/hermes-reconcile-kube
 # What each job needs from Debian: the demo only the supervisor; the tests
-# also execline (s6-overlay's run scripts), shellcheck, systemd-analyze and
-# bash-completion (the completion script's spec loads it).
+# also execline (s6-overlay's run scripts), shellcheck, systemd-analyze,
+# bash-completion (the completion script's spec loads it) and promtool
+# (package prometheus: the alerts' unit tests, the scrapes' lint).
 DEMO_PKGS := s6
-TEST_PKGS := s6 execline shellcheck systemd bash-completion
+TEST_PKGS := s6 execline shellcheck systemd bash-completion prometheus
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export GINKGO_NO_COLOR := TRUE
 
@@ -25,7 +26,7 @@ build:
 # deps installs what the tests need, demo-deps what the demo needs, each
 # only when a program (or file) of it is missing.
 deps:
-	@$(MAKE) --no-print-directory apt PROGS="s6-svscan execlineb shellcheck systemd-analyze /usr/share/bash-completion/bash_completion" APT="$(TEST_PKGS)"
+	@$(MAKE) --no-print-directory apt PROGS="s6-svscan execlineb shellcheck systemd-analyze /usr/share/bash-completion/bash_completion promtool" APT="$(TEST_PKGS)"
 
 demo-deps:
 	@$(MAKE) --no-print-directory apt PROGS="s6-svscan" APT="$(DEMO_PKGS)"
@@ -47,6 +48,8 @@ lint:
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
 	shellcheck -s bash test/envtest/assets.sh test/cluster/assets.sh
 	shellcheck -s sh test/fake-gateway test/hermes-cli test/demo.sh test/host/standins/* $$(find deploy -type f -name run -o -type f -path '*cont-init.d*' 2>/dev/null)
+	promtool check rules deploy/prometheus/hermes-reconcile.rules.yaml
+	promtool test rules deploy/prometheus/hermes-reconcile.rules.test.yaml
 
 # The soak suite (test/soak) mostly waits through minutes of watch mode, so
 # it runs beside the other packages rather than after them. The envtest
