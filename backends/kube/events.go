@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -238,6 +239,9 @@ func replicaCount(up bool) int {
 	return 0
 }
 
+// uidTimeout bounds the API read of a UID the informer has not seen.
+const uidTimeout = 5 * time.Second
+
 // noteLimit is the most an Event's note may hold (the API server's
 // NoteLengthLimit).
 const noteLimit = 1024
@@ -267,8 +271,12 @@ func (e *Events) uid(name string) types.UID {
 	if ok {
 		return uid
 	}
+	// Bounded: the loop waits for it, and an Event without its UID is
+	// still an Event.
+	ctx, cancel := context.WithTimeout(context.Background(), uidTimeout)
+	defer cancel()
 	var d appsv1.Deployment
-	if err := e.api.Get(context.Background(), types.NamespacedName{Namespace: e.namespace, Name: name}, &d); err != nil {
+	if err := e.api.Get(ctx, types.NamespacedName{Namespace: e.namespace, Name: name}, &d); err != nil {
 		return ""
 	}
 	e.mu.Lock()
