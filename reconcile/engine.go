@@ -31,6 +31,14 @@ type Engine interface {
 	Do(ctx context.Context, s Step) error
 }
 
+// Prefetcher is an engine whose reading needs no rendering: Prefetch reads
+// the units of keys and returns what judges them against the renderings
+// (Observe's result), so a pass reads them beside the profiles, on another
+// core, and judges once both are in.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, keys []Key) func(want map[Key]Spec) (Observed, error)
+}
+
 // Noter is an engine that keeps a pass's notes with its units (Plan.Notes):
 // what the next pass, or another process's, must know. Without it a note
 // lives as long as the process (the watch loop's memory).

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -55,7 +56,17 @@ func (o *Outcome) Keys() []Key { return o.Desired.Keys }
 // nothing: --dry-run and status use it.
 func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	var o Outcome
+	var judge chan func(map[Key]Spec) (Observed, error)
+	if pf, ok := p.Engine.(Prefetcher); ok {
+		// The units are read beside the profiles: two cores, one pass.
+		judge = make(chan func(map[Key]Spec) (Observed, error), 1)
+		ks := normalKeys(keys)
+		go func() { judge <- pf.Prefetch(ctx, ks) }()
+	}
 	if o.Desired, o.Err = p.Reader.Load(keys); o.Err != nil {
+		if judge != nil {
+			<-judge // nothing is left reading behind the pass
+		}
 		return o
 	}
 	o.Want = make(map[Key]Spec, len(o.Desired.Services))
@@ -70,7 +81,12 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 		}
 		o.Want[svc.Profile] = spec
 	}
-	if o.Observed, o.Err = p.Engine.Observe(ctx, o.Desired.Keys, o.Want); o.Err != nil {
+	if judge != nil {
+		o.Observed, o.Err = (<-judge)(o.Want)
+	} else {
+		o.Observed, o.Err = p.Engine.Observe(ctx, o.Desired.Keys, o.Want)
+	}
+	if o.Err != nil {
 		return o
 	}
 	for k, t := range p.absent {
@@ -216,4 +232,15 @@ func (p *Pass) note(ctx context.Context, notes []Note) {
 			p.absent[x.Key] = x.Absent
 		}
 	}
+}
+
+// normalKeys are keys as the reader reports them: sorted, each once; nil
+// stays nil (every profile).
+func normalKeys(keys []Key) []Key {
+	if keys == nil {
+		return nil
+	}
+	out := slices.Clone(keys)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
