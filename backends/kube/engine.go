@@ -44,7 +44,20 @@ type Engine struct {
 	c         client.Client
 	namespace string
 	settings  Settings
+	// workers is how many API writes a pass makes at once.
+	workers int
 }
+
+// WithWorkers lets a pass make n API writes at once (each profile's in
+// order): a cold pass of 1,000 profiles is 1,000 round trips.
+func (e *Engine) WithWorkers(n int) *Engine {
+	e.workers = n
+	return e
+}
+
+// Workers is how many of a pass's steps may run at once
+// (reconcile.Parallel): each step is one API write of one profile.
+func (e *Engine) Workers() int { return max(1, e.workers) }
 
 var _ reconcile.Engine = (*Engine)(nil)
 
@@ -235,6 +248,13 @@ func (e *Engine) do(ctx context.Context, s reconcile.Step) error {
 		d.Spec.Replicas = replicas(a.WantUp)
 		err := e.c.Create(ctx, d)
 		if apierrors.IsAlreadyExists(err) {
+			// Another writer's, perhaps without our label, which the
+			// controller's cache selects on: labelled, so the next pass sees
+			// it and adopts it (labels restart nothing).
+			patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{`+strconv.Quote(LabelManagedBy)+`:`+strconv.Quote(ManagedBy)+`}}}`))
+			if perr := e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: a.Unit}}, patch); perr != nil {
+				return fmt.Errorf("%w: %s was created by another writer (labelling it for adoption: %v)", reconcile.ErrSuperseded, a.Unit, perr)
+			}
 			return fmt.Errorf("%w: %s was created by another writer", reconcile.ErrSuperseded, a.Unit)
 		}
 		return err

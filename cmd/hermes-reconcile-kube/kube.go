@@ -110,6 +110,7 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
+	cfg.QPS, cfg.Burst = float32(k.QPS), k.Burst
 	ns, err := namespace(k)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes client: %w", err)
 		}
-		st.Engine = kube.New(c, ns, settings)
+		st.Engine = kube.New(c, ns, settings).WithWorkers(k.Workers)
 		if o.Once {
 			st.LockProbe = func(ctx context.Context) error { return controllerActive(ctx, c, ns) }
 			if !o.Force {
@@ -145,7 +146,7 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	eng := kube.New(mgr.GetClient(), ns, settings)
+	eng := kube.New(mgr.GetClient(), ns, settings).WithWorkers(k.Workers)
 	st.Engine = eng
 	st.Sources = []loop.Source{eng.Source(mgr.GetCache())}
 	st.Serve = func(ctx context.Context, run func(context.Context) error) error { return kube.Serve(ctx, mgr, run) }
