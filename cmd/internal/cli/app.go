@@ -224,7 +224,9 @@ func watch(ctx context.Context, o *Options, backend string, st *Setup, pass *rec
 		Scope:   st.Keys,
 		Ready:   func() { notifyReady(log, w.NotifyFD) },
 	}
-	run := func(ctx context.Context) error { return loop.Run(ctx, pass, opt) }
+	// Serve may call run with a context of its own (controller-runtime's
+	// runnables get the manager's): the loop keeps the binary's logger.
+	run := func(ctx context.Context) error { return loop.Run(logr.NewContext(ctx, log), pass, opt) }
 	if st.Serve != nil {
 		return st.Serve(ctx, run)
 	}
