@@ -11,13 +11,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
@@ -68,7 +71,7 @@ type Settings struct {
 	// Claim is the PersistentVolumeClaim of the Hermes data volume
 	// (ReadWriteMany in a real cluster), mounted at MountPath.
 	Claim string
-	// MountPath is HERMES_HOME in the gateway's pod. Default /opt/data.
+	// MountPath is the profile root in the gateway's pod. Default /opt/data.
 	MountPath string
 	// GatewayCommand is the program run as `CMD [-p NAME] gateway run
 	// --replace`. Default hermes.
@@ -79,9 +82,18 @@ type Settings struct {
 	UID, GID int64
 	// Resources of the gateway container.
 	Resources corev1.ResourceRequirements
-	// ServiceAccount of the gateway pods; "" for the namespace's default.
+	// ServiceAccount of the gateway pods: one without a token (none is
+	// mounted either way). Default GatewayServiceAccount.
 	ServiceAccount string
 }
+
+// GatewayServiceAccount is the gateway pods' service account by default:
+// deploy/kubernetes makes it, without a token.
+const GatewayServiceAccount = "hermes-gateway"
+
+// TmpDir is the gateway's writable /tmp (an emptyDir): its root
+// filesystem is read-only.
+const TmpDir = "/tmp"
 
 // SettingsOf are the pod template's settings from the reconciler's: the
 // Hermes image and its data volume, the gateway command and environment,
@@ -119,8 +131,27 @@ func selectorOf(profile desired.Key) map[string]string {
 	return map[string]string{LabelName: AppName, LabelInstance: profile}
 }
 
-// Deployment is the Deployment of svc with the given settings, replicas
-// left nil: the run state is not part of the spec.
+// ProfileHome is where a profile's directory is in its gateway's pod
+// (its HERMES_HOME): the mount itself for default, which is the profile
+// root, else <mount>/profiles/<name>, as Hermes lays them out.
+func ProfileHome(mount string, profile desired.Key) string {
+	if profile == desired.DefaultProfile {
+		return mount
+	}
+	return path.Join(mount, "profiles", profile)
+}
+
+// Deployment is the Deployment of a profile with the given settings,
+// replicas left nil: the run state is not part of the spec.
+//
+// The pod passes the restricted Pod Security Standard: it runs as the
+// Hermes user (never root), with no privilege escalation, every capability
+// dropped, the runtime's seccomp profile, a read-only root filesystem (Hermes
+// writes under HERMES_HOME and HOME, both on the volume, and /tmp, an
+// emptyDir) and no service-account token. A named profile's pod mounts only
+// its own directory (subPath profiles/<name>): not the root's .env nor any
+// other profile's. default is the root itself, so its pod mounts the whole
+// volume, profiles and all.
 func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Deployment, error) {
 	if s.Image == "" {
 		return nil, fmt.Errorf("no image: set --kube-image")
@@ -143,8 +174,19 @@ func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Dep
 	if cmd == "" {
 		cmd = "hermes"
 	}
+	sa := s.ServiceAccount
+	if sa == "" {
+		sa = GatewayServiceAccount
+	}
+	home := ProfileHome(mount, profile)
+	dataMount := corev1.VolumeMount{Name: "data", MountPath: mount}
+	if profile != desired.DefaultProfile {
+		// Hermes trusts a HERMES_HOME whose parent is named profiles: `-p`
+		// then reads nothing of the root.
+		dataMount = corev1.VolumeMount{Name: "data", MountPath: home, SubPath: path.Join("profiles", profile)}
+	}
 	args := desired.Service{Profile: profile}.GatewayArgs()
-	env := []corev1.EnvVar{{Name: "HERMES_HOME", Value: mount}, {Name: "HOME", Value: mount}}
+	env := []corev1.EnvVar{{Name: "HERMES_HOME", Value: home}, {Name: "HOME", Value: home}}
 	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {
 		keys = append(keys, k)
@@ -153,10 +195,8 @@ func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Dep
 	for _, k := range keys {
 		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
 	}
-	optional := true
 	labels := selectorOf(profile)
 	labels[LabelManagedBy] = ManagedBy
-	podLabels := selectorOf(profile)
 	uid, gid := s.UID, s.GID
 	nonRoot := uid != 0
 	d := &appsv1.Deployment{
@@ -169,24 +209,37 @@ func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Dep
 			// gateways never hold one bot token.
 			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				ObjectMeta: metav1.ObjectMeta{Labels: selectorOf(profile)},
 				Spec: corev1.PodSpec{
-					ServiceAccountName: s.ServiceAccount,
-					SecurityContext:    &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &gid, FSGroup: &gid, RunAsNonRoot: &nonRoot},
+					ServiceAccountName:           sa,
+					AutomountServiceAccountToken: ptr(false),
+					SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &gid, RunAsNonRoot: &nonRoot,
+						// The volume is the gateway's to write; OnRootMismatch: no
+						// walk of a shared volume at every start.
+						FSGroup: &gid, FSGroupChangePolicy: ptr(corev1.FSGroupChangeOnRootMismatch),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					Containers: []corev1.Container{{
 						Name:            "gateway",
 						Image:           s.Image,
 						ImagePullPolicy: s.PullPolicy,
 						Command:         []string{cmd},
 						Args:            args,
-						WorkingDir:      mount,
+						WorkingDir:      home,
 						Env:             env,
-						EnvFrom:         []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: SecretName(profile)}, Optional: &optional}}},
-						VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: mount}},
-						Resources:       s.Resources,
+						EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: SecretName(profile)}, Optional: ptr(true)}}},
+						VolumeMounts: []corev1.VolumeMount{dataMount, {Name: "tmp", MountPath: TmpDir}},
+						Resources:    s.Resources,
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr(false),
+							ReadOnlyRootFilesystem:   ptr(true),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
 					}},
-					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
-						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.Claim}}}},
+					Volumes: []corev1.Volume{
+						{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.Claim}}},
+						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					},
 				},
 			},
 		},
@@ -219,59 +272,98 @@ func specOf(d *appsv1.Deployment) reconcile.Spec {
 }
 
 // templateDrifted reports whether the live Deployment runs something else
-// than want: every field we set must read back the same. The API server
-// defaults the fields we leave out, so a hash of the live object can never
-// match ours; a field someone set that we do not set is theirs.
+// than want: every field we set must read back the same, and a list of
+// named things (containers, env, volumes, mounts) must hold no more names
+// than ours. The API server defaults the fields we leave out: a field
+// someone set that we do not set is theirs.
 func templateDrifted(live, want *appsv1.Deployment) bool {
-	if live.Spec.Strategy.Type != want.Spec.Strategy.Type {
+	l, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&live.Spec)
+	if err != nil {
 		return true
 	}
-	lt, wt := &live.Spec.Template, &want.Spec.Template
-	for k, v := range wt.Labels {
-		if lt.Labels[k] != v {
-			return true
-		}
-	}
-	ls, ws := &lt.Spec, &wt.Spec
-	if ws.ServiceAccountName != "" && ls.ServiceAccountName != ws.ServiceAccountName {
+	w, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&want.Spec)
+	if err != nil {
 		return true
 	}
-	if !equality.Semantic.DeepEqual(ls.SecurityContext, ws.SecurityContext) && !securityContains(ls.SecurityContext, ws.SecurityContext) {
-		return true
-	}
-	if len(ls.Containers) != len(ws.Containers) || len(ls.Volumes) != len(ws.Volumes) {
-		return true
-	}
-	for i := range ws.Volumes {
-		lv, wv := &ls.Volumes[i], &ws.Volumes[i]
-		if lv.Name != wv.Name || lv.PersistentVolumeClaim == nil || lv.PersistentVolumeClaim.ClaimName != wv.PersistentVolumeClaim.ClaimName {
-			return true
-		}
-	}
-	for i := range ws.Containers {
-		lc, wc := &ls.Containers[i], &ws.Containers[i]
-		if lc.Name != wc.Name || lc.Image != wc.Image || lc.WorkingDir != wc.WorkingDir ||
-			(wc.ImagePullPolicy != "" && lc.ImagePullPolicy != wc.ImagePullPolicy) ||
-			!equality.Semantic.DeepEqual(lc.Command, wc.Command) || !equality.Semantic.DeepEqual(lc.Args, wc.Args) ||
-			!equality.Semantic.DeepEqual(lc.Env, wc.Env) || !equality.Semantic.DeepEqual(lc.EnvFrom, wc.EnvFrom) ||
-			!equality.Semantic.DeepEqual(lc.VolumeMounts, wc.VolumeMounts) ||
-			!equality.Semantic.DeepEqual(lc.Resources, wc.Resources) {
-			return true
-		}
-	}
-	return false
+	return !contains(l["strategy"], w["strategy"]) || !contains(l["template"], w["template"])
 }
 
-// securityContains: the live pod security context holds every field of
-// want (the API may add none today, but a cluster's admission may).
-func securityContains(live, want *corev1.PodSecurityContext) bool {
-	if want == nil {
+// contains reports whether live holds every value of want: maps key by
+// key, lists of named objects (containers, env, volumes, mounts) name by
+// name and with no other name, other lists element by element and of the
+// same length, scalars equal. A null or empty value in want asks for
+// nothing.
+func contains(live, want any) bool {
+	switch w := want.(type) {
+	case nil:
 		return true
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return len(w) == 0 && live == nil
+		}
+		for k, v := range w {
+			if !contains(l[k], v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return len(w) == 0 && live == nil
+		}
+		if byName(w) {
+			named := map[string]any{}
+			for _, e := range l {
+				if m, ok := e.(map[string]any); ok {
+					if n, ok := m["name"].(string); ok {
+						named[n] = m
+					}
+				}
+			}
+			for _, e := range w {
+				if !contains(named[e.(map[string]any)["name"].(string)], e) {
+					return false
+				}
+			}
+			return len(named) == len(w)
+		}
+		if len(l) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(l[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	case string:
+		if l, ok := live.(string); ok && l != w {
+			// A quantity the API server wrote in its canonical form.
+			if lq, err := resource.ParseQuantity(l); err == nil {
+				if wq, err := resource.ParseQuantity(w); err == nil {
+					return lq.Cmp(wq) == 0
+				}
+			}
+		}
+		return live == w
+	default:
+		return equality.Semantic.DeepEqual(live, want)
 	}
-	if live == nil {
-		return false
+}
+
+// byName: every element is an object with a name (a list the API merges
+// by name).
+func byName(list []any) bool {
+	for _, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return false
+		}
+		if _, ok := m["name"].(string); !ok {
+			return false
+		}
 	}
-	eq := func(a, b *int64) bool { return b == nil || (a != nil && *a == *b) }
-	eqb := func(a, b *bool) bool { return b == nil || (a != nil && *a == *b) }
-	return eq(live.RunAsUser, want.RunAsUser) && eq(live.RunAsGroup, want.RunAsGroup) && eq(live.FSGroup, want.FSGroup) && eqb(live.RunAsNonRoot, want.RunAsNonRoot)
+	return len(list) > 0
 }

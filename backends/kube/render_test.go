@@ -21,10 +21,13 @@ func TestDeploymentIsPinned(t *testing.T) {
 	tests := []struct {
 		profile, name string
 		args          []string
+		// home is HERMES_HOME and HOME; subPath the part of the volume
+		// mounted there ("": all of it).
+		home, subPath string
 	}{
-		{"default", "hermes-gateway-default", []string{"gateway", "run", "--replace"}},
-		{"coder", "hermes-gateway-coder", []string{"-p", "coder", "gateway", "run", "--replace"}},
-		{"my_bot", "hermes-gateway-my.bot", []string{"-p", "my_bot", "gateway", "run", "--replace"}},
+		{"default", "hermes-gateway-default", []string{"gateway", "run", "--replace"}, "/opt/data", ""},
+		{"coder", "hermes-gateway-coder", []string{"-p", "coder", "gateway", "run", "--replace"}, "/opt/data/profiles/coder", "profiles/coder"},
+		{"my_bot", "hermes-gateway-my.bot", []string{"-p", "my_bot", "gateway", "run", "--replace"}, "/opt/data/profiles/my_bot", "profiles/my_bot"},
 	}
 	for _, tt := range tests {
 		d, err := s.Deployment("hermes", tt.profile)
@@ -52,17 +55,25 @@ func TestDeploymentIsPinned(t *testing.T) {
 		pod := d.Spec.Template.Spec
 		c := pod.Containers[0]
 		env, _ := json.Marshal(c.Env)
+		psc, sc := pod.SecurityContext, c.SecurityContext
 		checks := map[string]bool{
 			"one container":   len(pod.Containers) == 1 && c.Name == "gateway",
 			"image":           c.Image == "example.org/hermes:1",
 			"command":         len(c.Command) == 1 && c.Command[0] == "hermes",
 			"args":            strings.Join(c.Args, " ") == strings.Join(tt.args, " "),
-			"env, sorted":     string(env) == `[{"name":"HERMES_HOME","value":"/opt/data"},{"name":"HOME","value":"/opt/data"},{"name":"A","value":"1"},{"name":"B","value":"2"}]`,
+			"env, sorted":     string(env) == `[{"name":"HERMES_HOME","value":"`+tt.home+`"},{"name":"HOME","value":"`+tt.home+`"},{"name":"A","value":"1"},{"name":"B","value":"2"}]`,
 			"env from secret": len(c.EnvFrom) == 1 && c.EnvFrom[0].SecretRef.Name == tt.name+"-env" && *c.EnvFrom[0].SecretRef.Optional,
-			"working dir":     c.WorkingDir == "/opt/data",
-			"volume":          len(pod.Volumes) == 1 && pod.Volumes[0].PersistentVolumeClaim.ClaimName == "hermes-data",
-			"mount":           len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/opt/data" && c.VolumeMounts[0].Name == "data",
-			"runs as 10000":   *pod.SecurityContext.RunAsUser == 10000 && *pod.SecurityContext.RunAsGroup == 10000 && *pod.SecurityContext.RunAsNonRoot,
+			"working dir":     c.WorkingDir == tt.home,
+			"volumes":         len(pod.Volumes) == 2 && pod.Volumes[0].PersistentVolumeClaim.ClaimName == "hermes-data" && pod.Volumes[1].EmptyDir != nil,
+			"own profile only": len(c.VolumeMounts) == 2 && c.VolumeMounts[0].Name == "data" && c.VolumeMounts[0].MountPath == tt.home &&
+				c.VolumeMounts[0].SubPath == tt.subPath,
+			"/tmp":            c.VolumeMounts[1].Name == "tmp" && c.VolumeMounts[1].MountPath == "/tmp",
+			"runs as 10000":   *psc.RunAsUser == 10000 && *psc.RunAsGroup == 10000 && *psc.RunAsNonRoot,
+			"volume writable": *psc.FSGroup == 10000 && *psc.FSGroupChangePolicy == corev1.FSGroupChangeOnRootMismatch,
+			"seccomp":         psc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault,
+			"no escalation":   sc != nil && !*sc.AllowPrivilegeEscalation && len(sc.Capabilities.Drop) == 1 && sc.Capabilities.Drop[0] == "ALL",
+			"read-only root":  *sc.ReadOnlyRootFilesystem,
+			"no token":        pod.ServiceAccountName == GatewayServiceAccount && !*pod.AutomountServiceAccountToken,
 			"resources":       c.Resources.Limits.Memory().String() == "512Mi",
 		}
 		for what, ok := range checks {
@@ -109,9 +120,25 @@ func TestHashAndDrift(t *testing.T) {
 	if templateDrifted(live, a) {
 		t.Error("the API's defaults read as drift")
 	}
+	theirs := live.DeepCopy()
+	theirs.Spec.Template.Annotations = map[string]string{"sidecar.example/inject": "true"}
+	if templateDrifted(theirs, a) {
+		t.Error("an annotation of someone else's reads as drift")
+	}
+	theirs.Spec.Template.Spec.Containers[0].Env = append(theirs.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "THEIRS", Value: "1"})
+	if !templateDrifted(theirs, a) {
+		t.Error("an env var we do not set is not drift")
+	}
 	live.Spec.Template.Spec.Containers[0].Image = "other:2"
 	if !templateDrifted(live, a) {
 		t.Error("a changed image is not drift")
+	}
+	q := a.DeepCopy()
+	q.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("0.5Gi")}
+	canon := q.DeepCopy()
+	canon.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
+	if templateDrifted(canon, q) {
+		t.Error("a quantity the API wrote canonically reads as drift")
 	}
 	s.Image = "i:2"
 	c, _ := s.Deployment("ns", "coder")
