@@ -272,11 +272,15 @@ func specOf(d *appsv1.Deployment) reconcile.Spec {
 }
 
 // templateDrifted reports whether the live Deployment runs something else
-// than want: every field we set must read back the same, and a list of
-// named things (containers, env, volumes, mounts) must hold no more names
-// than ours. The API server defaults the fields we leave out: a field
-// someone set that we do not set is theirs.
-func templateDrifted(live, want *appsv1.Deployment) bool {
+// than want: every field we set must read back the same. The API server
+// defaults the fields we leave out, and other field managers may add their
+// own (an annotation, a sidecar's env): a field someone set that we do not
+// set is theirs, left alone by our server-side apply, and no drift.
+//
+// strict, for a Deployment someone else made (adopting it): lists of named
+// objects must hold no more names than ours either, so that an env var or
+// mount of theirs counts, and adopting it takes the template over whole.
+func templateDrifted(live, want *appsv1.Deployment, strict bool) bool {
 	l, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&live.Spec)
 	if err != nil {
 		return true
@@ -285,15 +289,14 @@ func templateDrifted(live, want *appsv1.Deployment) bool {
 	if err != nil {
 		return true
 	}
-	return !contains(l["strategy"], w["strategy"]) || !contains(l["template"], w["template"])
+	return !contains(l["strategy"], w["strategy"], strict) || !contains(l["template"], w["template"], strict)
 }
 
 // contains reports whether live holds every value of want: maps key by
 // key, lists of named objects (containers, env, volumes, mounts) name by
-// name and with no other name, other lists element by element and of the
-// same length, scalars equal. A null or empty value in want asks for
-// nothing.
-func contains(live, want any) bool {
+// name, other lists element by element and of the same length, scalars
+// equal. A null or empty value in want asks for nothing.
+func contains(live, want any, strict bool) bool {
 	switch w := want.(type) {
 	case nil:
 		return true
@@ -303,7 +306,7 @@ func contains(live, want any) bool {
 			return len(w) == 0 && live == nil
 		}
 		for k, v := range w {
-			if !contains(l[k], v) {
+			if !contains(l[k], v, strict) {
 				return false
 			}
 		}
@@ -323,17 +326,17 @@ func contains(live, want any) bool {
 				}
 			}
 			for _, e := range w {
-				if !contains(named[e.(map[string]any)["name"].(string)], e) {
+				if !contains(named[e.(map[string]any)["name"].(string)], e, strict) {
 					return false
 				}
 			}
-			return len(named) == len(w)
+			return !strict || len(named) == len(w)
 		}
 		if len(l) != len(w) {
 			return false
 		}
 		for i := range w {
-			if !contains(l[i], w[i]) {
+			if !contains(l[i], w[i], strict) {
 				return false
 			}
 		}

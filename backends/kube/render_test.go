@@ -117,27 +117,27 @@ func TestHashAndDrift(t *testing.T) {
 	live.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
 	live.Spec.Template.Spec.Containers[0].TerminationMessagePath = "/dev/termination-log"
 	live.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst
-	if templateDrifted(live, a) {
+	if templateDrifted(live, a, true) {
 		t.Error("the API's defaults read as drift")
 	}
 	theirs := live.DeepCopy()
 	theirs.Spec.Template.Annotations = map[string]string{"sidecar.example/inject": "true"}
-	if templateDrifted(theirs, a) {
-		t.Error("an annotation of someone else's reads as drift")
-	}
 	theirs.Spec.Template.Spec.Containers[0].Env = append(theirs.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "THEIRS", Value: "1"})
-	if !templateDrifted(theirs, a) {
-		t.Error("an env var we do not set is not drift")
+	if templateDrifted(theirs, a, false) {
+		t.Error("another manager's annotation and env var read as drift of ours")
+	}
+	if !templateDrifted(theirs, a, true) {
+		t.Error("adopting: an env var of theirs is not drift")
 	}
 	live.Spec.Template.Spec.Containers[0].Image = "other:2"
-	if !templateDrifted(live, a) {
+	if !templateDrifted(live, a, false) {
 		t.Error("a changed image is not drift")
 	}
 	q := a.DeepCopy()
 	q.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("0.5Gi")}
 	canon := q.DeepCopy()
 	canon.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
-	if templateDrifted(canon, q) {
+	if templateDrifted(canon, q, false) {
 		t.Error("a quantity the API wrote canonically reads as drift")
 	}
 	s.Image = "i:2"
