@@ -11,12 +11,15 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -56,8 +59,12 @@ func NewManager(cfg *rest.Config, opt ManagerOptions) (manager.Manager, error) {
 		opt.LeaseName = LeaseName
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme(),
-		Cache:                         cache.Options{DefaultNamespaces: map[string]cache.Config{opt.Namespace: {}}},
+		Scheme: Scheme(),
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{opt.Namespace: {}},
+			ByObject: map[client.Object]cache.ByObject{
+				// The gateway pods, whose state says a gateway is failing.
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelName: AppName})},
+			}},
 		LeaderElection:                opt.LeaderElection,
 		LeaderElectionID:              opt.LeaseName,
 		LeaderElectionNamespace:       opt.Namespace,

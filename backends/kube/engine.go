@@ -114,6 +114,10 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 			found = append(found, d)
 		}
 	}
+	pods, err := e.pods(ctx)
+	if err != nil {
+		return o, err
+	}
 	for i := range found {
 		d := &found[i]
 		k, ok := ProfileOf(d.Name)
@@ -127,8 +131,83 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 			continue
 		}
 		o.Units[k] = e.unitOf(k, d, want)
+		if u := o.Units[k]; u.Running && u.Untouchable == "" {
+			if why := failing(d, pods[k]); why != "" {
+				u.Failing, u.State = why, "failing"
+			}
+		}
 	}
 	return o, nil
+}
+
+// pods are the gateway pods of the namespace by profile.
+func (e *Engine) pods(ctx context.Context) (map[desired.Key][]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := e.c.List(ctx, &list, client.InNamespace(e.namespace), client.MatchingLabels{LabelName: AppName}); err != nil {
+		return nil, fmt.Errorf("list the gateway pods in %s: %w", e.namespace, err)
+	}
+	out := map[desired.Key][]corev1.Pod{}
+	for _, p := range list.Items {
+		k := p.Labels[LabelInstance]
+		out[k] = append(out[k], p)
+	}
+	return out, nil
+}
+
+// waitingFailures are the reasons a kubelet gives a container that cannot
+// run and will not until something changes (its image, its config, the
+// program): not a start that takes its time.
+var waitingFailures = map[string]bool{
+	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+}
+
+// failing says why a Deployment that should run a gateway does not, as the
+// cluster says it, "" when nothing says so: its pods refused (admission,
+// quota: ReplicaFailure), not available within its progress deadline, or a
+// container of its pods crash-looping or without its image.
+func failing(d *appsv1.Deployment, pods []corev1.Pod) string {
+	var why []string
+	for _, c := range d.Status.Conditions {
+		switch {
+		case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
+			why = append(why, "pods refused ("+c.Reason+"): "+c.Message)
+		case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded":
+			why = append(why, "not available within its progress deadline: "+c.Message)
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			w := cs.State.Waiting
+			if w == nil || !waitingFailures[w.Reason] {
+				continue
+			}
+			line := fmt.Sprintf("container %s %s", cs.Name, w.Reason)
+			if cs.RestartCount > 0 {
+				line += fmt.Sprintf(" (restarts %d", cs.RestartCount)
+				if t := cs.LastTerminationState.Terminated; t != nil {
+					line += fmt.Sprintf(", last exit %d", t.ExitCode)
+				}
+				line += ")"
+			}
+			if w.Message != "" {
+				msg := w.Message
+				if len(msg) > 200 {
+					msg = msg[:200] + "…"
+				}
+				line += ": " + msg
+			}
+			if !seen[line] {
+				seen[line] = true
+				why = append(why, line)
+			}
+		}
+	}
+	return strings.Join(why, "; ")
 }
 
 // foreignTemplate: d runs a template someone else wrote (not ours, or
@@ -198,11 +277,6 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	u.Detail = detail
 	if accepted {
 		u.Detail += "; adopted as it runs: our template takes effect at its next start"
-	}
-	for _, c := range st.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
-			u.Detail += "; " + c.Message
-		}
 	}
 	return u
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -71,6 +72,42 @@ func TestObserveReplicasAndPaused(t *testing.T) {
 			}
 			if u.Name != DeploymentName("coder") {
 				t.Errorf("name %q", u.Name)
+			}
+		})
+	}
+}
+
+// A Deployment that should run and cannot is failing, with the cluster's
+// words: pods refused by admission, past its progress deadline, or a
+// container crash-looping or without its image; a start that takes its
+// time is not.
+func TestFailing(t *testing.T) {
+	refused := appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+		Message: `pods "hermes-gateway-coder-1" is forbidden: violates PodSecurity "restricted:latest"`}
+	deadline := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded",
+		Message: `ReplicaSet "hermes-gateway-coder-1" has timed out progressing.`}
+	waiting := func(reason string, restarts int32) corev1.Pod {
+		return corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "gateway", RestartCount: restarts,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "back-off"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}}}
+	}
+	tests := []struct {
+		name  string
+		conds []appsv1.DeploymentCondition
+		pods  []corev1.Pod
+		want  string
+	}{
+		{"starting: nothing says it fails", nil, []corev1.Pod{waiting("ContainerCreating", 0)}, ""},
+		{"admission refused its pods", []appsv1.DeploymentCondition{refused}, nil, "pods refused (FailedCreate): " + refused.Message},
+		{"past its progress deadline", []appsv1.DeploymentCondition{deadline}, nil, "not available within its progress deadline: " + deadline.Message},
+		{"crash loop", nil, []corev1.Pod{waiting("CrashLoopBackOff", 3)}, "container gateway CrashLoopBackOff (restarts 3, last exit 1): back-off"},
+		{"no image", nil, []corev1.Pod{waiting("ImagePullBackOff", 0)}, "container gateway ImagePullBackOff: back-off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Conditions: tt.conds}}
+			if got := failing(d, tt.pods); got != tt.want {
+				t.Errorf("failing = %q, want %q", got, tt.want)
 			}
 		})
 	}
