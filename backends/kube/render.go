@@ -7,6 +7,7 @@
 package kube
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,7 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -85,6 +88,10 @@ type Settings struct {
 	// ServiceAccount of the gateway pods: one without a token (none is
 	// mounted either way). Default GatewayServiceAccount.
 	ServiceAccount string
+	// TemplatePatch is a strategic-merge patch (JSON) applied to every
+	// gateway's pod template after ours is rendered: pull secrets,
+	// scheduling, probes, annotations, resources. Part of the spec hash.
+	TemplatePatch []byte
 }
 
 // GatewayServiceAccount is the gateway pods' service account by default:
@@ -97,7 +104,7 @@ const TmpDir = "/tmp"
 
 // SettingsOf are the pod template's settings from the reconciler's: the
 // Hermes image and its data volume, the gateway command and environment,
-// the user. Resources are parsed by the caller.
+// the user. Resources and the template patch are read by the caller.
 func SettingsOf(c config.Config) Settings {
 	return Settings{Image: c.Kube.Image, Claim: c.Kube.Claim, MountPath: c.Kube.Mount,
 		GatewayCommand: c.Render.GatewayCommand, Env: c.Render.Env, UID: c.Kube.UID, GID: c.Kube.GID}
@@ -244,7 +251,71 @@ func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Dep
 			},
 		},
 	}
+	if len(s.TemplatePatch) > 0 {
+		t, err := patchTemplate(d.Spec.Template, s.TemplatePatch)
+		if err != nil {
+			return nil, err
+		}
+		// The selector's labels stay: the Deployment must select its pods.
+		if t.Labels == nil {
+			t.Labels = map[string]string{}
+		}
+		for k, v := range selectorOf(profile) {
+			t.Labels[k] = v
+		}
+		d.Spec.Template = t
+	}
 	return d, nil
+}
+
+// patchTemplate applies a strategic-merge patch to a pod template.
+func patchTemplate(t corev1.PodTemplateSpec, patch []byte) (corev1.PodTemplateSpec, error) {
+	orig, err := json.Marshal(t)
+	if err != nil {
+		return t, err
+	}
+	b, err := strategicpatch.StrategicMergePatch(orig, patch, corev1.PodTemplateSpec{})
+	if err != nil {
+		return t, fmt.Errorf("the pod-template patch: %w", err)
+	}
+	var out corev1.PodTemplateSpec
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		return t, fmt.Errorf("the pod-template patch makes no pod template: %w", err)
+	}
+	for _, c := range out.Spec.Containers {
+		if c.Name == "gateway" {
+			return out, nil
+		}
+	}
+	return t, fmt.Errorf("the pod-template patch leaves no container named gateway")
+}
+
+// ParseTemplatePatch reads a pod-template patch (YAML or JSON, a fragment
+// of a PodTemplateSpec: metadata and spec) into JSON, refusing one that
+// names fields a pod template does not have or does not apply.
+func ParseTemplatePatch(data []byte) ([]byte, error) {
+	b, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	var probe map[string]any
+	if err := json.Unmarshal(b, &probe); err != nil || probe == nil {
+		return nil, fmt.Errorf("not a mapping: want a fragment of a pod template (metadata:, spec:)")
+	}
+	for k := range probe {
+		if k != "metadata" && k != "spec" {
+			return nil, fmt.Errorf("%q is not a field of a pod template: want metadata: and spec:", k)
+		}
+	}
+	// Applied to a rendering, it must give a pod template with nothing
+	// unknown in it (a misspelt field is refused, not dropped).
+	s := Settings{Image: "check", Claim: "check", UID: 10000, GID: 10000, TemplatePatch: b}
+	if _, err := s.Deployment("check", "check"); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // specHash is the hash of what a Deployment runs: its strategy and pod

@@ -146,3 +146,69 @@ func TestHashAndDrift(t *testing.T) {
 		t.Error("a new image kept the hash")
 	}
 }
+
+// A pod-template patch is applied to every gateway's template, after ours:
+// it adds (tolerations, pull secrets, annotations, a probe), overrides
+// (resources) and is part of the hash; the selector's labels stay ours.
+func TestTemplatePatch(t *testing.T) {
+	patch, err := ParseTemplatePatch([]byte(`
+metadata:
+  annotations:
+    team.example/owner: platform
+  labels:
+    app.kubernetes.io/instance: not-this
+spec:
+  imagePullSecrets:
+  - name: registry
+  tolerations:
+  - key: dedicated
+    operator: Equal
+    value: hermes
+    effect: NoSchedule
+  containers:
+  - name: gateway
+    resources:
+      requests:
+        cpu: 100m
+    readinessProbe:
+      exec:
+        command: ["hermes", "gateway", "status"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000, TemplatePatch: patch}
+	d, err := s.Deployment("ns", "coder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := d.Spec.Template
+	c := tm.Spec.Containers[0]
+	checks := map[string]bool{
+		"annotation":        tm.Annotations["team.example/owner"] == "platform",
+		"selector label":    tm.Labels[LabelInstance] == "coder",
+		"pull secret":       len(tm.Spec.ImagePullSecrets) == 1 && tm.Spec.ImagePullSecrets[0].Name == "registry",
+		"toleration":        len(tm.Spec.Tolerations) == 1 && tm.Spec.Tolerations[0].Key == "dedicated",
+		"merged container":  len(tm.Spec.Containers) == 1 && c.Image == "i:1" && c.ReadinessProbe != nil && c.Resources.Requests.Cpu().String() == "100m",
+		"security kept":     c.SecurityContext != nil && *c.SecurityContext.ReadOnlyRootFilesystem,
+		"env kept":          len(c.Env) == 2 && len(c.VolumeMounts) == 2,
+		"hash of the patch": specHash(d) != specHash(must(Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000}.Deployment("ns", "coder"))),
+	}
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("%s is not as patched", what)
+		}
+	}
+	for _, bad := range []string{"spec: {containers: [{name: gateway, imagePulPolicy: Always}]}", "kind: Pod", "- a", "spec: {containers: [{$patch: replace}]}"} {
+		if _, err := ParseTemplatePatch([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
