@@ -4,7 +4,10 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,9 +61,15 @@ type Engine struct {
 	c         client.Client
 	namespace string
 	settings  Settings
+	// envHashes is each profile's env Secret's content hash, as Prepare
+	// read them for the pass.
+	envHashes map[desired.Key]string
 }
 
-var _ reconcile.Engine = (*Engine)(nil)
+var (
+	_ reconcile.Engine   = (*Engine)(nil)
+	_ reconcile.Preparer = (*Engine)(nil)
+)
 
 // New returns the engine of namespace through c: a cached client in the
 // controller (reads from its informers), a direct one for --once.
@@ -68,9 +77,53 @@ func New(c client.Client, namespace string, s Settings) *Engine {
 	return &Engine{c: c, namespace: namespace, settings: s}
 }
 
+// Prepare reads what the renderings of a pass depend on besides the
+// profiles: the env Secrets (labelled SecretLabel) of the namespace, one
+// list (from the cache, in watch mode). A Secret that cannot be read fails
+// the pass: rendering without it would roll every gateway.
+func (e *Engine) Prepare(ctx context.Context, _ []desired.Key) error {
+	var list corev1.SecretList
+	if err := e.c.List(ctx, &list, client.InNamespace(e.namespace), client.MatchingLabels{SecretLabel: "true"}); err != nil {
+		return fmt.Errorf("list the env Secrets (labelled %s=true) in %s: %w", SecretLabel, e.namespace, err)
+	}
+	e.envHashes = map[desired.Key]string{}
+	for i := range list.Items {
+		sec := &list.Items[i]
+		if k, ok := profileOfSecret(sec.Name); ok {
+			e.envHashes[k] = secretHash(sec)
+		}
+	}
+	return nil
+}
+
+// profileOfSecret is the profile whose env Secret name is, false if none.
+func profileOfSecret(name string) (desired.Key, bool) {
+	rest, ok := strings.CutSuffix(name, "-env")
+	if !ok {
+		return "", false
+	}
+	return ProfileOf(rest)
+}
+
+// secretHash is the hash of a Secret's content: its keys and values, in
+// key order. Nothing of the values leaves it.
+func secretHash(s *corev1.Secret) string {
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(s.Data[k]))
+		h.Write(s.Data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
 // Render is the Deployment of svc, its replicas left to the run state.
 func (e *Engine) Render(svc desired.Service) (reconcile.Spec, error) {
-	d, err := e.settings.Deployment(e.namespace, svc.Profile)
+	d, err := e.settings.deployment(e.namespace, svc.Profile, e.envHashes[svc.Profile])
 	if err != nil {
 		return reconcile.Spec{}, err
 	}

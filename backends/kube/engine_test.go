@@ -112,3 +112,27 @@ func TestFailing(t *testing.T) {
 		})
 	}
 }
+
+// An env Secret's hash changes with any key or value and says nothing of
+// them; only hermes-gateway-<profile>-env names a profile's.
+func TestSecretHash(t *testing.T) {
+	a := &corev1.Secret{Data: map[string][]byte{"TELEGRAM_BOT_TOKEN": []byte("123:abc")}}
+	b := &corev1.Secret{Data: map[string][]byte{"TELEGRAM_BOT_TOKEN": []byte("123:abd")}}
+	c := &corev1.Secret{Data: map[string][]byte{"TELEGRAM_BOT_TOKE": []byte("N123:abc")}}
+	if secretHash(a) == secretHash(b) || secretHash(a) == secretHash(c) {
+		t.Error("a rotated or reshaped Secret kept its hash")
+	}
+	if secretHash(a) != secretHash(a.DeepCopy()) || strings.Contains(secretHash(a), "abc") {
+		t.Error("the hash is not a plain hash of the content")
+	}
+	for name, want := range map[string]string{"hermes-gateway-coder-env": "coder", "hermes-gateway-my.bot-env": "my_bot", "hermes-gateway-default-env": "default"} {
+		if k, ok := profileOfSecret(name); !ok || k != want {
+			t.Errorf("profileOfSecret(%q) = %q, %v", name, k, ok)
+		}
+	}
+	for _, name := range []string{"hermes-gateway-coder", "registry", "hermes-gateway--env"} {
+		if k, ok := profileOfSecret(name); ok {
+			t.Errorf("profileOfSecret(%q) = %q", name, k)
+		}
+	}
+}

@@ -58,6 +58,15 @@ const (
 	// no scale, no template write, no removal. Break-glass, or a team that
 	// scales its gateway by other means; taking it off hands it back.
 	AnnotationPaused = "hermes-reconcile.io/paused"
+	// AnnotationEnvHash, on the pod template, is the content hash of the
+	// profile's env Secret: a rotation changes the template, which rolls
+	// the pod (its environment is read once, at its start).
+	AnnotationEnvHash = "hermes-reconcile/env-hash"
+	// SecretLabel, "true" on a profile's env Secret, makes the controller
+	// see it: only Secrets so labelled are read and watched, and only their
+	// content is hashed into the template. An unlabelled one is still the
+	// pod's environment, but a rotation does not roll it.
+	SecretLabel = "hermes-reconcile.io/gateway-env"
 	// NamePrefix starts every Deployment's name.
 	NamePrefix = "hermes-gateway-"
 	// SpecFile names the one "file" of a rendering: the Deployment without
@@ -149,7 +158,14 @@ func ProfileHome(mount string, profile desired.Key) string {
 }
 
 // Deployment is the Deployment of a profile with the given settings,
-// replicas left nil: the run state is not part of the spec.
+// replicas left nil (the run state is not part of the spec), without an
+// env Secret to hash.
+func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Deployment, error) {
+	return s.deployment(namespace, profile, "")
+}
+
+// deployment renders a profile's Deployment; envHash is the content hash
+// of its env Secret, "" when there is none: a rotation rolls the pod.
 //
 // The pod passes the restricted Pod Security Standard: it runs as the
 // Hermes user (never root), with no privilege escalation, every capability
@@ -159,7 +175,7 @@ func ProfileHome(mount string, profile desired.Key) string {
 // its own directory (subPath profiles/<name>): not the root's .env nor any
 // other profile's. default is the root itself, so its pod mounts the whole
 // volume, profiles and all.
-func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Deployment, error) {
+func (s Settings) deployment(namespace string, profile desired.Key, envHash string) (*appsv1.Deployment, error) {
 	if s.Image == "" {
 		return nil, fmt.Errorf("no image: set --kube-image")
 	}
@@ -264,6 +280,12 @@ func (s Settings) Deployment(namespace string, profile desired.Key) (*appsv1.Dep
 			t.Labels[k] = v
 		}
 		d.Spec.Template = t
+	}
+	if envHash != "" {
+		if d.Spec.Template.Annotations == nil {
+			d.Spec.Template.Annotations = map[string]string{}
+		}
+		d.Spec.Template.Annotations[AnnotationEnvHash] = envHash
 	}
 	return d, nil
 }

@@ -75,6 +75,7 @@ func TestDeploymentIsPinned(t *testing.T) {
 			"read-only root":  *sc.ReadOnlyRootFilesystem,
 			"no token":        pod.ServiceAccountName == GatewayServiceAccount && !*pod.AutomountServiceAccountToken,
 			"resources":       c.Resources.Limits.Memory().String() == "512Mi",
+			"no env hash":     d.Spec.Template.Annotations[AnnotationEnvHash] == "",
 		}
 		for what, ok := range checks {
 			if !ok {
@@ -149,7 +150,8 @@ func TestHashAndDrift(t *testing.T) {
 
 // A pod-template patch is applied to every gateway's template, after ours:
 // it adds (tolerations, pull secrets, annotations, a probe), overrides
-// (resources) and is part of the hash; the selector's labels stay ours.
+// (resources) and is part of the hash; the selector's labels and the env
+// hash stay ours.
 func TestTemplatePatch(t *testing.T) {
 	patch, err := ParseTemplatePatch([]byte(`
 metadata:
@@ -178,7 +180,7 @@ spec:
 		t.Fatal(err)
 	}
 	s := Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000, TemplatePatch: patch}
-	d, err := s.Deployment("ns", "coder")
+	d, err := s.deployment("ns", "coder", "abc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,13 +188,14 @@ spec:
 	c := tm.Spec.Containers[0]
 	checks := map[string]bool{
 		"annotation":        tm.Annotations["team.example/owner"] == "platform",
+		"env hash kept":     tm.Annotations[AnnotationEnvHash] == "abc",
 		"selector label":    tm.Labels[LabelInstance] == "coder",
 		"pull secret":       len(tm.Spec.ImagePullSecrets) == 1 && tm.Spec.ImagePullSecrets[0].Name == "registry",
 		"toleration":        len(tm.Spec.Tolerations) == 1 && tm.Spec.Tolerations[0].Key == "dedicated",
 		"merged container":  len(tm.Spec.Containers) == 1 && c.Image == "i:1" && c.ReadinessProbe != nil && c.Resources.Requests.Cpu().String() == "100m",
 		"security kept":     c.SecurityContext != nil && *c.SecurityContext.ReadOnlyRootFilesystem,
 		"env kept":          len(c.Env) == 2 && len(c.VolumeMounts) == 2,
-		"hash of the patch": specHash(d) != specHash(must(Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000}.Deployment("ns", "coder"))),
+		"hash of the patch": specHash(d) != specHash(must(Settings{Image: "i:1", Claim: "c", UID: 10000, GID: 10000}.deployment("ns", "coder", "abc"))),
 	}
 	for what, ok := range checks {
 		if !ok {

@@ -42,7 +42,7 @@ var _ = Describe("deploy/kubernetes", func() {
 					for _, r := range role.Rules {
 						resources = append(resources, r.Resources...)
 					}
-					Expect(resources).To(ConsistOf("deployments", "leases", "events", "pods"))
+					Expect(resources).To(ConsistOf("deployments", "leases", "events", "pods", "secrets"))
 				}
 			}
 		}
