@@ -316,17 +316,28 @@ func patchTemplate(t corev1.PodTemplateSpec, patch []byte) (corev1.PodTemplateSp
 
 // ParseTemplatePatch reads a pod-template patch (YAML or JSON, a fragment
 // of a PodTemplateSpec: metadata and spec) into JSON, refusing one that
-// names fields a pod template does not have or does not apply.
+// names fields a pod template does not have or does not apply. An empty
+// one ({}, or comments only) is no patch: nil.
 func ParseTemplatePatch(data []byte) ([]byte, error) {
 	b, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, err
 	}
-	var probe map[string]any
-	if err := json.Unmarshal(b, &probe); err != nil || probe == nil {
+	var probe any
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, err
+	}
+	if probe == nil {
+		return nil, nil // empty, or comments only: no patch
+	}
+	m, ok := probe.(map[string]any)
+	if !ok {
 		return nil, fmt.Errorf("not a mapping: want a fragment of a pod template (metadata:, spec:)")
 	}
-	for k := range probe {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	for k := range m {
 		if k != "metadata" && k != "spec" {
 			return nil, fmt.Errorf("%q is not a field of a pod template: want metadata: and spec:", k)
 		}

@@ -202,6 +202,11 @@ spec:
 			t.Errorf("%s is not as patched", what)
 		}
 	}
+	for _, empty := range []string{"{}", "# nothing yet\n", ""} {
+		if p, err := ParseTemplatePatch([]byte(empty)); err != nil || p != nil {
+			t.Errorf("%q: %s, %v; want no patch", empty, p, err)
+		}
+	}
 	for _, bad := range []string{"spec: {containers: [{name: gateway, imagePulPolicy: Always}]}", "kind: Pod", "- a", "spec: {containers: [{$patch: replace}]}"} {
 		if _, err := ParseTemplatePatch([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
