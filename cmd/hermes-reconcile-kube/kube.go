@@ -115,6 +115,12 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 			return nil, err
 		}
 	}
+	// The settings first: a bad template patch is said before anything is
+	// read of the cluster.
+	settings, err := kubeSettings(o)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := restConfig(k)
 	if err != nil {
 		return nil, err
@@ -130,10 +136,6 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 		if v := imageVersion(k.Image); v != "" {
 			ropt.HermesVersion, ropt.HermesVersionFrom = v, "the tag of --kube-image"
 		}
-	}
-	settings, err := kubeSettings(o)
-	if err != nil {
-		return nil, err
 	}
 	st := &cli.Setup{Reader: ropt, NoUnpark: "unpark applies to s6 slots; on Kubernetes scale the Deployment or fix the pod",
 		// Every pod has its own network namespace: only credentials clash.
