@@ -130,6 +130,11 @@ type Kube struct {
 	// "cpu=100m,memory=256Mi" (HERMES_RECONCILE_KUBE_REQUESTS, _LIMITS).
 	// Default none.
 	Requests, Limits string
+	// TemplatePatch is the path of a strategic-merge patch (YAML or JSON)
+	// applied to every gateway's pod template: pull secrets, scheduling,
+	// probes, annotations, resources (HERMES_RECONCILE_KUBE_TEMPLATE_PATCH).
+	// Its content is part of the spec hash. Default none.
+	TemplatePatch string
 	// LeaderElect takes a Lease before acting (HERMES_RECONCILE_LEADER_ELECT).
 	// Default true.
 	LeaderElect bool

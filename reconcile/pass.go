@@ -69,6 +69,11 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 		}
 		return o
 	}
+	if pr, ok := p.Engine.(Preparer); ok {
+		if o.Err = pr.Prepare(ctx, o.Desired.Keys); o.Err != nil {
+			return o
+		}
+	}
 	o.Want = make(map[Key]Spec, len(o.Desired.Services))
 	for _, svc := range o.Desired.Services {
 		spec, err := p.Engine.Render(svc)
@@ -96,7 +101,7 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	}
 	for _, k := range sortedKeys(o.Observed.Units) {
 		u := o.Observed.Units[k]
-		for _, why := range []string{u.Untouchable, u.Blocked} {
+		for _, why := range []string{u.Untouchable, u.Blocked, u.Failing} {
 			if why != "" {
 				o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning,
 					Profile: k, Path: u.Name, Message: why})

@@ -156,9 +156,17 @@ var _ = Describe("Purity", func() {
 		It("keeps Kubernetes out of the binary a Hermes image carries, for "+goos, func() {
 			deps := listDepsFor(goos, "cmd/hermes-reconcile")
 			Expect(deps).To(ContainElement(module + "/backends/s6"))
-			Expect(deps).NotTo(ContainElement(Or(HavePrefix("k8s.io/"), HavePrefix("sigs.k8s.io/"))))
+			Expect(deps).NotTo(ContainElement(Or(HavePrefix("k8s.io/"), HavePrefix("sigs.k8s.io/"),
+				HavePrefix("github.com/google/go-containerregistry/"))))
 		})
 	}
+
+	It("keeps the image builder out of both binaries", func() {
+		for _, bin := range []string{"cmd/hermes-reconcile", "cmd/hermes-reconcile-kube"} {
+			Expect(listDepsFor("linux", bin)).NotTo(ContainElement(HavePrefix("github.com/google/go-containerregistry/")), bin)
+		}
+		Expect(listDepsFor("linux", "deploy/image")).To(ContainElement(HavePrefix("github.com/google/go-containerregistry/")))
+	})
 
 	It("would notice Kubernetes: the controller's binary links it", func() {
 		Expect(listDepsFor("linux", "cmd/hermes-reconcile-kube")).To(ContainElement(HavePrefix("sigs.k8s.io/controller-runtime")))

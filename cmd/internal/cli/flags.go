@@ -207,6 +207,7 @@ func optionTable(o *Options) []option {
 		{name: "kube-burst", group: GroupKube, arg: "N", def: fmt.Sprint(c.Kube.Burst), help: "API requests the controller may make at once above --kube-qps", value: intValue{&c.Kube.Burst, 1, 100000}},
 		{name: "kube-workers", group: GroupKube, arg: "N", def: fmt.Sprint(c.Kube.Workers), help: "API writes a pass makes at once (each profile's in order)", value: intValue{&c.Kube.Workers, 1, 256}},
 		{name: "kube-limits", group: GroupKube, arg: "LIST", def: "none", help: "the gateway container's resource limits, as memory=1Gi", value: stringValue{&o.Cfg.Kube.Limits}},
+		{name: "kube-template-patch", group: GroupKube, arg: "PATH", def: "none", help: "a strategic-merge patch (YAML or JSON: metadata and spec of a pod template) applied to every gateway pod template: pull secrets, tolerations, probes, annotations, resources; a change to it rolls the gateways through the rollout budget", value: stringValue{&o.Cfg.Kube.TemplatePatch}},
 		{name: "leader-elect", group: GroupKube, def: "on", help: "take a Lease before acting, so several replicas of the reconciler are safe", value: boolValue{&o.Cfg.Kube.LeaderElect}},
 		{name: "force", group: GroupKube, help: "--once even while a controller holds the Lease (it is refused otherwise): two writers at once, for a controller that is stuck", value: boolValue{&o.Force}},
 		{name: "metrics-addr", group: GroupKube, arg: "ADDR", def: o.Cfg.Kube.MetricsAddr, help: "serve /metrics here; 0: off", value: stringValue{&o.Cfg.Kube.MetricsAddr}},
