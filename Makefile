@@ -5,28 +5,48 @@ BIN      := bin/hermes-reconcile
 KUBEBIN  := bin/hermes-reconcile-kube
 # What each job needs from Debian: the demo only the supervisor; the tests
 # also execline (s6-overlay's run scripts), shellcheck, systemd-analyze,
-# bash-completion (the completion script's spec loads it) and promtool
-# (package prometheus: the alerts' unit tests, the scrapes' lint).
+# bash-completion (the completion script's spec loads it), promtool
+# (package prometheus: the alerts' unit tests, the scrapes' lint), and skopeo
+# and umoci (the image check reads and unpacks the image archive).
 DEMO_PKGS := s6
-TEST_PKGS := s6 execline shellcheck systemd bash-completion prometheus
+TEST_PKGS := s6 execline shellcheck systemd bash-completion prometheus skopeo umoci
+# The controller's image: an OCI archive built without a daemon
+# (deploy/image), tagged with the version.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+IMAGE    := bin/hermes-reconcile-kube.oci.tar
+LDFLAGS  := -s -w -X github.com/hermes-reconcile/hermes-reconcile/cmd/internal/cli.Version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export GINKGO_NO_COLOR := TRUE
 
-.PHONY: all build test unit lint deps demo-deps apt demo bench clean fuzz
+.PHONY: all build test unit lint deps demo-deps apt demo bench clean fuzz image image-check
 
 all: build
 
 # Two binaries, one per deployment unit: hermes-reconcile for Hermes images
 # and hosts (no Kubernetes package linked), hermes-reconcile-kube for the
-# controller's image (Linux).
+# controller's image (Linux). Static, without cgo: no libc to load at every
+# boot and health check (os/user reads /etc/passwd itself), and one binary
+# for any image.
 build:
-	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
-	$(GO) build -buildvcs=auto -o $(KUBEBIN) ./cmd/hermes-reconcile-kube
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(KUBEBIN) ./cmd/hermes-reconcile-kube
+
+# image builds the controller's image archive: the kube binary, static, in
+# one layer run as uid 65532 with no shell (deploy/image). Push it with
+# skopeo copy oci-archive:$(IMAGE):$(VERSION) docker://REGISTRY/hermes-reconcile-kube:$(VERSION).
+image:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -buildvcs=auto -trimpath -ldflags "$(LDFLAGS)" -o bin/image/hermes-reconcile-kube ./cmd/hermes-reconcile-kube
+	$(GO) run ./deploy/image -binary bin/image/hermes-reconcile-kube -tag $(VERSION) -o $(IMAGE)
+
+# image-check reads the archive back with skopeo and umoci: its user,
+# entrypoint and one layer, and its binary's --version from the unpacked root.
+image-check: image
+	bash deploy/image/check.sh $(IMAGE) $(VERSION)
 
 # deps installs what the tests need, demo-deps what the demo needs, each
 # only when a program (or file) of it is missing.
 deps:
-	@$(MAKE) --no-print-directory apt PROGS="s6-svscan execlineb shellcheck systemd-analyze /usr/share/bash-completion/bash_completion promtool" APT="$(TEST_PKGS)"
+	@$(MAKE) --no-print-directory apt PROGS="s6-svscan execlineb shellcheck systemd-analyze /usr/share/bash-completion/bash_completion promtool skopeo umoci" APT="$(TEST_PKGS)"
 
 demo-deps:
 	@$(MAKE) --no-print-directory apt PROGS="s6-svscan" APT="$(DEMO_PKGS)"
@@ -46,7 +66,7 @@ lint:
 	GOOS=windows GOARCH=amd64 $(GO) vet ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
-	shellcheck -s bash test/envtest/assets.sh test/cluster/assets.sh
+	shellcheck -s bash test/envtest/assets.sh test/cluster/assets.sh deploy/image/check.sh
 	shellcheck -s sh test/fake-gateway test/hermes-cli test/demo.sh test/host/standins/* $$(find deploy -type f -name run -o -type f -path '*cont-init.d*' 2>/dev/null)
 	promtool check rules deploy/prometheus/hermes-reconcile.rules.yaml
 	promtool test rules deploy/prometheus/hermes-reconcile.rules.test.yaml
@@ -62,7 +82,7 @@ lint:
 test: deps
 	@alog=$$(mktemp); \
 	if [ -z "$${KUBEBUILDER_ASSETS:-}" ]; then bash test/cluster/assets.sh >"$$alog.out" 2>"$$alog" & apid=$$!; fi; \
-	$(MAKE) --no-print-directory lint || { [ -n "$${apid:-}" ] && kill "$$apid"; exit 1; }; \
+	{ $(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory image-check; } || { [ -n "$${apid:-}" ] && kill "$$apid"; exit 1; }; \
 	if [ -n "$${apid:-}" ]; then \
 		if ! wait "$$apid"; then cat "$$alog"; exit 1; fi; \
 		KUBEBUILDER_ASSETS=$$(tail -n 1 "$$alog.out"); export KUBEBUILDER_ASSETS; \
@@ -89,7 +109,7 @@ fuzz:
 	done
 
 demo: demo-deps
-	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) ./cmd/hermes-reconcile
 	sh test/demo.sh $(BIN)
 
 bench: deps

@@ -130,6 +130,11 @@ type Kube struct {
 	// "cpu=100m,memory=256Mi" (HERMES_RECONCILE_KUBE_REQUESTS, _LIMITS).
 	// Default none.
 	Requests, Limits string
+	// TemplatePatch is the path of a strategic-merge patch (YAML or JSON)
+	// applied to every gateway's pod template: pull secrets, scheduling,
+	// probes, annotations, resources (HERMES_RECONCILE_KUBE_TEMPLATE_PATCH).
+	// Its content is part of the spec hash. Default none.
+	TemplatePatch string
 	// LeaderElect takes a Lease before acting (HERMES_RECONCILE_LEADER_ELECT).
 	// Default true.
 	LeaderElect bool
@@ -140,6 +145,15 @@ type Kube struct {
 	// UID and GID the gateway pods run as: Hermes's image's hermes user,
 	// 10000.
 	UID, GID int64
+	// QPS and Burst bound the API client (HERMES_RECONCILE_KUBE_QPS,
+	// _BURST); Workers is how many API writes a pass makes at once
+	// (HERMES_RECONCILE_KUBE_WORKERS). Default 50, 100 and 4: client-go's
+	// own 5 and 10 made a cold pass of 1,000 profiles take 200 s; the API
+	// server's priority and fairness protects it from a client that asks
+	// more, as it does kube-controller-manager's.
+	QPS     float64
+	Burst   int
+	Workers int
 }
 
 // Render holds the installation-specific parts of a slot. With the defaults
@@ -227,7 +241,7 @@ func Default() Config {
 		Render:              DefaultRender(),
 		Host:                Host{RestartSec: 5},
 		Kube: Kube{Claim: "hermes-data", Mount: "/opt/data", LeaderElect: true, HealthAddr: ":8081",
-			UID: 10000, GID: 10000},
+			UID: 10000, GID: 10000, QPS: 50, Burst: 100, Workers: 4},
 		Watch: Watch{
 			Quiet:      100 * time.Millisecond,
 			MaxDelay:   time.Second,

@@ -91,21 +91,26 @@ func newCache(claims bool) *cache {
 // diagnostic, never cached.
 func lookup[T any](c *cache, m map[string]entry[T], path string, parse func([]byte) (T, *Diagnostic), unreadable func(error) (T, *Diagnostic)) (e entry[T], exists bool) {
 	c.stats++
-	st, mode, err := StatFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		m[path] = entry[T]{missing: true}
-		return entry[T]{}, false
+	// Only a parse in hand is worth a stat to validate; without one (a
+	// one-shot run's every file, a file missing last time) the read's own
+	// fstat says as much.
+	if old, ok := m[path]; ok && !old.missing {
+		st, mode, err := StatFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			m[path] = entry[T]{missing: true}
+			return entry[T]{}, false
+		}
+		if err == nil && mode.IsRegular() && st.Trusted(old.st, old.readAt) {
+			return old, true
+		}
 	}
-	if old, ok := m[path]; ok && !old.missing && err == nil && mode.IsRegular() && st.Trusted(old.st, old.readAt) {
-		return old, true
-	}
-	c.reads++
 	readAt := c.now().UnixNano()
 	data, st, err := readStamped(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		m[path] = entry[T]{missing: true}
 		return entry[T]{}, false
 	}
+	c.reads++
 	c.gen++
 	n := entry[T]{gen: c.gen}
 	if err != nil {

@@ -50,6 +50,13 @@ func (r *Reader) claimsOf(name Key, dir string) (Claims, []Diagnostic, bool) {
 			Message: fmt.Sprintf("cannot read .env: %v; its slot is left as it is", unwrapPath(env.err))}}, true
 	}
 	cfg := r.cache.configs[filepath.Join(dir, ConfigFile)]
+	if !exists && len(cfg.val.platforms) == 0 {
+		// Nothing of its own: what every such gateway inherits. Most
+		// profiles of a fleet are this, and it is worked out once a pass.
+		if c, ok := r.inheritedClaims(); ok {
+			return c, nil, false
+		}
+	}
 	if m, ok := r.memo[dir]; ok && m.env == envGen && m.cfg == cfg.gen && m.managed == r.managedEnv(m.managedPath).gen {
 		return m.claims, m.diags, false
 	}
@@ -126,4 +133,37 @@ func portClashes(name Key, dir string, claims Claims) []Diagnostic {
 		first[c.Port] = c.Kind
 	}
 	return out
+}
+
+// inheritedMemo is the claims of a gateway with nothing of its own: no
+// .env, no platform in its config.yaml.
+type inheritedMemo struct {
+	managed     uint64
+	managedPath string
+	claims      Claims
+	// perHome: one of the claims names the gateway's home (a WhatsApp
+	// session), so it is not the same for every such gateway.
+	perHome bool
+}
+
+// inheritedClaims are what a gateway with nothing of its own claims, from
+// what it inherits and the managed .env; ok is false when they depend on
+// the profile's directory and must be worked out for each.
+func (r *Reader) inheritedClaims() (Claims, bool) {
+	ge := newGatewayEnv(r.opt.InheritedEnv)
+	mpath := r.managedPath(ge)
+	managed := r.managedEnv(mpath)
+	if m := r.inherited; m != nil && m.managedPath == mpath && m.managed == managed.gen {
+		return m.claims, !m.perHome
+	}
+	if managed.exists {
+		ge.load(managed.bindings, "managed .env")
+	}
+	claims := gatewayClaims(ge, nil, "")
+	m := &inheritedMemo{managed: managed.gen, managedPath: mpath, claims: claims}
+	for _, c := range claims {
+		m.perHome = m.perHome || c.Scope == "whatsapp-session"
+	}
+	r.inherited = m
+	return claims, !m.perHome
 }

@@ -321,3 +321,25 @@ func BenchmarkLoadClaims(b *testing.B) {
 		})
 	}
 }
+
+// TestInheritedClaims: gateways with nothing of their own (no .env, no
+// platform in config.yaml) claim what they inherit, worked out once a
+// pass; a claim that names the gateway's home (a WhatsApp session) is still
+// each gateway's own, so two of them do not clash over it.
+func TestInheritedClaims(t *testing.T) {
+	h := newClaimHome(t)
+	h.profile("a", "")
+	h.profile("b", "")
+	st := load(t, desired.NewReader(h.root, h.options(map[string]string{"TELEGRAM_BOT_TOKEN": "inherited-token"})))
+	a, b := st.Service("a"), st.Service("b")
+	if got := a.Claims.Shared(b.Claims); len(got) != 1 || got[0].Kind != "Telegram bot token" {
+		t.Errorf("a and b share %v, want the inherited Telegram token", got)
+	}
+
+	st = load(t, desired.NewReader(h.root, h.options(map[string]string{"WHATSAPP_ENABLED": "true"})))
+	a, b = st.Service("a"), st.Service("b")
+	shared := a.Claims.Shared(b.Claims)
+	if len(shared) != 1 || shared[0].Kind != "WhatsApp bridge port 3000" {
+		t.Errorf("a and b share %v, want the bridge port only (each has its own session)", shared)
+	}
+}

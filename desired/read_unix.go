@@ -71,6 +71,11 @@ func readStamped(path string) ([]byte, Stamp, error) {
 			return buf, stampOf(&st), nil
 		}
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) == st.Size {
+			// All fstat said there was: the file as of then, without a
+			// read more to see its end.
+			return buf, stampOf(&st), nil
+		}
 	}
 	return nil, Stamp{}, fmt.Errorf("file is over the %d byte limit", maxInputSize)
 }

@@ -69,6 +69,8 @@ type Reader struct {
 	// .env); memo each profile's claims and the inputs they came from.
 	pass *claimPass
 	memo map[string]claimMemo
+	// inherited is the claims of a gateway with nothing of its own.
+	inherited *inheritedMemo
 }
 
 type profileInput struct {

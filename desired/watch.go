@@ -95,6 +95,13 @@ type watchState struct {
 	watched  map[string]bool
 	degraded bool
 	stamps   map[Key]string
+	// The poll's memory: each directory's stamp when its files were last
+	// stat'ed, the profiles/ and tombstone listings, and the polls since
+	// the last full sweep.
+	dirStamps       map[string]string
+	profiles, tombs []string
+	sincePollSweep  int
+	pollStats       int
 }
 
 func (s *watchState) run(ctx context.Context) {
@@ -111,7 +118,7 @@ func (s *watchState) run(ctx context.Context) {
 		t := time.NewTicker(s.w.opt.Poll)
 		defer t.Stop()
 		poll = t.C
-		s.stamps = s.scan()
+		s.stamps = s.scan(true)
 	}
 	for {
 		select {
@@ -138,7 +145,12 @@ func (s *watchState) run(ctx context.Context) {
 				s.sync(true)
 			}
 		case <-poll:
-			now := s.scan()
+			s.sincePollSweep++
+			full := s.sincePollSweep >= pollSweepEvery
+			if full {
+				s.sincePollSweep = 0
+			}
+			now := s.scan(full)
 			for _, ev := range changedStamps(s.stamps, now) {
 				s.send(ev)
 			}
@@ -259,14 +271,47 @@ func (s *watchState) unwatch(dir string) {
 	}
 }
 
-// scan is the stat of every file a profile is read from, by key, plus the
-// tombstones: a poll costs a stat per file, never a read.
-func (s *watchState) scan() map[Key]string {
+// pollSweepEvery: one poll in this many stats every file, whatever the
+// directories say; the others stat a directory and only its files when it
+// changed.
+const pollSweepEvery = 10
+
+// scan is the stamp of every file a profile is read from, by key, plus the
+// tombstones: a poll costs stats, never a read. Hermes writes its files by
+// a temp file and a rename (and creates and deletes profiles by renames),
+// which changes the directory's mtime: a poll stats each profile's
+// directory and stats its files only when the directory changed, or on a
+// full sweep (full), which also catches a file rewritten in place (an
+// editor writing through, `>>`) and a directory stamp an NFS client cached
+// (acdirmin). profiles/ and the tombstones are listed only when their
+// directory changed, or on a full sweep.
+func (s *watchState) scan(full bool) map[Key]string {
 	l := s.w.layout
-	out := map[Key]string{}
+	if s.dirStamps == nil {
+		s.dirStamps = map[string]string{}
+	}
+	out := make(map[Key]string, len(s.stamps))
+	changed := func(dir string) bool {
+		s.pollStats++
+		st, _, err := StatFile(dir)
+		key := ""
+		if err == nil {
+			key = st.key()
+		}
+		old, seen := s.dirStamps[dir]
+		s.dirStamps[dir] = key
+		return full || !seen || old != key
+	}
 	stat := func(k Key, dir string) {
+		if !changed(dir) {
+			if v, ok := s.stamps[k]; ok {
+				out[k] = v
+				return
+			}
+		}
 		var b strings.Builder
 		for _, f := range []string{ConfigFile, StateFile, SoulFile, EnvFile} {
+			s.pollStats++
 			if st, _, err := StatFile(filepath.Join(dir, f)); err == nil {
 				b.WriteString(f)
 				b.WriteString(st.key())
@@ -275,19 +320,27 @@ func (s *watchState) scan() map[Key]string {
 		out[k] = b.String()
 	}
 	stat(DefaultProfile, l.Root)
-	entries, _ := os.ReadDir(l.ProfilesDir())
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			stat(e.Name(), filepath.Join(l.ProfilesDir(), e.Name()))
+	if changed(l.ProfilesDir()) || s.profiles == nil {
+		entries, _ := os.ReadDir(l.ProfilesDir())
+		s.profiles = s.profiles[:0]
+		for _, e := range entries {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				s.profiles = append(s.profiles, e.Name())
+			}
 		}
 	}
-	tombs, _ := os.ReadDir(l.TombstonesDir())
-	names := make([]string, 0, len(tombs))
-	for _, t := range tombs {
-		names = append(names, t.Name())
+	for _, name := range s.profiles {
+		stat(name, filepath.Join(l.ProfilesDir(), name))
 	}
-	sort.Strings(names)
-	out[tombstonesKey] = strings.Join(names, ",")
+	if changed(l.TombstonesDir()) || s.tombs == nil {
+		tombs, _ := os.ReadDir(l.TombstonesDir())
+		s.tombs = make([]string, 0, len(tombs))
+		for _, t := range tombs {
+			s.tombs = append(s.tombs, t.Name())
+		}
+		sort.Strings(s.tombs)
+	}
+	out[tombstonesKey] = strings.Join(s.tombs, ",")
 	return out
 }
 

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -92,5 +93,63 @@ func TestPollStamps(t *testing.T) {
 				t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 			}
 		}
+	}
+}
+
+// TestPollScan: the poll stats each directory, and its files only when the
+// directory changed: a rewrite by rename (Hermes's way) is seen at the
+// next poll at the cost of one stat a profile; one in place, at the next
+// full sweep.
+func TestPollScan(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"a", "b", "c"} {
+		writeTestFile(t, filepath.Join(root, "profiles", p, SoulFile), "soul\n")
+		writeTestFile(t, filepath.Join(root, "profiles", p, StateFile), `{"desired_state":"running"}`)
+	}
+	s := &watchState{w: &Watcher{layout: Layout{Root: root}}}
+	s.stamps = s.scan(true)
+
+	s.pollStats = 0
+	if got := changedStamps(s.stamps, s.scan(false)); got != nil {
+		t.Fatalf("nothing changed: %+v", got)
+	}
+	// The root, profiles/, three profiles and the tombstones: a stat each.
+	if s.pollStats != 6 {
+		t.Errorf("an idle poll made %d stats, want 6 (one a directory)", s.pollStats)
+	}
+
+	state := filepath.Join(root, "profiles", "b", StateFile)
+	writeTestFile(t, state+".tmp", `{"desired_state":"stopped"}`)
+	if err := os.Rename(state+".tmp", state); err != nil {
+		t.Fatal(err)
+	}
+	now := s.scan(false)
+	if got := changedStamps(s.stamps, now); len(got) != 1 || got[0].Key != "b" {
+		t.Fatalf("a rename in b: %+v, want b", got)
+	}
+	s.stamps = now
+
+	// In place: the directory does not change; the sweep sees it.
+	f, err := os.OpenFile(filepath.Join(root, "profiles", "c", StateFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("\n")
+	_ = f.Close()
+	if got := changedStamps(s.stamps, s.scan(false)); got != nil {
+		t.Fatalf("an in-place write seen without a sweep: %+v (the directory did not change)", got)
+	}
+	if got := changedStamps(s.stamps, s.scan(true)); len(got) != 1 || got[0].Key != "c" {
+		t.Fatalf("the sweep: %+v, want c", got)
+	}
+}
+
+func writeTestFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

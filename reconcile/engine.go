@@ -31,11 +31,27 @@ type Engine interface {
 	Do(ctx context.Context, s Step) error
 }
 
+// Prefetcher is an engine whose reading needs no rendering: Prefetch reads
+// the units of keys and returns what judges them against the renderings
+// (Observe's result), so a pass reads them beside the profiles, on another
+// core, and judges once both are in.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, keys []Key) func(want map[Key]Spec) (Observed, error)
+}
+
 // Noter is an engine that keeps a pass's notes with its units (Plan.Notes):
 // what the next pass, or another process's, must know. Without it a note
 // lives as long as the process (the watch loop's memory).
 type Noter interface {
 	Note(ctx context.Context, n Note) error
+}
+
+// Preparer is an engine whose renderings depend on inputs it reads itself
+// (Kubernetes: each profile's env Secret, whose content hash is part of the
+// pod template): Prepare reads them once per pass, before Render. An error
+// fails the pass, as an Observe error does.
+type Preparer interface {
+	Prepare(ctx context.Context, keys []Key) error
 }
 
 // Prober is an engine that can say, before anything changes, that it
@@ -149,6 +165,11 @@ type Unit struct {
 	// Untouchable, when set, says why the unit must not be changed (a
 	// symlink in a slot's place, a unit serving another HERMES_HOME).
 	Untouchable string
+	// Failing, when set, says why the manager cannot keep the gateway
+	// running though it tries (a crash loop, an image it cannot pull, pods
+	// an admission refuses): status counts it unhealthy, a rollout that
+	// restarted it halts.
+	Failing string
 	// Blocked, when set, says why the unit's run state cannot be controlled
 	// by us, and how to mend it (a supervise/ made by root before its
 	// skeleton existed): its files are still kept current.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -83,6 +84,10 @@ func ExecuteReporting(ctx context.Context, e Engine, p Plan, steps []Step, progr
 		}
 		failed[p.Actions[i].Unit] = true
 	}
+	if w := workers(e, p, steps); w > 1 {
+		executeParallel(ctx, e, p, steps, progress, results, w)
+		return results
+	}
 	for n, st := range steps {
 		live := st
 		live.For, live.Acts = nil, nil
@@ -156,4 +161,102 @@ func logResults(log logr.Logger, results []Result, repeated func(target string, 
 			l.Info("action done", "result", "ok")
 		}
 	}
+}
+
+// Parallel is an engine whose steps are each one unit's, independent of
+// the other units' (an API write): up to Workers of them run at once,
+// each unit's in their order.
+type Parallel interface {
+	Workers() int
+}
+
+// workers is how many steps of the plan may run at once: 1 unless the
+// engine is Parallel and every step serves one action.
+func workers(e Engine, p Plan, steps []Step) int {
+	pe, ok := e.(Parallel)
+	if !ok || pe.Workers() <= 1 {
+		return 1
+	}
+	for _, st := range steps {
+		if len(st.For) != 1 {
+			return 1
+		}
+	}
+	return pe.Workers()
+}
+
+// executeParallel runs each unit's steps in order, w units at a time. A
+// unit's failed step skips its later ones, as Execute does; progress hears
+// of each step under one lock.
+func executeParallel(ctx context.Context, e Engine, p Plan, steps []Step, progress Progress, results []Result, w int) {
+	var chains [][]int // steps by unit, in plan order
+	byUnit := map[string]int{}
+	for n, st := range steps {
+		u := p.Actions[st.For[0]].Unit
+		c, ok := byUnit[u]
+		if !ok {
+			c = len(chains)
+			byUnit[u] = c
+			chains = append(chains, nil)
+		}
+		chains[c] = append(chains[c], n)
+	}
+	var mu sync.Mutex // progress, and results of other units' steps
+	report := func(f func()) {
+		if progress != nil {
+			mu.Lock()
+			f()
+			mu.Unlock()
+		}
+	}
+	next := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(w, len(chains)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for chain := range next {
+				failed := false
+				for _, n := range chain {
+					st := steps[n]
+					i := st.For[0]
+					if results[i].Err != nil || failed {
+						if results[i].Err == nil {
+							results[i].Err = ErrSkipped
+						}
+						report(func() { progress.Stepped(n, len(steps), st, ErrSkipped) })
+						continue
+					}
+					if err := ctx.Err(); err != nil {
+						results[i].Err, failed = err, true
+						continue
+					}
+					live := st
+					live.Acts = []Action{p.Actions[i]}
+					report(func() { progress.Stepping(n, len(steps), live) })
+					start := time.Now()
+					err := e.Do(ctx, live)
+					results[i].Duration += time.Since(start)
+					report(func() { progress.Stepped(n, len(steps), live, err) })
+					var caveat *Caveat
+					var per StepErrors
+					switch {
+					case errors.As(err, &per):
+						if len(per) > 0 && per[0] != nil {
+							results[i].Err, failed = per[0], true
+						}
+					case errors.As(err, &caveat):
+						results[i].Caveat = strings.TrimPrefix(results[i].Caveat+"; "+caveat.Msg, "; ")
+					case err != nil:
+						results[i].Err, failed = err, true
+					}
+				}
+			}
+		}()
+	}
+	for _, c := range chains {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -55,8 +56,23 @@ func (o *Outcome) Keys() []Key { return o.Desired.Keys }
 // nothing: --dry-run and status use it.
 func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	var o Outcome
+	var judge chan func(map[Key]Spec) (Observed, error)
+	if pf, ok := p.Engine.(Prefetcher); ok {
+		// The units are read beside the profiles: two cores, one pass.
+		judge = make(chan func(map[Key]Spec) (Observed, error), 1)
+		ks := normalKeys(keys)
+		go func() { judge <- pf.Prefetch(ctx, ks) }()
+	}
 	if o.Desired, o.Err = p.Reader.Load(keys); o.Err != nil {
+		if judge != nil {
+			<-judge // nothing is left reading behind the pass
+		}
 		return o
+	}
+	if pr, ok := p.Engine.(Preparer); ok {
+		if o.Err = pr.Prepare(ctx, o.Desired.Keys); o.Err != nil {
+			return o
+		}
 	}
 	o.Want = make(map[Key]Spec, len(o.Desired.Services))
 	for _, svc := range o.Desired.Services {
@@ -70,7 +86,12 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 		}
 		o.Want[svc.Profile] = spec
 	}
-	if o.Observed, o.Err = p.Engine.Observe(ctx, o.Desired.Keys, o.Want); o.Err != nil {
+	if judge != nil {
+		o.Observed, o.Err = (<-judge)(o.Want)
+	} else {
+		o.Observed, o.Err = p.Engine.Observe(ctx, o.Desired.Keys, o.Want)
+	}
+	if o.Err != nil {
 		return o
 	}
 	for k, t := range p.absent {
@@ -80,7 +101,7 @@ func (p *Pass) Observe(ctx context.Context, keys []Key) Outcome {
 	}
 	for _, k := range sortedKeys(o.Observed.Units) {
 		u := o.Observed.Units[k]
-		for _, why := range []string{u.Untouchable, u.Blocked} {
+		for _, why := range []string{u.Untouchable, u.Blocked, u.Failing} {
 			if why != "" {
 				o.Desired.Diagnostics = append(o.Desired.Diagnostics, desired.Diagnostic{Severity: desired.Warning,
 					Profile: k, Path: u.Name, Message: why})
@@ -216,4 +237,15 @@ func (p *Pass) note(ctx context.Context, notes []Note) {
 			p.absent[x.Key] = x.Absent
 		}
 	}
+}
+
+// normalKeys are keys as the reader reports them: sorted, each once; nil
+// stays nil (every profile).
+func normalKeys(keys []Key) []Key {
+	if keys == nil {
+		return nil
+	}
+	out := slices.Clone(keys)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -156,7 +156,8 @@ var _ = Describe("Purity", func() {
 		It("keeps Kubernetes out of the binary a Hermes image carries, for "+goos, func() {
 			deps := listDepsFor(goos, "cmd/hermes-reconcile")
 			Expect(deps).To(ContainElement(module + "/backends/s6"))
-			Expect(deps).NotTo(ContainElement(Or(HavePrefix("k8s.io/"), HavePrefix("sigs.k8s.io/"))))
+			Expect(deps).NotTo(ContainElement(Or(HavePrefix("k8s.io/"), HavePrefix("sigs.k8s.io/"),
+				HavePrefix("github.com/google/go-containerregistry/"))))
 			// Its metrics are written by the metrics package itself:
 			// client_golang and the protobuf runtime it brings would add a
 			// quarter to its size and a millisecond to every start.
@@ -164,6 +165,13 @@ var _ = Describe("Purity", func() {
 			Expect(deps).NotTo(ContainElement(Or(HavePrefix("github.com/prometheus/"), HavePrefix("google.golang.org/protobuf"))))
 		})
 	}
+
+	It("keeps the image builder out of both binaries", func() {
+		for _, bin := range []string{"cmd/hermes-reconcile", "cmd/hermes-reconcile-kube"} {
+			Expect(listDepsFor("linux", bin)).NotTo(ContainElement(HavePrefix("github.com/google/go-containerregistry/")), bin)
+		}
+		Expect(listDepsFor("linux", "deploy/image")).To(ContainElement(HavePrefix("github.com/google/go-containerregistry/")))
+	})
 
 	It("would notice Kubernetes and client_golang: the controller's binary links them", func() {
 		deps := listDepsFor("linux", "cmd/hermes-reconcile-kube")

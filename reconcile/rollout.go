@@ -59,6 +59,10 @@ func (r Rollout) judge(u *Unit, now time.Time) rolled {
 			return x
 		}
 	}
+	if u.Failing != "" {
+		x.state, x.why = rolledFailed, "failing after its restart: "+u.Failing
+		return x
+	}
 	if u.Park != nil && !u.Park.At.Before(u.Rolled) {
 		x.state, x.why = rolledFailed, "parked after its restart: "+u.Park.Why
 		return x

@@ -43,6 +43,9 @@ var _ = Describe("the rollout budget", func() {
 	died := func(t time.Time, exit int) unitOpt {
 		return func(u *reconcile.Unit) { u.Deaths = append(u.Deaths, reconcile.Death{At: t, Exit: exit}) }
 	}
+	failingAs := func(why string) unitOpt {
+		return func(u *reconcile.Unit) { u.Failing = why }
+	}
 	downSince := func(t time.Time) unitOpt {
 		return func(u *reconcile.Unit) { u.Running, u.PID, u.Since = false, 0, t }
 	}
@@ -98,6 +101,16 @@ var _ = Describe("the rollout budget", func() {
 				return o
 			}(),
 			"0 restarts; held map[rollout_halted:27]\nwarning: rollout halted with 27 restarts to go: gateway-p00 died after its restart (exit 1); gateway-p01 died after its restart (exit 1); gateway-p02 died after its restart (exit 1)"),
+		Entry("one of the batch failing after its restart (a crash loop, as Kubernetes says it): halted at once, not at the timeout",
+			func() desired.State {
+				d, _ := fleet(30, 1, rolledAt(ago(2*time.Second)), failingAs("container gateway CrashLoopBackOff"))
+				return d
+			}(),
+			func() reconcile.Observed {
+				_, o := fleet(30, 1, rolledAt(ago(2*time.Second)), failingAs("container gateway CrashLoopBackOff"))
+				return o
+			}(),
+			"0 restarts; held map[rollout_halted:29]\nwarning: rollout halted with 29 restarts to go: gateway-p00 failing after its restart: container gateway CrashLoopBackOff"),
 		Entry("a batch never up within the timeout: halted",
 			func() desired.State {
 				d, _ := fleet(30, 1, rolledAt(ago(2*time.Minute)), downSince(ago(2*time.Minute)))

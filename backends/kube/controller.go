@@ -11,12 +11,15 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -56,8 +59,21 @@ func NewManager(cfg *rest.Config, opt ManagerOptions) (manager.Manager, error) {
 		opt.LeaseName = LeaseName
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme(),
-		Cache:                         cache.Options{DefaultNamespaces: map[string]cache.Config{opt.Namespace: {}}},
+		Scheme: Scheme(),
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{opt.Namespace: {}},
+			ByObject: map[client.Object]cache.ByObject{
+				// Only our Deployments: the namespace's other workloads cost
+				// no memory. One of our name but not our label (made by
+				// hand) is labelled when a create finds it, and adopted from
+				// then on.
+				&appsv1.Deployment{}: {Label: labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})},
+				// Only the env Secrets labelled ours are read and held: the
+				// Role grants the namespace's Secrets (RBAC cannot select by
+				// label), the informer asks for these alone.
+				&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{SecretLabel: "true"})},
+				// The gateway pods, whose state says a gateway is failing.
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelName: AppName})},
+			}},
 		LeaderElection:                opt.LeaderElection,
 		LeaderElectionID:              opt.LeaseName,
 		LeaderElectionNamespace:       opt.Namespace,
@@ -100,6 +116,47 @@ func Serve(ctx context.Context, mgr manager.Manager, run func(context.Context) e
 	return mgr.Start(ctx)
 }
 
+// secretSource sends an Input event for the profile of each env Secret
+// that comes, changes or goes.
+func secretSource(ctx context.Context, c cache.Cache, send func(loop.Event)) error {
+	inf, err := c.GetInformer(ctx, &corev1.Secret{})
+	if err != nil {
+		return fmt.Errorf("secret informer: %w", err)
+	}
+	event := func(obj any, why string) {
+		if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		s, ok := obj.(*corev1.Secret)
+		if !ok || s.Labels[SecretLabel] != "true" {
+			return
+		}
+		if k, ok := profileOfSecret(s.Name); ok {
+			send(loop.Event{Kind: loop.Input, Key: k, Why: why})
+		}
+	}
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { event(obj, "env secret added") },
+		UpdateFunc: func(old, obj any) {
+			o, ok1 := old.(*corev1.Secret)
+			n, ok2 := obj.(*corev1.Secret)
+			if ok1 && ok2 && o.ResourceVersion == n.ResourceVersion {
+				return // a resync, not a change
+			}
+			event(obj, "env secret changed")
+		},
+		DeleteFunc: func(obj any) { event(obj, "env secret deleted") },
+	})
+	if err != nil {
+		return fmt.Errorf("secret informer: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = inf.RemoveEventHandler(reg)
+	}()
+	return nil
+}
+
 // leaderRunnable runs only on the leader.
 type leaderRunnable func(context.Context) error
 
@@ -108,11 +165,16 @@ func (leaderRunnable) NeedLeaderElection() bool          { return true }
 
 var _ manager.LeaderElectionRunnable = leaderRunnable(nil)
 
-// Source is the engine's Deployments as the manager's informer sees them:
-// one made, changed or deleted by someone else (or by the cluster: its
-// status) asks for a pass over its profile.
+// Source is the engine's Deployments and env Secrets as the manager's
+// informers see them: a Deployment made, changed or deleted by someone else
+// (or by the cluster: its status) asks for a pass over its profile; so does
+// a profile's env Secret made, rotated or deleted (its hash is part of the
+// template).
 func (e *Engine) Source(c cache.Cache) loop.Source {
 	return loop.SourceFunc(func(ctx context.Context, send func(loop.Event)) error {
+		if err := secretSource(ctx, c, send); err != nil {
+			return err
+		}
 		inf, err := c.GetInformer(ctx, &appsv1.Deployment{})
 		if err != nil {
 			return fmt.Errorf("deployment informer: %w", err)

@@ -4,7 +4,10 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +16,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
@@ -39,14 +46,44 @@ var opNames = [...]string{
 
 func (o op) String() string { return opNames[o] }
 
+// FieldManager is our server-side apply field manager: the fields of a
+// Deployment we set are ours, those another manager sets are left alone.
+const FieldManager = "hermes-reconcile"
+
+// legacyManager wrote our Deployments before server-side apply (Update,
+// under the client's default manager, the binary's name): its fields are
+// handed to FieldManager at the next write, so that what we no longer set
+// goes (a mount of the whole volume, before each profile had its own).
+const legacyManager = "hermes-reconcile-kube"
+
 // Engine keeps one Deployment per profile in one namespace.
 type Engine struct {
 	c         client.Client
 	namespace string
 	settings  Settings
+	// envHashes is each profile's env Secret's content hash, as Prepare
+	// read them for the pass.
+	envHashes map[desired.Key]string
+	// workers is how many API writes a pass makes at once.
+	workers int
 }
 
-var _ reconcile.Engine = (*Engine)(nil)
+// WithWorkers lets a pass make n API writes at once (each profile's in
+// order): a cold pass of 1,000 profiles is 1,000 round trips.
+func (e *Engine) WithWorkers(n int) *Engine {
+	e.workers = n
+	return e
+}
+
+// Workers is how many of a pass's steps may run at once
+// (reconcile.Parallel): each step is one API write of one profile.
+func (e *Engine) Workers() int { return max(1, e.workers) }
+
+var (
+	_ reconcile.Engine   = (*Engine)(nil)
+	_ reconcile.Preparer = (*Engine)(nil)
+	_ reconcile.Parallel = (*Engine)(nil)
+)
 
 // New returns the engine of namespace through c: a cached client in the
 // controller (reads from its informers), a direct one for --once.
@@ -54,9 +91,53 @@ func New(c client.Client, namespace string, s Settings) *Engine {
 	return &Engine{c: c, namespace: namespace, settings: s}
 }
 
+// Prepare reads what the renderings of a pass depend on besides the
+// profiles: the env Secrets (labelled SecretLabel) of the namespace, one
+// list (from the cache, in watch mode). A Secret that cannot be read fails
+// the pass: rendering without it would roll every gateway.
+func (e *Engine) Prepare(ctx context.Context, _ []desired.Key) error {
+	var list corev1.SecretList
+	if err := e.c.List(ctx, &list, client.InNamespace(e.namespace), client.MatchingLabels{SecretLabel: "true"}); err != nil {
+		return fmt.Errorf("list the env Secrets (labelled %s=true) in %s: %w", SecretLabel, e.namespace, err)
+	}
+	e.envHashes = map[desired.Key]string{}
+	for i := range list.Items {
+		sec := &list.Items[i]
+		if k, ok := profileOfSecret(sec.Name); ok {
+			e.envHashes[k] = secretHash(sec)
+		}
+	}
+	return nil
+}
+
+// profileOfSecret is the profile whose env Secret name is, false if none.
+func profileOfSecret(name string) (desired.Key, bool) {
+	rest, ok := strings.CutSuffix(name, "-env")
+	if !ok {
+		return "", false
+	}
+	return ProfileOf(rest)
+}
+
+// secretHash is the hash of a Secret's content: its keys and values, in
+// key order. Nothing of the values leaves it.
+func secretHash(s *corev1.Secret) string {
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(s.Data[k]))
+		h.Write(s.Data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
 // Render is the Deployment of svc, its replicas left to the run state.
 func (e *Engine) Render(svc desired.Service) (reconcile.Spec, error) {
-	d, err := e.settings.Deployment(e.namespace, svc.Profile)
+	d, err := e.settings.deployment(e.namespace, svc.Profile, e.envHashes[svc.Profile])
 	if err != nil {
 		return reconcile.Spec{}, err
 	}
@@ -100,6 +181,10 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 			found = append(found, d)
 		}
 	}
+	pods, err := e.pods(ctx)
+	if err != nil {
+		return o, err
+	}
 	for i := range found {
 		d := &found[i]
 		k, ok := ProfileOf(d.Name)
@@ -113,8 +198,90 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 			continue
 		}
 		o.Units[k] = e.unitOf(k, d, want)
+		if u := o.Units[k]; u.Running && u.Untouchable == "" {
+			if why := failing(d, pods[k]); why != "" {
+				u.Failing, u.State = why, "failing"
+			}
+		}
 	}
 	return o, nil
+}
+
+// pods are the gateway pods of the namespace by profile.
+func (e *Engine) pods(ctx context.Context) (map[desired.Key][]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := e.c.List(ctx, &list, client.InNamespace(e.namespace), client.MatchingLabels{LabelName: AppName}); err != nil {
+		return nil, fmt.Errorf("list the gateway pods in %s: %w", e.namespace, err)
+	}
+	out := map[desired.Key][]corev1.Pod{}
+	for _, p := range list.Items {
+		k := p.Labels[LabelInstance]
+		out[k] = append(out[k], p)
+	}
+	return out, nil
+}
+
+// waitingFailures are the reasons a kubelet gives a container that cannot
+// run and will not until something changes (its image, its config, the
+// program): not a start that takes its time.
+var waitingFailures = map[string]bool{
+	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+}
+
+// failing says why a Deployment that should run a gateway does not, as the
+// cluster says it, "" when nothing says so: its pods refused (admission,
+// quota: ReplicaFailure), not available within its progress deadline, or a
+// container of its pods crash-looping or without its image.
+func failing(d *appsv1.Deployment, pods []corev1.Pod) string {
+	var why []string
+	for _, c := range d.Status.Conditions {
+		switch {
+		case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
+			why = append(why, "pods refused ("+c.Reason+"): "+c.Message)
+		case c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded":
+			why = append(why, "not available within its progress deadline: "+c.Message)
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			w := cs.State.Waiting
+			if w == nil || !waitingFailures[w.Reason] {
+				continue
+			}
+			line := fmt.Sprintf("container %s %s", cs.Name, w.Reason)
+			if cs.RestartCount > 0 {
+				line += fmt.Sprintf(" (restarts %d", cs.RestartCount)
+				if t := cs.LastTerminationState.Terminated; t != nil {
+					line += fmt.Sprintf(", last exit %d", t.ExitCode)
+				}
+				line += ")"
+			}
+			if w.Message != "" {
+				msg := w.Message
+				if len(msg) > 200 {
+					msg = msg[:200] + "…"
+				}
+				line += ": " + msg
+			}
+			if !seen[line] {
+				seen[line] = true
+				why = append(why, line)
+			}
+		}
+	}
+	return strings.Join(why, "; ")
+}
+
+// foreignTemplate: d runs a template someone else wrote (not ours, or
+// accepted by an adoption), judged strictly: an env var or mount of theirs
+// is drift, and replacing it takes the template over whole.
+func foreignTemplate(d *appsv1.Deployment) bool {
+	return !ours(d) || d.Annotations[AnnotationHash] == "" || d.Annotations[AnnotationAccepted] != ""
 }
 
 // paused reports whether d carries AnnotationPaused set to true (as
@@ -153,7 +320,7 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	var accepted bool
 	if spec, ok := want[k]; ok {
 		w, _ := spec.Payload.(*appsv1.Deployment)
-		drifted := w != nil && templateDrifted(d, w)
+		drifted := w != nil && templateDrifted(d, w, foreignTemplate(d))
 		// A template accepted by an adoption runs until the next start:
 		// while it is up, it is no drift.
 		accepted = drifted && u.Ours && up && d.Annotations[AnnotationAccepted] == spec.Hash
@@ -177,11 +344,6 @@ func (e *Engine) unitOf(k desired.Key, d *appsv1.Deployment, want map[desired.Ke
 	u.Detail = detail
 	if accepted {
 		u.Detail += "; adopted as it runs: our template takes effect at its next start"
-	}
-	for _, c := range st.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
-			u.Detail += "; " + c.Message
-		}
 	}
 	return u
 }
@@ -233,62 +395,67 @@ func (e *Engine) do(ctx context.Context, s reconcile.Step) error {
 		}
 		d := w.DeepCopy()
 		d.Spec.Replicas = replicas(a.WantUp)
-		err := e.c.Create(ctx, d)
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("%w: %s was created by another writer", reconcile.ErrSuperseded, a.Unit)
-		}
-		return err
+		return e.apply(ctx, d)
 	case opWrite:
 		w, ok := wanted(a)
 		if !ok {
 			return fmt.Errorf("write %s: no rendering for profile %s", a.Unit, a.Key)
 		}
-		var d appsv1.Deployment
-		if err := e.c.Get(ctx, key, &d); err != nil {
+		var live appsv1.Deployment
+		if err := e.c.Get(ctx, key, &live); err != nil {
 			return fmt.Errorf("get %s: %w", a.Unit, err)
 		}
-		replace := len(a.Files) > 0 || templateDrifted(&d, w)
-		if replace && a.Kind == reconcile.Adopt && (d.Spec.Replicas == nil || *d.Spec.Replicas > 0) {
-			// Adopting restarts nothing: the template running is accepted
-			// until the next start, which writes ours.
-			replace = false
-			if d.Annotations == nil {
-				d.Annotations = map[string]string{}
+		adopt := a.Kind == reconcile.Adopt || foreignTemplate(&live)
+		replace := len(a.Files) > 0 || templateDrifted(&live, w, adopt)
+		d := w.DeepCopy()
+		// The replicas are the run state's, not the template's: as they are.
+		d.Spec.Replicas = live.Spec.Replicas
+		// Our notes that this write does not change stay: an apply that
+		// left them out would drop them.
+		for _, k := range []string{AnnotationRolled, AnnotationAbsent} {
+			if v, ok := live.Annotations[k]; ok {
+				d.Annotations[k] = v
 			}
+		}
+		if replace && adopt && (live.Spec.Replicas == nil || *live.Spec.Replicas > 0) {
+			// Adopting restarts nothing: the template running is accepted
+			// until the next start, which writes ours. It is applied as it
+			// is, so that the fields we take stay what they are.
+			replace = false
 			d.Annotations[AnnotationAccepted] = w.Annotations[AnnotationHash]
-		} else if replace {
-			delete(d.Annotations, AnnotationAccepted)
+			d.Spec.Strategy, d.Spec.Template = live.Spec.Strategy, *live.Spec.Template.DeepCopy()
+		} else if !replace {
+			if v, ok := live.Annotations[AnnotationAccepted]; ok {
+				d.Annotations[AnnotationAccepted] = v
+			}
 		}
 		if replace && a.Restart {
 			d.Annotations[AnnotationRolled] = time.Now().UTC().Format(time.RFC3339Nano)
 		}
-		if replace {
-			d.Spec.Strategy = w.Spec.Strategy
-			d.Spec.Template = *w.Spec.Template.DeepCopy()
-			if !equalLabels(d.Spec.Selector, w.Spec.Selector) {
-				// A selector is immutable: keep the one there, and give the
-				// template its labels so it still selects the pods.
-				for k, v := range d.Spec.Selector.MatchLabels {
-					d.Spec.Template.Labels[k] = v
-				}
+		if !equalLabels(live.Spec.Selector, d.Spec.Selector) {
+			// A selector is immutable: keep the one there, and give the
+			// template its labels so it still selects the pods.
+			d.Spec.Selector = live.Spec.Selector.DeepCopy()
+			if d.Spec.Template.Labels == nil {
+				d.Spec.Template.Labels = map[string]string{}
+			}
+			for k, v := range d.Spec.Selector.MatchLabels {
+				d.Spec.Template.Labels[k] = v
 			}
 		}
-		if d.Labels == nil {
-			d.Labels = map[string]string{}
+		if replace {
+			// Fields written before server-side apply (ours under the
+			// client's name; all of an adopted Deployment's writers') become
+			// ours, so that this apply drops what we no longer set. Another
+			// manager's apply keeps its fields.
+			if err := e.takeOver(ctx, &live, adopt); err != nil {
+				return err
+			}
 		}
-		if d.Annotations == nil {
-			d.Annotations = map[string]string{}
-		}
-		for k, v := range w.Labels {
-			d.Labels[k] = v
-		}
-		for k, v := range w.Annotations {
-			d.Annotations[k] = v
-		}
-		return e.c.Update(ctx, &d)
+		return e.apply(ctx, d)
 	case opScale:
 		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":`+strconv.Itoa(int(*replicas(a.Kind == reconcile.Start)))+`}}`))
-		return e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: a.Unit}}, patch)
+		return e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: a.Unit}}, patch, client.FieldOwner(FieldManager))
 	case opDelete:
 		var d appsv1.Deployment
 		if err := e.c.Get(ctx, key, &d); err != nil {
@@ -308,6 +475,51 @@ func (e *Engine) do(ctx context.Context, s reconcile.Step) error {
 		return err
 	}
 	return fmt.Errorf("kube: no step %q", s.Op)
+}
+
+// apply writes d by server-side apply as FieldManager: the fields it sets
+// become (or stay) ours, forced over another manager's hand edit of them;
+// fields only others set are left as they are; fields we set before and d
+// leaves out are dropped.
+func (e *Engine) apply(ctx context.Context, d *appsv1.Deployment) error {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", d.Name, err)
+	}
+	delete(u, "status")
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
+	obj := &unstructured.Unstructured{Object: u}
+	obj.SetAPIVersion("apps/v1")
+	obj.SetKind("Deployment")
+	obj.SetNamespace(e.namespace)
+	return e.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(FieldManager), client.ForceOwnership)
+}
+
+// takeOver hands the fields of the Deployment's earlier writers (Update
+// operations, not applies) to FieldManager: our own writes from before
+// server-side apply, and (adopting) every writer's.
+func (e *Engine) takeOver(ctx context.Context, live *appsv1.Deployment, all bool) error {
+	names := sets.New[string]()
+	for _, m := range live.ManagedFields {
+		if m.Operation != metav1.ManagedFieldsOperationUpdate || m.Subresource != "" || m.Manager == FieldManager {
+			continue
+		}
+		if all || m.Manager == legacyManager {
+			names.Insert(m.Manager)
+		}
+	}
+	if names.Len() == 0 {
+		return nil
+	}
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, names, FieldManager)
+	if err != nil || patch == nil {
+		return err
+	}
+	if err := e.c.Patch(ctx, live, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		return fmt.Errorf("take over the fields of %s from %v: %w", live.Name, sets.List(names), err)
+	}
+	return nil
 }
 
 func replicas(up bool) *int32 {
@@ -383,7 +595,7 @@ func (e *Engine) Note(ctx context.Context, n reconcile.Note) error {
 		value = strconv.Quote(n.Absent.UTC().Format(time.RFC3339Nano))
 	}
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{`+strconv.Quote(AnnotationAbsent)+`:`+value+`}}}`))
-	err := e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: n.Unit}}, patch)
+	err := e.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: e.namespace, Name: n.Unit}}, patch, client.FieldOwner(FieldManager))
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

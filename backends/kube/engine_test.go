@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -73,5 +74,65 @@ func TestObserveReplicasAndPaused(t *testing.T) {
 				t.Errorf("name %q", u.Name)
 			}
 		})
+	}
+}
+
+// A Deployment that should run and cannot is failing, with the cluster's
+// words: pods refused by admission, past its progress deadline, or a
+// container crash-looping or without its image; a start that takes its
+// time is not.
+func TestFailing(t *testing.T) {
+	refused := appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+		Message: `pods "hermes-gateway-coder-1" is forbidden: violates PodSecurity "restricted:latest"`}
+	deadline := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded",
+		Message: `ReplicaSet "hermes-gateway-coder-1" has timed out progressing.`}
+	waiting := func(reason string, restarts int32) corev1.Pod {
+		return corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "gateway", RestartCount: restarts,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "back-off"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}}}}}
+	}
+	tests := []struct {
+		name  string
+		conds []appsv1.DeploymentCondition
+		pods  []corev1.Pod
+		want  string
+	}{
+		{"starting: nothing says it fails", nil, []corev1.Pod{waiting("ContainerCreating", 0)}, ""},
+		{"admission refused its pods", []appsv1.DeploymentCondition{refused}, nil, "pods refused (FailedCreate): " + refused.Message},
+		{"past its progress deadline", []appsv1.DeploymentCondition{deadline}, nil, "not available within its progress deadline: " + deadline.Message},
+		{"crash loop", nil, []corev1.Pod{waiting("CrashLoopBackOff", 3)}, "container gateway CrashLoopBackOff (restarts 3, last exit 1): back-off"},
+		{"no image", nil, []corev1.Pod{waiting("ImagePullBackOff", 0)}, "container gateway ImagePullBackOff: back-off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Conditions: tt.conds}}
+			if got := failing(d, tt.pods); got != tt.want {
+				t.Errorf("failing = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// An env Secret's hash changes with any key or value and says nothing of
+// them; only hermes-gateway-<profile>-env names a profile's.
+func TestSecretHash(t *testing.T) {
+	a := &corev1.Secret{Data: map[string][]byte{"TELEGRAM_BOT_TOKEN": []byte("123:abc")}}
+	b := &corev1.Secret{Data: map[string][]byte{"TELEGRAM_BOT_TOKEN": []byte("123:abd")}}
+	c := &corev1.Secret{Data: map[string][]byte{"TELEGRAM_BOT_TOKE": []byte("N123:abc")}}
+	if secretHash(a) == secretHash(b) || secretHash(a) == secretHash(c) {
+		t.Error("a rotated or reshaped Secret kept its hash")
+	}
+	if secretHash(a) != secretHash(a.DeepCopy()) || strings.Contains(secretHash(a), "abc") {
+		t.Error("the hash is not a plain hash of the content")
+	}
+	for name, want := range map[string]string{"hermes-gateway-coder-env": "coder", "hermes-gateway-my.bot-env": "my_bot", "hermes-gateway-default-env": "default"} {
+		if k, ok := profileOfSecret(name); !ok || k != want {
+			t.Errorf("profileOfSecret(%q) = %q, %v", name, k, ok)
+		}
+	}
+	for _, name := range []string{"hermes-gateway-coder", "registry", "hermes-gateway--env"} {
+		if k, ok := profileOfSecret(name); ok {
+			t.Errorf("profileOfSecret(%q) = %q", name, k)
+		}
 	}
 }

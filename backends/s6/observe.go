@@ -123,11 +123,34 @@ var slotFiles = []string{FileType, FileRun, FileFinish, FileLogRun}
 // Observe reads the slots of keys (nil: the whole scandir, with our
 // leftovers and a count of the services that are not ours) and says how
 // each differs from its wanted rendering.
-func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
+func (b *Backend) Observe(ctx context.Context, keys []desired.Key, want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
+	return b.Prefetch(ctx, keys)(want)
+}
+
+// Prefetch reads the slots of keys, which needs no rendering, and returns
+// what judges them against one: a pass reads the scandir on one core while
+// the profiles are read on the other (reconcile.Prefetcher).
+func (b *Backend) Prefetch(_ context.Context, keys []desired.Key) func(want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
 	o := reconcile.Observed{Keys: keys, Units: map[desired.Key]*reconcile.Unit{}}
+	slots, err := b.readSlots(&o, keys)
+	return func(want map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
+		if err != nil {
+			return o, err
+		}
+		for i := range slots {
+			o.Units[slots[i].profile] = unitOf(&slots[i], want)
+		}
+		return o, nil
+	}
+}
+
+// readSlots reads the slots of keys (nil: the scandir's every entry, whose
+// leftovers, strays and foreign services go into o).
+func (b *Backend) readSlots(o *reconcile.Observed, keys []desired.Key) ([]slot, error) {
+	var slots []slot
 	if keys != nil {
 		if err := CheckScandir(b.scandir); err != nil {
-			return o, err
+			return nil, err
 		}
 		for _, k := range keys {
 			name := SlotName(k)
@@ -136,18 +159,20 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 				continue
 			}
 			if s, ok := b.classify(name, k, fi.Mode().Type()); ok {
-				o.Units[k] = unitOf(&s, want)
+				slots = append(slots, s)
 			}
 		}
-		return o, nil
+		return slots, nil
 	}
 	entries, err := os.ReadDir(b.scandir)
 	if err != nil {
 		if err := CheckScandir(b.scandir); err != nil {
-			return o, err
+			return nil, err
 		}
-		return o, fmt.Errorf("read scandir: %w", err)
+		return nil, fmt.Errorf("read scandir: %w", err)
 	}
+	b.files.reserve(len(entries) * (len(slotFiles) + 4))
+	slots = make([]slot, 0, len(entries))
 	for _, e := range entries {
 		name := e.Name()
 		if retired, ok := leftover(name); ok {
@@ -173,11 +198,11 @@ func (b *Backend) Observe(_ context.Context, keys []desired.Key, want map[desire
 			o.Others++
 			continue
 		}
-		o.Units[profile] = unitOf(&s, want)
+		slots = append(slots, s)
 	}
 	sort.Slice(o.Strays, func(i, j int) bool { return o.Strays[i].Name < o.Strays[j].Name })
 	o.Capacity = b.capacity()
-	return o, nil
+	return slots, nil
 }
 
 // classify reads an entry named like a slot; ok is false for one that is no
@@ -250,37 +275,42 @@ func (b *Backend) readSlot(name, profile, dir string) slot {
 }
 
 // readFile reads a slot file, from the cache when its stamp says it is what
-// was read last time: a full pass over slots we wrote mostly stats them.
+// was read last time: a full pass over slots we wrote mostly stats them. A
+// file not in the cache (a one-shot run's every file) is read at once, its
+// stamp and mode taken from the descriptor: a stat first would cost a call
+// per file and tell nothing the read does not.
 func (b *Backend) readFile(dir, rel string) slotFile {
 	path := filepath.Join(dir, filepath.FromSlash(rel))
-	st, mode, err := desired.StatFile(path)
-	if err != nil {
-		b.files.forget(path)
-		return slotFile{path: rel, missing: true}
-	}
-	if !mode.IsRegular() {
-		b.files.forget(path)
-		return slotFile{path: rel, mode: mode, notRegular: true}
-	}
-	if st.Size > MaxSlotFile {
-		b.files.forget(path)
-		return slotFile{path: rel, mode: mode.Perm(), odd: fmt.Sprintf("%d bytes, over the %d byte limit", st.Size, MaxSlotFile)}
-	}
-	if c, ok := b.files.get(path); ok && st.Trusted(c.st, c.readAt) {
-		return slotFile{path: rel, mode: mode.Perm(), data: c.data}
+	if c, ok := b.files.get(path); ok {
+		st, mode, err := desired.StatFile(path)
+		if err == nil && mode.IsRegular() && st.Size <= MaxSlotFile && st.Trusted(c.st, c.readAt) {
+			return slotFile{path: rel, mode: mode.Perm(), data: c.data}
+		}
 	}
 	readAt := time.Now().UnixNano()
-	data, err := readSmall(path, MaxSlotFile)
-	if errors.Is(err, ErrOddFile) {
+	data, info, err := readSmallStamped(path, MaxSlotFile)
+	switch {
+	case err == nil:
+		b.files.put(path, cachedFile{st: info.stamp, readAt: readAt, data: data})
+		return slotFile{path: rel, mode: info.mode.Perm(), data: data}
+	case info.mode&fs.ModeType != 0:
 		b.files.forget(path)
-		return slotFile{path: rel, mode: mode.Perm(), odd: unwrapErr(err).Error()}
-	}
-	if err != nil {
+		return slotFile{path: rel, mode: info.mode, notRegular: true}
+	case errors.Is(err, ErrOddFile) && info.stamp.Size > MaxSlotFile:
 		b.files.forget(path)
-		return slotFile{path: rel, missing: true}
+		return slotFile{path: rel, mode: info.mode.Perm(), odd: fmt.Sprintf("%d bytes, over the %d byte limit", info.stamp.Size, MaxSlotFile)}
+	case errors.Is(err, ErrOddFile):
+		b.files.forget(path)
+		return slotFile{path: rel, mode: info.mode.Perm(), odd: unwrapErr(err).Error()}
 	}
-	b.files.put(path, cachedFile{st: st, readAt: readAt, data: data})
-	return slotFile{path: rel, mode: mode.Perm(), data: data}
+	b.files.forget(path)
+	return slotFile{path: rel, missing: true}
+}
+
+// fileInfo is what a read learnt of a file besides its bytes.
+type fileInfo struct {
+	stamp desired.Stamp
+	mode  fs.FileMode
 }
 
 // cachedFile is a slot file as last read, valid while its stamp is st.
@@ -310,6 +340,16 @@ func (c *fileCache) put(path string, f cachedFile) {
 		c.files = map[string]cachedFile{}
 	}
 	c.files[path] = f
+}
+
+// reserve makes room for n files at once: a first full pass fills the
+// cache in one go, and growing it slot by slot rehashes it again and again.
+func (c *fileCache) reserve(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.files) == 0 {
+		c.files = make(map[string]cachedFile, n)
+	}
 }
 
 func (c *fileCache) forget(path string) {

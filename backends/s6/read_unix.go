@@ -4,7 +4,10 @@ package s6
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+
+	"github.com/hermes-reconcile/hermes-reconcile/desired"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +21,14 @@ import (
 // file with the runtime poller, five more calls that fail for a regular
 // file, and a pass reads several files per slot.
 func readSmall(path string, limit int64) ([]byte, error) {
+	data, _, err := readSmallStamped(path, limit)
+	return data, err
+}
+
+// readSmallStamped is readSmall that also says what the descriptor's fstat
+// found: the file's stamp and mode (a symlink's mode when it was one), so
+// a caller with nothing cached need not stat the file first.
+func readSmallStamped(path string, limit int64) ([]byte, fileInfo, error) {
 	var fd int
 	for {
 		var err error
@@ -26,23 +37,25 @@ func readSmall(path string, limit int64) ([]byte, error) {
 			continue
 		}
 		if err == unix.ELOOP {
-			return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: a symlink", ErrOddFile)}
+			return nil, fileInfo{mode: fs.ModeSymlink}, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: a symlink", ErrOddFile)}
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+			return nil, fileInfo{}, &os.PathError{Op: "open", Path: path, Err: err}
 		}
 		break
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+		return nil, fileInfo{}, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
+	info := fileInfo{stamp: desired.Stamp{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: st.Size,
+		Mtime: unix.TimespecToNsec(st.Mtim), Ctime: unix.TimespecToNsec(st.Ctim)}, mode: modeOf(uint32(st.Mode))}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrOddFile)}
+		return nil, info, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrOddFile)}
 	}
 	if st.Size > limit {
-		return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %d bytes, over the %d byte limit", ErrOddFile, st.Size, limit)}
+		return nil, info, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %d bytes, over the %d byte limit", ErrOddFile, st.Size, limit)}
 	}
 	buf := make([]byte, 0, st.Size+1)
 	for {
@@ -54,15 +67,40 @@ func readSmall(path string, limit int64) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return nil, info, &os.PathError{Op: "read", Path: path, Err: err}
 		}
 		if n == 0 {
-			return buf, nil
+			return buf, info, nil
 		}
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) == st.Size {
+			// All fstat said there was: the file as of then, without a
+			// read more to see its end.
+			return buf, info, nil
+		}
 		if int64(len(buf)) > limit {
 			// It grew past the limit while we read.
-			return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: over the %d byte limit", ErrOddFile, limit)}
+			return nil, info, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: over the %d byte limit", ErrOddFile, limit)}
 		}
 	}
+}
+
+// modeOf is os's reading of a stat mode: type bits and permissions.
+func modeOf(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o7777 &^ (unix.S_ISUID | unix.S_ISGID | unix.S_ISVTX))
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	}
+	return mode
 }

@@ -91,11 +91,20 @@ func resources(flag, list string) (corev1.ResourceList, error) {
 	return out, nil
 }
 
-func kubeSettings(o *cli.Options) kube.Settings {
+func kubeSettings(o *cli.Options) (kube.Settings, error) {
 	s := kube.SettingsOf(o.Cfg)
 	s.Resources.Requests, _ = resources("--kube-requests", o.Cfg.Kube.Requests)
 	s.Resources.Limits, _ = resources("--kube-limits", o.Cfg.Kube.Limits)
-	return s
+	if p := o.Cfg.Kube.TemplatePatch; p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return s, fmt.Errorf("--kube-template-patch: %w", err)
+		}
+		if s.TemplatePatch, err = kube.ParseTemplatePatch(data); err != nil {
+			return s, fmt.Errorf("--kube-template-patch %s: %w", p, err)
+		}
+	}
+	return s, nil
 }
 
 // build makes the Kubernetes engine: a direct client for the one-shot
@@ -112,10 +121,17 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 			return nil, err
 		}
 	}
+	// The settings first: a bad template patch is said before anything is
+	// read of the cluster.
+	settings, err := kubeSettings(o)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := restConfig(k)
 	if err != nil {
 		return nil, err
 	}
+	cfg.QPS, cfg.Burst = float32(k.QPS), k.Burst
 	ns, err := namespace(k)
 	if err != nil {
 		return nil, err
@@ -128,7 +144,6 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 			ropt.HermesVersion, ropt.HermesVersionFrom = v, "the tag of --kube-image"
 		}
 	}
-	settings := kubeSettings(o)
 	st := &cli.Setup{Reader: ropt, NoUnpark: "unpark applies to s6 slots; on Kubernetes scale the Deployment or fix the pod",
 		// Every pod has its own network namespace: only credentials clash.
 		Policy: func(p *reconcile.Policy) { p.OwnNetworks = true }}
@@ -137,7 +152,7 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes client: %w", err)
 		}
-		st.Engine = kube.New(c, ns, settings)
+		st.Engine = kube.New(c, ns, settings).WithWorkers(k.Workers)
 		if o.Once {
 			st.LockProbe = func(ctx context.Context) error { return controllerActive(ctx, c, ns) }
 			if !o.Force {
@@ -155,7 +170,7 @@ func build(ctx context.Context, _ string, o *cli.Options, getenv func(string) st
 	if err != nil {
 		return nil, err
 	}
-	eng := kube.New(mgr.GetClient(), ns, settings)
+	eng := kube.New(mgr.GetClient(), ns, settings).WithWorkers(k.Workers)
 	st.Engine = eng
 	st.Sources = []loop.Source{eng.Source(mgr.GetCache()),
 		kube.NewEvents(mgr.GetEventRecorder(kube.EventsName), mgr.GetCache(), mgr.GetAPIReader(), ns)}

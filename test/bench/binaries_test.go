@@ -20,7 +20,7 @@ import (
 // binaries were split), interleaved in the same run; medians.
 func BenchmarkBinaries(b *testing.B) {
 	s6bin := binary(b)
-	kubeBin := testkit.Build(testkit.Cmd + "-kube")
+	kubeBin := testkit.BuildWith(testkit.Shipped, testkit.Cmd+"-kube")
 	bins := []struct{ name, path string }{{"hermes-reconcile", s6bin}, {"hermes-reconcile-kube", kubeBin}}
 	if base := os.Getenv("BENCH_BASELINE_BIN"); base != "" {
 		bins = append(bins, struct{ name, path string }{"baseline", base})

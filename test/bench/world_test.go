@@ -232,13 +232,16 @@ var (
 // timings).
 func binary(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() { binPath = testkit.Build(testkit.Cmd) })
+	buildOnce.Do(func() { binPath = testkit.BuildWith(testkit.Shipped, testkit.Cmd) })
 	return binPath
 }
 
 func TestMain(m *testing.M) {
 	if home := os.Getenv(churnFloorEnv); home != "" {
 		os.Exit(churnFloorMain(home)) // this binary re-run as BenchmarkChurn's floor
+	}
+	if home := os.Getenv(bareWatcherEnv); home != "" {
+		os.Exit(bareWatcherMain(home)) // re-run as BenchmarkChurnBare's bare watcher
 	}
 	code := m.Run()
 	gexec.CleanupBuildArtifacts()

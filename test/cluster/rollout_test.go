@@ -13,6 +13,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -131,6 +132,9 @@ var _ = Describe("a rollout on a cluster whose Deployments roll", func() {
 			w.Signal(syscall.SIGTERM)
 			Eventually(w, 30*time.Second).Should(gexec.Exit())
 		})
+		// The loop logs through the binary's logger, not controller-runtime's
+		// runnable context (which carries none).
+		Eventually(w.Err, time.Minute).Should(gbytes.Say("first pass complete"))
 		var at []time.Time
 		Eventually(func(g Gomega) {
 			at = at[:0]

@@ -19,14 +19,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
+	"github.com/hermes-reconcile/hermes-reconcile/config"
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
 	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
@@ -70,7 +68,10 @@ func benchEnv(b *testing.B) (*rest.Config, client.Client) {
 		b.Fatal(benchErr)
 	}
 	cfg := rest.CopyConfig(benchCfg)
-	cfg.QPS, cfg.Burst = 1000, 2000 // the floor's client-go loop gets the same
+	// The shipped defaults (--kube-qps, --kube-burst): the floor's
+	// client-go loop gets the same.
+	def := config.Default().Kube
+	cfg.QPS, cfg.Burst = float32(def.QPS), def.Burst
 	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme()})
 	if err != nil {
 		b.Fatal(err)
@@ -116,7 +117,7 @@ func cpuTime() time.Duration {
 // namespace, one --once pass; beside it, the floor: the same Deployments
 // created by a plain client loop.
 func BenchmarkKubeColdConverge(b *testing.B) {
-	for _, n := range []int{100, 1000} {
+	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("profiles=%d/engine", n), func(b *testing.B) {
 			_, c := benchEnv(b)
 			h := benchHome(b, n)
@@ -125,7 +126,8 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 				b.StopTimer()
 				ns := benchNamespace(b, c)
 				rc := &counting{Client: c}
-				p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(rc, ns, settings)}
+				p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}),
+					Engine: kube.New(rc, ns, settings).WithWorkers(config.Default().Kube.Workers)}
 				b.StartTimer()
 				out := p.Run(context.Background(), nil, nil)
 				b.StopTimer()
@@ -173,19 +175,27 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 	}
 }
 
-// BenchmarkKubeNoopResync: 1,000 profiles converged; a full pass through
-// the controller's cache-backed client: no write, no API read.
+// BenchmarkKubeNoopResync: N profiles converged, and 1,000 Deployments of
+// someone else's beside them; a full pass through the controller's cache
+// (the shipped manager: our label only): no write, no API read, and the
+// foreign ones not cached.
 func BenchmarkKubeNoopResync(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("profiles=%d", n), func(b *testing.B) { benchNoopResync(b, n) })
+	}
+}
+
+func benchNoopResync(b *testing.B, n int) {
 	cfg, c := benchEnv(b)
-	const n = 1000
 	h := benchHome(b, n)
 	ns := benchNamespace(b, c)
-	p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(c, ns, settings)}
+	workers := config.Default().Kube.Workers
+	p := &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(c, ns, settings).WithWorkers(workers)}
 	if out := p.Run(context.Background(), nil, nil); out.Err != nil || reconcile.Failed(out.Results) > 0 {
 		b.Fatalf("converge: %v", out.Err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: kube.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}})
+	foreign(b, c, ns, 1000)
+	mgr, err := kube.NewManager(cfg, kube.ManagerOptions{Namespace: ns, MetricsAddr: "0", HealthAddr: "0", SkipNameValidation: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -199,10 +209,10 @@ func BenchmarkKubeNoopResync(b *testing.B) {
 	// counted.
 	var list appsv1.DeploymentList
 	if err := mgr.GetCache().List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) != n+1 {
-		b.Fatalf("cache holds %d: %v", len(list.Items), err)
+		b.Fatalf("cache holds %d (want ours alone, %d): %v", len(list.Items), n+1, err)
 	}
 	cached := &counting{Client: mgr.GetClient()}
-	p = &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(cached, ns, settings)}
+	p = &reconcile.Pass{Reader: desired.NewReader(h, desired.Options{HermesVersion: "0.21.3"}), Engine: kube.New(cached, ns, settings).WithWorkers(workers)}
 	p.Run(ctx, nil, nil) // warm the reader's stat cache
 	cached.reads.Store(0)
 	cached.writes.Store(0)
@@ -218,4 +228,22 @@ func BenchmarkKubeNoopResync(b *testing.B) {
 	b.ReportMetric(float64(cached.reads.Load())/float64(b.N), "cache-reads/op")
 	b.ReportMetric(float64(cached.writes.Load())/float64(b.N), "writes/op")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// foreign creates n Deployments that are not ours (another team's) in ns.
+func foreign(b *testing.B, c client.Client, ns string, n int) {
+	for i := range n {
+		d, err := settings.Deployment(ns, fmt.Sprintf("other%04d", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Name = fmt.Sprintf("other-app-%04d", i)
+		d.Labels = map[string]string{"app": d.Name}
+		d.Annotations = nil
+		d.Spec.Selector.MatchLabels = map[string]string{"app": d.Name}
+		d.Spec.Template.Labels = map[string]string{"app": d.Name}
+		if err := c.Create(context.Background(), d); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

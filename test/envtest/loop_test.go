@@ -12,6 +12,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hermes-reconcile/hermes-reconcile/backends/kube"
@@ -33,6 +35,20 @@ func (c *creates) Create(ctx context.Context, obj client.Object, opts ...client.
 	c.n[obj.GetName()]++
 	c.mu.Unlock()
 	return c.Client.Create(ctx, obj, opts...)
+}
+
+// Apply counts a server-side apply of a Deployment not there yet: the
+// engine creates by applying.
+func (c *creates) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	if named, ok := obj.(interface{ GetName() string }); ok {
+		var d appsv1.Deployment
+		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: obj.(interface{ GetNamespace() string }).GetNamespace(), Name: named.GetName()}, &d); apierrors.IsNotFound(err) {
+			c.mu.Lock()
+			c.n[named.GetName()]++
+			c.mu.Unlock()
+		}
+	}
+	return c.Client.Apply(ctx, obj, opts...)
 }
 
 func (c *creates) of(name string) int {

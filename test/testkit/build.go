@@ -19,7 +19,16 @@ const Cmd = "github.com/hermes-reconcile/hermes-reconcile/cmd/hermes-reconcile"
 // so a spec can run the binary as another. A failed build panics with go
 // build's output, which fails the Ginkgo suite or the benchmark that asked.
 func Build(pkg string, flags ...string) (path string) {
-	path, err := gexec.Build(pkg, flags...)
+	return BuildWith(nil, pkg, flags...)
+}
+
+// Shipped is the environment the Makefile builds the shipped binaries in:
+// static, without cgo. Benchmarks build with it, to time what ships.
+var Shipped = []string{"CGO_ENABLED=0"}
+
+// BuildWith is Build with env added to go build's environment.
+func BuildWith(env []string, pkg string, flags ...string) (path string) {
+	path, err := gexec.BuildWithEnvironment(pkg, env, flags...)
 	if err != nil {
 		panic(fmt.Sprintf("build %s %s: %v", pkg, strings.Join(flags, " "), err))
 	}

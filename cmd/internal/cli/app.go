@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -137,6 +138,13 @@ func (b Binary) Run(ctx context.Context, args []string, env map[string]string, s
 		fmt.Fprintf(stderr, "%s: warning: %s\n", b.Name, w)
 	}
 	o.environ = env
+	if _, set := env["GOGC"]; !set && (o.Once || o.DryRun || o.Status || o.Explain != "" || o.Unpark != "") {
+		// A one-shot run lives for one pass and holds a few MB: collecting
+		// less often is a fifth of its CPU (measured: 500 profiles, user
+		// time 22 -> 18 ms), and the memory is the process's to give back
+		// at exit. Watch mode keeps Go's default.
+		debug.SetGCPercent(400)
+	}
 	if o.Version {
 		fmt.Fprintln(stdout, versionLine(b.Name))
 		return exitOK
@@ -237,7 +245,9 @@ func watch(ctx context.Context, o *Options, backend string, st *Setup, pass *rec
 		}
 		defer stop()
 	}
-	run := func(ctx context.Context) error { return loop.Run(ctx, pass, opt) }
+	// Serve may call run with a context of its own (controller-runtime's
+	// runnables get the manager's): the loop keeps the binary's logger.
+	run := func(ctx context.Context) error { return loop.Run(logr.NewContext(ctx, log), pass, opt) }
 	if st.Serve != nil {
 		return st.Serve(ctx, run)
 	}

@@ -217,6 +217,9 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		if u.Untouchable != "" {
 			note(k, u.Untouchable)
 		}
+		if u.Failing != "" {
+			note(k, u.Failing)
+		}
 	}
 	for _, svc := range o.Desired.Services {
 		r := add(svc.Profile)
@@ -260,7 +263,7 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		note(d.Key, "held: "+d.Kind.String()+" ("+string(d.Reason)+"): "+d.Why)
 	}
 	for _, d := range o.Desired.Diagnostics {
-		if u := o.Observed.Units[d.Profile]; u != nil && (d.Message == u.Untouchable || d.Message == u.Blocked) {
+		if u := o.Observed.Units[d.Profile]; u != nil && (d.Message == u.Untouchable || d.Message == u.Blocked || d.Message == u.Failing) {
 			continue // the unit's own note says it
 		}
 		if d.Profile != "" && byProfile[d.Profile] != nil {
@@ -278,7 +281,7 @@ func statusRows(o reconcile.Outcome, e reconcile.Engine, now time.Time) []status
 		if u != nil && u.Untouchable != "" {
 			continue // left as it is: its note says why, its state is not known
 		}
-		if u == nil || !u.Registered || !u.Running {
+		if u == nil || !u.Registered || !u.Running || u.Failing != "" {
 			byProfile[svc.Profile].Healthy = false
 		}
 	}

@@ -137,6 +137,23 @@ func (v intValue) Set(s string) error {
 	return nil
 }
 
+// floatValue is a number within [min, max].
+type floatValue struct {
+	p        *float64
+	min, max float64
+}
+
+func (v floatValue) String() string { return strconv.FormatFloat(*v.p, 'g', -1, 64) }
+
+func (v floatValue) Set(s string) error {
+	n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || n < v.min || n > v.max {
+		return fmt.Errorf("want a number from %g to %g; got %q", v.min, v.max, s)
+	}
+	*v.p = n
+	return nil
+}
+
 // removeLimit is --max-remove: a count (N) or a share (P%) of the named
 // slots one pass may remove.
 type removeLimit struct {
