@@ -56,6 +56,14 @@ type Options struct {
 	// Now is the clock of the loop, its retries and its passes; time.Now
 	// when nil.
 	Now func() time.Time
+	// OneProcIdle runs the process on one P (GOMAXPROCS 1) between passes
+	// and on the runtime's default during them. A loop that only waits for
+	// events and reads an intent file now and then gains nothing from a
+	// second P, and pays for it at every event: the runtime wakes a second
+	// thread to look for work (measured: a third of watch mode's CPU under
+	// status churn). For a process that is the loop's alone: not beside
+	// controller-runtime's informers.
+	OneProcIdle bool
 }
 
 // degradedResync is the pass period when a source cannot watch everything.
@@ -83,12 +91,16 @@ func Run(ctx context.Context, pass *reconcile.Pass, opt Options) error {
 		r.Running(true, l.now())
 		defer func() { r.Running(false, l.now()) }()
 	}
+	if opt.OneProcIdle {
+		runtime.GOMAXPROCS(1)
+		defer runtime.SetDefaultGOMAXPROCS()
+	}
 	return l.run(ctx)
 }
 
 func newLoop(p *reconcile.Pass, opt Options, log logr.Logger) *loop {
 	l := &loop{p: p, opt: opt, log: log, events: make(chan Event, eventBuffer), wake: make(chan struct{}, 1),
-		dirty: map[desired.Key]bool{}, intents: map[desired.Key]bool{}, diags: map[desired.Key]map[string]bool{},
+		dirty: map[desired.Key]bool{}, diags: map[desired.Key]map[string]bool{},
 		seen: map[desired.Key]reconcile.Seen{}, deferred: map[desired.Key]time.Time{}, held: map[desired.Key]bool{},
 		scope: map[desired.Key]bool{}}
 	l.defaults()
@@ -120,12 +132,11 @@ type loop struct {
 	scope    map[desired.Key]bool
 
 	// What the events since the last pass ask for (queue.go): every
-	// profile, or some keys; intents are keys whose intent file alone was
-	// rewritten, which a pass looks at only if the file says something new.
+	// profile, or some keys (an intent rewrite only when the file says
+	// something new).
 	all        bool
 	why        string
 	dirty      map[desired.Key]bool
-	intents    map[desired.Key]bool
 	rootConfig bool // the root config.yaml changed: maybe the topology
 	// followUp asks for a pass over dirty keys after this one (a step
 	// another writer superseded).
@@ -389,6 +400,11 @@ func (l *loop) retryDue() {
 // names what triggered it. It is not cancelled with ctx: a pass in flight
 // finishes, so no unit is left half-applied on SIGTERM.
 func (l *loop) pass(ctx context.Context, why string, keys []desired.Key, full bool) {
+	if l.opt.OneProcIdle {
+		// The pass reads profiles and units on two goroutines at once.
+		runtime.SetDefaultGOMAXPROCS()
+		defer runtime.GOMAXPROCS(1)
+	}
 	l.passes++
 	log := l.log.WithValues("pass", l.passes)
 	pctx := logr.NewContext(context.WithoutCancel(ctx), log)

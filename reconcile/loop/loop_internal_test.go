@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -209,5 +210,60 @@ func TestOverflow(t *testing.T) {
 	}
 	if _, full := l.take(); !full {
 		t.Error("an overflow must run a full pass")
+	}
+}
+
+// procsEngine records GOMAXPROCS while a pass observes.
+type procsEngine struct {
+	nothing
+	during chan int
+}
+
+func (e procsEngine) Observe(context.Context, []desired.Key, map[desired.Key]reconcile.Spec) (reconcile.Observed, error) {
+	select {
+	case e.during <- runtime.GOMAXPROCS(0):
+	default:
+	}
+	return reconcile.Observed{}, nil
+}
+
+// TestOneProcIdle: between passes the process runs on one P, during a pass
+// on the runtime's default, and Run leaves the default behind.
+func TestOneProcIdle(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: the default is one P anyway")
+	}
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	e := procsEngine{during: make(chan int, 1)}
+	p := &reconcile.Pass{Reader: desired.NewReader(t.TempDir(), desired.Options{HermesVersion: "0.21.3"}), Engine: e}
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, p, Options{OneProcIdle: true, Ready: func() { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		t.Fatal("no first pass")
+	}
+	if got := <-e.during; got != def {
+		t.Errorf("GOMAXPROCS during a pass = %d, want the default %d", got, def)
+	}
+	// Ready is called inside the first pass; the loop narrows as it ends.
+	deadline := time.Now().Add(time.Minute)
+	for runtime.GOMAXPROCS(0) != 1 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS between passes = %d, want 1", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != def {
+		t.Errorf("GOMAXPROCS after Run = %d, want the default %d", got, def)
 	}
 }

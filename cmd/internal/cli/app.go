@@ -229,6 +229,9 @@ func watch(ctx context.Context, o *Options, backend string, st *Setup, pass *rec
 		Lock:    st.WatchLock,
 		Scope:   st.Keys,
 		Ready:   func() { notifyReady(log, w.NotifyFD) },
+		// The process is the loop's alone unless an engine serves it (the
+		// controller's manager), and GOMAXPROCS set by hand is the user's.
+		OneProcIdle: st.Serve == nil && o.environ["GOMAXPROCS"] == "",
 	}
 	b := readBuildInfo()
 	m := metrics.New(metrics.Options{Engine: backend, Version: b.Version, Commit: b.Commit, Stale: config.Unhealthy * w.Resync})
