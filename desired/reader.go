@@ -551,7 +551,7 @@ func (r *Reader) inputsAt(dir string) time.Time {
 func (r *Reader) IntentChanged(k Key) bool {
 	path := filepath.Join(r.layout.Dir(k), StateFile)
 	prev, had := r.cache.intents[path]
-	r.cache.intent(path)
+	r.cache.intentAs(path, false) // an event named it: most likely rewritten
 	cur := r.cache.intents[path]
 	switch {
 	case !had:

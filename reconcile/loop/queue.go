@@ -30,7 +30,17 @@ func (l *loop) note(ev Event) bool {
 		if !l.serves(ev.Key) {
 			return false
 		}
-		l.intents[ev.Key] = true
+		// Read now, not after the quiet period: a rewrite of the intent it
+		// had (a running gateway's status, 20 a second across a fleet) is
+		// then one read and nothing else, no timer and no second wake-up.
+		// The file is whole: Hermes renames it into place. A gateway held
+		// down after a failure is started again by an intent rewritten
+		// after it, the same intent or not (`hermes gateway start`): such a
+		// rewrite is news.
+		if !l.dirty[ev.Key] && !l.held[ev.Key] && !l.p.Reader.IntentChanged(ev.Key) {
+			return false
+		}
+		l.touch(ev.Key)
 	case Input, Deaths:
 		if !l.serves(ev.Key) {
 			return false
@@ -75,14 +85,12 @@ func (l *loop) touch(key desired.Key) {
 }
 
 // take is what the next pass covers, and clears it: every profile the loop
-// serves (full), or keys. An intent file rewritten with the intent it had
-// costs one read here and no pass; in multiplex topology a named profile's
-// intent change is default's too (it folds them).
+// serves (full), or keys. In multiplex topology a named profile's change is
+// default's too (it folds them).
 func (l *loop) take() (keys []desired.Key, full bool) {
 	defer func() {
 		l.all, l.rootConfig, l.why = false, false, ""
 		clear(l.dirty)
-		clear(l.intents)
 	}()
 	if l.all {
 		return l.opt.Scope, true
@@ -92,15 +100,6 @@ func (l *loop) take() (keys []desired.Key, full bool) {
 		if t := rd.Topology(); !t.Known || t.Multiplex != l.multiplex {
 			return l.opt.Scope, true
 		}
-	}
-	for k := range l.intents {
-		// A gateway held down after a failure is started again by an
-		// intent rewritten after it, the same intent or not (`hermes
-		// gateway start`): such a rewrite is news.
-		if !l.dirty[k] && !l.held[k] && !rd.IntentChanged(k) {
-			continue
-		}
-		l.touch(k)
 	}
 	if l.multiplex {
 		for k := range l.dirty {
