@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -144,6 +145,10 @@ func (b *Backend) Prefetch(_ context.Context, keys []desired.Key) func(want map[
 	}
 }
 
+// parallelSlotsMin is how many slots each extra goroutine of a full read
+// must have to be worth starting.
+const parallelSlotsMin = 32
+
 // readSlots reads the slots of keys (nil: the scandir's every entry, whose
 // leftovers, strays and foreign services go into o).
 func (b *Backend) readSlots(o *reconcile.Observed, keys []desired.Key) ([]slot, error) {
@@ -172,7 +177,11 @@ func (b *Backend) readSlots(o *reconcile.Observed, keys []desired.Key) ([]slot, 
 		return nil, fmt.Errorf("read scandir: %w", err)
 	}
 	b.files.reserve(len(entries) * (len(slotFiles) + 4))
-	slots = make([]slot, 0, len(entries))
+	type candidate struct {
+		name, profile string
+		typ           fs.FileMode
+	}
+	cands := make([]candidate, 0, len(entries))
 	for _, e := range entries {
 		name := e.Name()
 		if retired, ok := leftover(name); ok {
@@ -193,12 +202,38 @@ func (b *Backend) readSlots(o *reconcile.Observed, keys []desired.Key) ([]slot, 
 			o.Others++
 			continue
 		}
-		s, ok := b.classify(name, profile, e.Type())
-		if !ok {
+		cands = append(cands, candidate{name, profile, e.Type()})
+	}
+	read := make([]slot, len(cands))
+	isSlot := make([]bool, len(cands))
+	readRange := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			read[i], isSlot[i] = b.classify(cands[i].name, cands[i].profile, cands[i].typ)
+		}
+	}
+	// A slot is a dozen small files and a lock probe, each a system call
+	// or three: past a few dozen slots the reading is worth a second core
+	// (the cache and the slots' own files are safe to share).
+	if w := min(runtime.GOMAXPROCS(0), len(cands)/parallelSlotsMin); w > 1 {
+		var wg sync.WaitGroup
+		for i := range w {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				readRange(i*len(cands)/w, (i+1)*len(cands)/w)
+			}()
+		}
+		wg.Wait()
+	} else {
+		readRange(0, len(cands))
+	}
+	slots = make([]slot, 0, len(cands))
+	for i := range read {
+		if !isSlot[i] {
 			o.Others++
 			continue
 		}
-		slots = append(slots, s)
+		slots = append(slots, read[i])
 	}
 	sort.Slice(o.Strays, func(i, j int) bool { return o.Strays[i].Name < o.Strays[j].Name })
 	o.Capacity = b.capacity()
