@@ -139,6 +139,9 @@ func benchController(b *testing.B, n int, pollOnly bool) {
 	// Intent flips: each to stopped, timed to the Deployment's replicas 0.
 	var lat []time.Duration
 	for i := range 20 {
+		// A flip after a quiet spell, as an operator's is: one right after
+		// the last pass waits out the loop's quiet period (a burst's).
+		time.Sleep(2 * config.Default().Watch.Quiet) // pacing the flips, not a wait for a condition
 		name := fmt.Sprintf("p%04d", (i*37)%n)
 		dep := kube.DeploymentName(name)
 		start := time.Now()
