@@ -74,7 +74,13 @@ func (w *Watcher) Resync() {
 // and the loop's resync.
 func (w *Watcher) Start(ctx context.Context, send func(Event)) error {
 	fw, err := fsnotify.NewWatcher()
-	if err != nil {
+	switch {
+	case err != nil && w.opt.Poll > 0:
+		// The poll stats every profile anyway: it sees what inotify would
+		// have, and periodic full passes would only add their cost.
+		w.log.Error(err, "cannot watch the filesystem; the poll covers the profiles", "watching", "profiles", "poll", w.opt.Poll.String())
+		fw = nil
+	case err != nil:
 		w.log.Error(err, "cannot watch the filesystem; falling back to periodic passes", "watching", "profiles")
 		send(Event{Degraded: true, DegradedOn: true, Why: NoWatcher})
 		fw = nil
@@ -233,7 +239,22 @@ func (s *watchState) sync(full bool) {
 	}
 	if degraded != s.degraded {
 		s.degraded = degraded
-		s.send(Event{Degraded: true, DegradedOn: degraded})
+		s.degrade(degraded)
+	}
+}
+
+// degrade tells that some directories cannot be watched (inotify's
+// limit), or all can again: the loop then runs periodic full passes, unless
+// the poll runs, which stats every profile directory whether watched or
+// not and so sees what inotify would have.
+func (s *watchState) degrade(on bool) {
+	switch {
+	case s.w.opt.Poll > 0 && on:
+		s.w.log.Info("inotify watch limit reached (fs.inotify.max_user_watches); the poll covers the directories not watched", "poll", s.w.opt.Poll.String())
+	case s.w.opt.Poll > 0:
+		s.w.log.Info("all directories watched again")
+	default:
+		s.send(Event{Degraded: true, DegradedOn: on})
 	}
 }
 
@@ -249,7 +270,7 @@ func (s *watchState) add(dir string) {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
 		if !s.degraded {
 			s.degraded = true
-			s.send(Event{Degraded: true, DegradedOn: true})
+			s.degrade(true)
 		}
 	}
 }

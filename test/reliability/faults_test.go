@@ -333,6 +333,37 @@ var _ = Describe("faults of the environment", func() {
 		record("5.9", "inotify limits reached: the watcher run with max_inotify_watches, then max_inotify_instances, set to 0 in its own user namespace", 2,
 			"held: the watcher logged that it fell back to periodic passes, stayed up, and created a profile's slot on the next periodic pass without any event")
 	})
+
+	It("inotify limits reached with --poll: the poll covers the profiles, and periodic passes run only for what it cannot see", Label("root"), func() {
+		skipUnlessRoot("lowers inotify limits inside a user namespace")
+		for _, c := range []struct {
+			sysctl, msg string
+			resync      bool // the scandir unwatched too: its deaths and deleted slots need periodic passes
+		}{
+			{"max_inotify_watches", "inotify watch limit reached (fs.inotify.max_user_watches); the poll covers the directories not watched", false},
+			{"max_inotify_instances", "cannot watch the filesystem; the poll covers the profiles", true},
+		} {
+			By(c.sysctl)
+			w := cleanHome()
+			w.StartSvscan()
+			s := w.watchLimited(c.sysctl, "--poll", "300ms")
+			stderr := func() string { return string(s.Err.Contents()) }
+			Eventually(stderr).Should(ContainSubstring(c.msg))
+			Eventually(stderr).Should(ContainSubstring(`"msg":"first pass complete; ready"`))
+			w.profile("late", "running")
+			Eventually(func() bool { return w.State("late").Up }, 25*time.Second).Should(BeTrue())
+			// A degraded loop resyncs every 10 s; the default period is 5 min.
+			if c.resync {
+				Eventually(stderr, 25*time.Second).Should(ContainSubstring(`"why":"resync"`))
+			} else {
+				Consistently(stderr, 11*time.Second, time.Second).ShouldNot(ContainSubstring(`"why":"resync"`))
+			}
+			s.Signal(syscall.SIGTERM)
+			Eventually(s, 30*time.Second).Should(gexec.Exit(0))
+		}
+		record("5.11", "inotify limits reached with --poll 300ms: max_inotify_watches, then max_inotify_instances, set to 0 in the watcher's user namespace", 2,
+			"held: the watcher logged that the poll covers what it cannot watch and created a late profile's slot through the poll; no periodic full pass ran while only profile directories were unwatched, and they ran when the scandir could not be watched either")
+	})
 })
 
 // fill writes path until the filesystem is full.
@@ -358,8 +389,8 @@ func fill(path string) {
 // watchLimited starts a watcher in its own user namespace (uids and gids
 // mapped one to one) with the given inotify limit set to 0 there: the
 // limit is the namespace's own, so nothing else on the machine feels it.
-func (w *world) watchLimited(sysctl string) *gexec.Session {
-	args := []string{"-c", `echo 0 > /proc/sys/user/` + sysctl + ` && exec "$0" "$@"`, binary, "-v", "1"}
+func (w *world) watchLimited(sysctl string, extra ...string) *gexec.Session {
+	args := append([]string{"-c", `echo 0 > /proc/sys/user/` + sysctl + ` && exec "$0" "$@"`, binary, "-v", "1"}, extra...)
 	cmd := w.Command(nil)
 	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh"}, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
