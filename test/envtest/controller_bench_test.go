@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,8 +157,10 @@ func benchController(b *testing.B, n int, pollOnly bool) {
 	var lat []time.Duration
 	for i := range 20 {
 		// A flip after a quiet spell, as an operator's is: one right after
-		// the last pass waits out the loop's quiet period (a burst's).
-		time.Sleep(2 * config.Default().Watch.Quiet) // pacing the flips, not a wait for a condition
+		// the last pass waits out the loop's quiet period (a burst's); and
+		// at a random phase of the poll, which flips paced by the last
+		// one's completion would otherwise always meet at the same point.
+		time.Sleep(2*config.Default().Watch.Quiet + rand.N(config.KubePoll)) // pacing the flips, not a wait for a condition
 		name := fmt.Sprintf("p%04d", (i*37)%n)
 		dep := kube.DeploymentName(name)
 		start := time.Now()
