@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -164,6 +165,12 @@ func BenchmarkKubeColdConverge(b *testing.B) {
 					b.Fatalf("pass: %v, %d failed of %d", out.Err, reconcile.Failed(out.Results), len(out.Results))
 				}
 				reqs += rc.calls()
+				var d []time.Duration
+				for _, r := range out.Results {
+					d = append(d, r.Duration)
+				}
+				slices.Sort(d)
+				b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "write-p50-ms")
 			}
 			b.ReportMetric(float64(reqs)/float64(b.N), "requests/op")
 			b.ReportMetric(float64(reqs)/float64(b.N)/float64(n+1), "requests/profile")
