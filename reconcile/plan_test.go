@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"errors"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -71,6 +72,12 @@ var planEntries = []TableEntry{
 		want(svcs(explicitUp("a"))),
 		have(slot("a", true, drift("run"), status(func(u *reconcile.Unit) { u.Running, u.PID, u.ExitCode = false, 0, 1 }))),
 		"~ gateway-a  update run  spec_changed"),
+	row("in sync: a supervisor that has not written its status yet follows what is persisted",
+		want(svcs(explicitUp("a"))),
+		have(slot("a", true, status(func(u *reconcile.Unit) {
+			u.Running, u.WantUp, u.PID, u.StatusErr = false, false, 0, errors.New("supervise/status: file does not exist")
+		}))),
+		""),
 	row("update: log/run changed restarts only the logger",
 		want(svcs(explicitUp("a"))), have(slot("a", true, drift("log/run"))),
 		"~ gateway-a  update log/run (restart logger)  spec_changed"),

@@ -23,10 +23,13 @@ import (
 // unit asked to run several gateways at once is brought back to one,
 // whatever its intent says, unless it is being stopped.
 func unitActions(plan []Action, svc *desired.Service, spec *Spec, u *Unit, p *Policy, seen Seen) ([]Action, []Deferral) {
-	// What the manager wants now; an unregistered unit will follow what
-	// it persists.
+	// What the manager wants now; an unregistered unit, or one whose status
+	// could not be read, will follow what it persists.
 	wantUp := u.Persisted
-	if u.Registered {
+	if u.Registered && u.StatusErr == nil {
+		// A status that could not be read (s6: a supervisor that has just
+		// taken its lock and not yet written one) says nothing of what
+		// the manager wants: it follows what it persists.
 		wantUp = u.WantUp
 	}
 	held := svc.Enforce && !svc.WantUp // the operator's word: down
