@@ -104,6 +104,11 @@ var _ = Describe("faults of the environment", func() {
 		w.converge()
 		w.UpPID("alpha")
 		w.UpPID("default")
+		// A file's mtime is the kernel's coarse clock, up to a tick behind
+		// the precise one s6 stamps with: an intent written within a tick
+		// of the start could read as older than it, and wait out the settle
+		// window. Past a few ticks it cannot.
+		Eventually(func() time.Duration { return time.Since(w.World.Since("alpha")) }).Should(BeNumerically(">", 50*time.Millisecond))
 		before = w.snapshot()
 	}
 

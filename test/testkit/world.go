@@ -256,6 +256,20 @@ func ReadSlotState(dir string) SlotState {
 	return SlotState{Supervised: true, Up: st.Up, WantUp: st.WantUp, PID: st.PID}
 }
 
+// Since is s6's stamp of the last state change of profile's gateway; zero
+// when it has none to read.
+func (w *World) Since(profile string) time.Time {
+	data, err := os.ReadFile(filepath.Join(w.Slot(profile), "supervise", "status"))
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := s6.ParseStatus(data)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.Since
+}
+
 // UpPID waits until profile's gateway is up and returns its pid.
 func (w *World) UpPID(profile string) int {
 	var st SlotState
