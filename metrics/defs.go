@@ -118,7 +118,7 @@ var (
 	defClashes = &Def{Name: "hermes_reconcile_conflict_clashes", Type: Gauge,
 		Help: "Pairs of gateways that both run and claim one credential or port, as the last full pass found them (neither is stopped)."}
 	defDeaths = &Def{Name: "hermes_reconcile_gateway_deaths_total", Type: Counter,
-		Help:   "Gateway deaths the passes read from the engine (s6's death records; the Kubernetes engine reports none), by cause: crash (a non-zero exit or a signal other than a stop's), clean.",
+		Help:   "Gateway deaths the passes read from the engine (s6's death records; on Kubernetes each container's last termination, as a pass finds it), by cause: crash (a non-zero exit or a signal other than a stop's), clean.",
 		Labels: []string{"cause"}, Values: [][]string{deathCauses}}
 )
 

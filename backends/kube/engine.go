@@ -198,6 +198,7 @@ func (e *Engine) Observe(ctx context.Context, keys []desired.Key, want map[desir
 			continue
 		}
 		o.Units[k] = e.unitOf(k, d, want)
+		o.Units[k].Deaths = deaths(pods[k])
 		if u := o.Units[k]; u.Running && u.Untouchable == "" {
 			if why := failing(d, pods[k]); why != "" {
 				u.Failing, u.State = why, "failing"
@@ -219,6 +220,24 @@ func (e *Engine) pods(ctx context.Context) (map[desired.Key][]corev1.Pod, error)
 		out[k] = append(out[k], p)
 	}
 	return out, nil
+}
+
+// deaths are the last termination of each container of pods, oldest
+// first: what the kubelet keeps of a gateway's deaths (one per container;
+// its RestartCount says how many there were). Passes count each once, by
+// its time (metrics). One per container never makes the crash-loop guard's
+// count: on Kubernetes the kubelet's CrashLoopBackOff is that guard.
+func deaths(pods []corev1.Pod) []reconcile.Death {
+	var out []reconcile.Death
+	for _, p := range pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.LastTerminationState.Terminated; t != nil && !t.FinishedAt.IsZero() {
+				out = append(out, reconcile.Death{At: t.FinishedAt.Time, Exit: int(t.ExitCode), Signal: int(t.Signal)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
 }
 
 // waitingFailures are the reasons a kubelet gives a container that cannot

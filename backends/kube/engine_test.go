@@ -3,11 +3,14 @@
 package kube
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hermes-reconcile/hermes-reconcile/desired"
 	"github.com/hermes-reconcile/hermes-reconcile/reconcile"
@@ -108,6 +111,38 @@ func TestFailing(t *testing.T) {
 			d := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Conditions: tt.conds}}
 			if got := failing(d, tt.pods); got != tt.want {
 				t.Errorf("failing = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDeaths: each container's last termination is a death, oldest first;
+// a container that never died, or a termination without its time, is none.
+func TestDeaths(t *testing.T) {
+	at := func(s int) metav1.Time { return metav1.NewTime(time.Unix(1_800_000_000+int64(s), 0)) }
+	pod := func(cs ...corev1.ContainerStatus) corev1.Pod {
+		return corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: cs}}
+	}
+	died := func(s int, exit, sig int32) corev1.ContainerStatus {
+		return corev1.ContainerStatus{Name: "gateway", RestartCount: 4, LastTerminationState: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Signal: sig, FinishedAt: at(s)}}}
+	}
+	tests := []struct {
+		name string
+		pods []corev1.Pod
+		want []reconcile.Death
+	}{
+		{"no pod", nil, nil},
+		{"never died", []corev1.Pod{pod(corev1.ContainerStatus{Name: "gateway"})}, nil},
+		{"no time", []corev1.Pod{pod(corev1.ContainerStatus{Name: "gateway", LastTerminationState: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}})}, nil},
+		{"a rollout's two pods, oldest first", []corev1.Pod{pod(died(20, 1, 0)), pod(died(10, 137, 9))},
+			[]reconcile.Death{{At: at(10).Time, Exit: 137, Signal: 9}, {At: at(20).Time, Exit: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deaths(tt.pods); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("deaths = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
