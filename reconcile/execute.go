@@ -77,66 +77,13 @@ func ExecuteReporting(ctx context.Context, e Engine, p Plan, steps []Step, progr
 			results[i].Err = Terminal(errors.New(a.Blocked))
 		}
 	}
-	failed := map[string]bool{}
-	fail := func(i int, err error) {
-		if results[i].Err == nil {
-			results[i].Err = err
-		}
-		failed[p.Actions[i].Unit] = true
-	}
+	x := &executor{ctx: ctx, e: e, p: p, steps: steps, progress: progress, results: results, failed: map[string]bool{}}
 	if w := workers(e, p, steps); w > 1 {
-		executeParallel(ctx, e, p, steps, progress, results, w)
+		x.parallel(w)
 		return results
 	}
-	for n, st := range steps {
-		live := st
-		live.For, live.Acts = nil, nil
-		for _, i := range st.For {
-			switch {
-			case results[i].Err != nil:
-			case failed[p.Actions[i].Unit]:
-				results[i].Err = ErrSkipped
-			default:
-				live.For = append(live.For, i)
-				live.Acts = append(live.Acts, p.Actions[i])
-			}
-		}
-		if len(live.For) == 0 {
-			if progress != nil {
-				progress.Stepped(n, len(steps), st, ErrSkipped)
-			}
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			for _, i := range live.For {
-				fail(i, err)
-			}
-			continue
-		}
-		if progress != nil {
-			progress.Stepping(n, len(steps), live)
-		}
-		start := time.Now()
-		err := e.Do(ctx, live)
-		d := time.Since(start)
-		if progress != nil {
-			progress.Stepped(n, len(steps), live, err)
-		}
-		var per StepErrors
-		var caveat *Caveat
-		for k, i := range live.For {
-			results[i].Duration += d
-			switch {
-			case errors.As(err, &per):
-				if per[k] != nil {
-					fail(i, per[k])
-				}
-			case errors.As(err, &caveat):
-				results[i].Caveat = strings.TrimPrefix(results[i].Caveat+"; "+caveat.Msg, "; ")
-			case err != nil:
-				fail(i, err)
-			}
-		}
+	for n := range steps {
+		x.step(n)
 	}
 	return results
 }
@@ -185,14 +132,98 @@ func workers(e Engine, p Plan, steps []Step) int {
 	return pe.Workers()
 }
 
-// executeParallel runs each unit's steps in order, w units at a time. A
-// unit's failed step skips its later ones, as Execute does; progress hears
-// of each step under one lock.
-func executeParallel(ctx context.Context, e Engine, p Plan, steps []Step, progress Progress, results []Result, w int) {
+// executor runs a plan's steps: one after another, or each unit's in
+// order with several units at once (parallel). Either way a step is run by
+// step, so a failure skips the same later steps.
+type executor struct {
+	ctx      context.Context
+	e        Engine
+	p        Plan
+	steps    []Step
+	progress Progress
+	results  []Result
+	// mu guards failed and progress while steps run at once; a step's
+	// results are its own actions', which no other step touches then.
+	mu     sync.Mutex
+	failed map[string]bool // units with a failed action
+}
+
+// fail records err for action i, unless it has one, and its unit as failed.
+func (x *executor) fail(i int, err error) {
+	if x.results[i].Err == nil {
+		x.results[i].Err = err
+	}
+	x.mu.Lock()
+	x.failed[x.p.Actions[i].Unit] = true
+	x.mu.Unlock()
+}
+
+func (x *executor) report(f func(Progress)) {
+	if x.progress != nil {
+		x.mu.Lock()
+		f(x.progress)
+		x.mu.Unlock()
+	}
+}
+
+// step runs steps[n] for those of its actions whose unit has not failed,
+// and records what it did to each.
+func (x *executor) step(n int) {
+	st, total := x.steps[n], len(x.steps)
+	live := st
+	live.For, live.Acts = nil, nil
+	for _, i := range st.For {
+		x.mu.Lock()
+		failed := x.failed[x.p.Actions[i].Unit]
+		x.mu.Unlock()
+		switch {
+		case x.results[i].Err != nil:
+		case failed:
+			x.results[i].Err = ErrSkipped
+		default:
+			live.For = append(live.For, i)
+			live.Acts = append(live.Acts, x.p.Actions[i])
+		}
+	}
+	if len(live.For) == 0 {
+		x.report(func(p Progress) { p.Stepped(n, total, st, ErrSkipped) })
+		return
+	}
+	if err := x.ctx.Err(); err != nil {
+		for _, i := range live.For {
+			x.fail(i, err)
+		}
+		return
+	}
+	x.report(func(p Progress) { p.Stepping(n, total, live) })
+	start := time.Now()
+	err := x.e.Do(x.ctx, live)
+	d := time.Since(start)
+	x.report(func(p Progress) { p.Stepped(n, total, live, err) })
+	var per StepErrors
+	var caveat *Caveat
+	for k, i := range live.For {
+		x.results[i].Duration += d
+		switch {
+		case errors.As(err, &per):
+			if per[k] != nil {
+				x.fail(i, per[k])
+			}
+		case errors.As(err, &caveat):
+			x.results[i].Caveat = strings.TrimPrefix(x.results[i].Caveat+"; "+caveat.Msg, "; ")
+		case err != nil:
+			x.fail(i, err)
+		}
+	}
+}
+
+// parallel runs each unit's steps in order, w units at a time (workers:
+// every step serves one action).
+func (x *executor) parallel(w int) {
 	var chains [][]int // steps by unit, in plan order
 	byUnit := map[string]int{}
-	for n, st := range steps {
-		u := p.Actions[st.For[0]].Unit
+	for n, st := range x.steps {
+		u := x.p.Actions[st.For[0]].Unit
 		c, ok := byUnit[u]
 		if !ok {
 			c = len(chains)
@@ -201,14 +232,6 @@ func executeParallel(ctx context.Context, e Engine, p Plan, steps []Step, progre
 		}
 		chains[c] = append(chains[c], n)
 	}
-	var mu sync.Mutex // progress, and results of other units' steps
-	report := func(f func()) {
-		if progress != nil {
-			mu.Lock()
-			f()
-			mu.Unlock()
-		}
-	}
 	next := make(chan []int)
 	var wg sync.WaitGroup
 	for range min(w, len(chains)) {
@@ -216,40 +239,8 @@ func executeParallel(ctx context.Context, e Engine, p Plan, steps []Step, progre
 		go func() {
 			defer wg.Done()
 			for chain := range next {
-				failed := false
 				for _, n := range chain {
-					st := steps[n]
-					i := st.For[0]
-					if results[i].Err != nil || failed {
-						if results[i].Err == nil {
-							results[i].Err = ErrSkipped
-						}
-						report(func() { progress.Stepped(n, len(steps), st, ErrSkipped) })
-						continue
-					}
-					if err := ctx.Err(); err != nil {
-						results[i].Err, failed = err, true
-						continue
-					}
-					live := st
-					live.Acts = []Action{p.Actions[i]}
-					report(func() { progress.Stepping(n, len(steps), live) })
-					start := time.Now()
-					err := e.Do(ctx, live)
-					results[i].Duration += time.Since(start)
-					report(func() { progress.Stepped(n, len(steps), live, err) })
-					var caveat *Caveat
-					var per StepErrors
-					switch {
-					case errors.As(err, &per):
-						if len(per) > 0 && per[0] != nil {
-							results[i].Err, failed = per[0], true
-						}
-					case errors.As(err, &caveat):
-						results[i].Caveat = strings.TrimPrefix(results[i].Caveat+"; "+caveat.Msg, "; ")
-					case err != nil:
-						results[i].Err, failed = err, true
-					}
+					x.step(n)
 				}
 			}
 		}()
