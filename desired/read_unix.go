@@ -127,6 +127,12 @@ func fileMode(m uint32) fs.FileMode {
 	return mode
 }
 
+// StatOf is what a stat (an fstat of a descriptor, for one) says of a file:
+// its stamp and its mode, as StatFile reads them.
+func StatOf(s *unix.Stat_t) (Stamp, fs.FileMode) {
+	return stampOf(s), fileMode(uint32(s.Mode))
+}
+
 func stampOf(s *unix.Stat_t) Stamp {
 	return Stamp{Dev: uint64(s.Dev), Ino: uint64(s.Ino), Size: s.Size,
 		Mtime: unix.TimespecToNsec(s.Mtim), Ctime: unix.TimespecToNsec(s.Ctim)}

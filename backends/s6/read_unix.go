@@ -49,8 +49,8 @@ func readSmallStamped(path string, limit int64) ([]byte, fileInfo, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fileInfo{}, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	info := fileInfo{stamp: desired.Stamp{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: st.Size,
-		Mtime: unix.TimespecToNsec(st.Mtim), Ctime: unix.TimespecToNsec(st.Ctim)}, mode: modeOf(uint32(st.Mode))}
+	var info fileInfo
+	info.stamp, info.mode = desired.StatOf(&st)
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, info, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrOddFile)}
 	}
@@ -83,24 +83,4 @@ func readSmallStamped(path string, limit int64) ([]byte, fileInfo, error) {
 			return nil, info, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: over the %d byte limit", ErrOddFile, limit)}
 		}
 	}
-}
-
-// modeOf is os's reading of a stat mode: type bits and permissions.
-func modeOf(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o7777 &^ (unix.S_ISUID | unix.S_ISGID | unix.S_ISVTX))
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFIFO:
-		mode |= fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		mode |= fs.ModeSocket
-	case unix.S_IFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		mode |= fs.ModeDevice
-	}
-	return mode
 }
