@@ -23,22 +23,10 @@ const bareWatcherEnv = "BENCH_BARE_WATCHER_HOME"
 // profiles/, profiles/.deleted and every profile. It receives every event
 // and does nothing with it. It says "ready" once every watch is in place.
 func bareWatcherMain(home string) int {
-	fw, err := fsnotify.NewWatcher()
+	fw, err := watchProfiles(home, home, filepath.Join(home, "profiles"), filepath.Join(home, "profiles", ".deleted"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	dirs, err := filepath.Glob(filepath.Join(home, "profiles", "*"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	dirs = append(dirs, home, filepath.Join(home, "profiles"), filepath.Join(home, "profiles", ".deleted"))
-	for _, d := range dirs {
-		if err := fw.Add(d); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
 	}
 	fmt.Println("ready")
 	for {
@@ -48,6 +36,27 @@ func bareWatcherMain(home string) int {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
+}
+
+// watchProfiles is an fsnotify watcher on every profile directory of home
+// and on extra.
+func watchProfiles(home string, extra ...string) (*fsnotify.Watcher, error) {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := filepath.Glob(filepath.Join(home, "profiles", "*"))
+	if err != nil {
+		fw.Close()
+		return nil, err
+	}
+	for _, d := range append(dirs, extra...) {
+		if err := fw.Add(d); err != nil {
+			fw.Close()
+			return nil, err
+		}
+	}
+	return fw, nil
 }
 
 // BenchmarkChurnBare is issue 25's churn figure: 1,000 in-sync profiles in

@@ -256,21 +256,10 @@ const churnFloorEnv = "BENCH_CHURN_FLOOR_HOME"
 // says "ready" on stdout once every watch is in place, and runs until
 // killed.
 func churnFloorMain(home string) int {
-	fw, err := fsnotify.NewWatcher()
+	fw, err := watchProfiles(home)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	dirs, err := filepath.Glob(filepath.Join(home, "profiles", "*"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	for _, d := range dirs {
-		if err := fw.Add(d); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
 	}
 	fmt.Println("ready")
 	intents := map[string]desired.Intent{}
