@@ -23,7 +23,8 @@ type parallelScript struct {
 	running  int
 	most     int
 	perUnit  map[string][]string
-	hold     time.Duration
+	meet     sync.Once
+	together chan struct{}
 	failCall map[string]bool
 }
 
@@ -36,8 +37,18 @@ func (s *parallelScript) Do(_ context.Context, st reconcile.Step) error {
 	s.running++
 	s.most = max(s.most, s.running)
 	s.perUnit[a.Unit] = append(s.perUnit[a.Unit], st.Op.String())
+	if s.running >= 2 {
+		s.meet.Do(func() { close(s.together) })
+	}
 	s.mu.Unlock()
-	time.Sleep(s.hold) // a round trip to the API server
+	// The first steps wait, a second at most, until two run at once: that
+	// they can is what is tested. Serial, the first gives up and so does
+	// every later one, and most stays 1.
+	select {
+	case <-s.together:
+	case <-time.After(time.Second):
+		s.meet.Do(func() { close(s.together) })
+	}
 	s.mu.Lock()
 	s.running--
 	s.mu.Unlock()
@@ -59,7 +70,7 @@ var _ = Describe("Execute on a Parallel engine", func() {
 				steps = append(steps, reconcile.Step{Op: op(k.String()), For: []int{n}, Acts: []reconcile.Action{p.Actions[n]}})
 			}
 		}
-		e := &parallelScript{workers: 4, perUnit: map[string][]string{}, hold: 5 * time.Millisecond,
+		e := &parallelScript{workers: 4, perUnit: map[string][]string{}, together: make(chan struct{}),
 			failCall: map[string]bool{"update u03": true}}
 		results := reconcile.Execute(context.Background(), e, p, steps)
 		Expect(e.most).To(BeNumerically("<=", 4))
