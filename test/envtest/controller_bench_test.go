@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -99,6 +100,7 @@ func benchController(b *testing.B, n int, pollOnly bool) {
 	}()
 	ready := make(chan string, 1)
 	exited := make(chan struct{})
+	var mu sync.Mutex // actions and last, which the reader appends to
 	var actions, last []string
 	var lastLine, passes atomic.Int64
 	go func() {
@@ -111,6 +113,7 @@ func benchController(b *testing.B, n int, pollOnly bool) {
 			if strings.Contains(line, `"msg":"pass done"`) {
 				passes.Add(1)
 			}
+			mu.Lock()
 			last = append(last, line)
 			if len(last) > 20 {
 				last = last[1:]
@@ -118,6 +121,7 @@ func benchController(b *testing.B, n int, pollOnly bool) {
 			if strings.Contains(line, `"msg":"action done"`) {
 				actions = append(actions, line)
 			}
+			mu.Unlock()
 			if strings.Contains(line, "first pass complete") {
 				select {
 				case ready <- line:
@@ -129,13 +133,21 @@ func benchController(b *testing.B, n int, pollOnly bool) {
 	select {
 	case <-ready:
 	case <-exited:
+		mu.Lock()
+		defer mu.Unlock()
 		b.Fatalf("the binary stopped before its first pass:\n%s", strings.Join(last, "\n"))
 	case <-time.After(5 * time.Minute):
+		mu.Lock()
+		defer mu.Unlock()
 		b.Fatalf("no first pass within 5 minutes:\n%s", strings.Join(last, "\n"))
 	}
-	if len(actions) > 0 {
-		b.Fatalf("the binary's first pass was no no-op: %d actions, e.g. %s", len(actions), actions[0])
+	mu.Lock()
+	first := append([]string(nil), actions...)
+	mu.Unlock()
+	if len(first) > 0 {
+		b.Fatalf("the binary's first pass was no no-op: %d actions, e.g. %s", len(first), first[0])
 	}
+
 	pid := cmd.Process.Pid // sh execs the binary: the same process
 
 	// Idle: RSS and CPU over a window with no event, once the start has
