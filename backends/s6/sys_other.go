@@ -2,10 +2,7 @@
 
 package s6
 
-import (
-	"errors"
-	"os"
-)
+import "errors"
 
 // s6 runs on Unix only; these let the package build elsewhere and fail
 // clearly if it is ever used there.
@@ -14,8 +11,6 @@ func lockHeld(string) (bool, error)          { return false, errors.ErrUnsupport
 func fifoListening(string) (bool, error)     { return false, errors.ErrUnsupported }
 func writeFIFO(string, []byte) (bool, error) { return false, errors.ErrUnsupported }
 func writable(string) error                  { return errors.ErrUnsupported }
-func tryLock(*os.File) (bool, error)         { return false, errors.ErrUnsupported }
-func openNoFollow(string) (*os.File, error)  { return nil, errors.ErrUnsupported }
 func euid() int                              { return -1 }
 func lockHolder(string) (int, error)         { return 0, errors.ErrUnsupported }
 func killGroup(int) error                    { return errors.ErrUnsupported }

@@ -68,19 +68,6 @@ func writable(path string) error {
 	return nil
 }
 
-// tryLock takes an exclusive flock on f without blocking.
-func tryLock(f *os.File) (bool, error) {
-	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func openNoFollow(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
-}
-
 func euid() int { return unix.Geteuid() }
 
 func egid() int { return unix.Getegid() }
