@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -379,13 +378,3 @@ func longDashes(args []string, table []option) []string {
 	}
 	return out
 }
-
-// helpCommand names the command help is asked of, for its usage line.
-func helpCommand(bin string, cmd *cobra.Command) string {
-	if cmd == nil || !cmd.HasParent() {
-		return bin
-	}
-	return bin + " " + cmd.Name()
-}
-
-var _ = fmt.Sprint
