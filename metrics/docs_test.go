@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hermes-reconcile/hermes-reconcile/metrics"
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 // What deploy/ and the README say of the metrics is checked against their
@@ -32,27 +33,11 @@ const (
 // when both are "") with want, and rewrites it under UPDATE_DOCS.
 func generated(path, begin, end, want string) {
 	GinkgoHelper()
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) && begin == "" {
-		data, err = nil, nil
-	}
+	stale, err := testkit.Generated(path, begin, end, want)
 	Expect(err).NotTo(HaveOccurred())
-	text := string(data)
-	i, j := 0, len(text)
-	if begin != "" {
-		i, j = strings.Index(text, begin), strings.Index(text, end)
-		Expect(i).To(BeNumerically(">=", 0), "%s has no %q", path, begin)
-		Expect(j).To(BeNumerically(">", i), "%s has no %q after %q", path, end, begin)
-		i += len(begin)
+	if stale {
+		Fail(fmt.Sprintf("%s is not what the definitions generate (UPDATE_DOCS=1 go test ./metrics/ rewrites it)", path))
 	}
-	if text[i:j] == want {
-		return
-	}
-	if os.Getenv("UPDATE_DOCS") != "" {
-		Expect(os.WriteFile(path, []byte(text[:i]+want+text[j:]), 0o644)).To(Succeed())
-		return
-	}
-	Fail(fmt.Sprintf("%s is not what the definitions generate (UPDATE_DOCS=1 go test ./metrics/ rewrites it)", path))
 }
 
 // metricsTable is the README's table of every metric.

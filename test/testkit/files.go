@@ -3,10 +3,12 @@ package testkit
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	. "github.com/onsi/gomega"
 )
@@ -75,4 +77,35 @@ func LogLines(stderr []byte, msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// Generated checks that path holds want, between the markers begin and end
+// (the whole file when both are ""), and under UPDATE_DOCS rewrites it
+// instead: the docs and manifests generated from a definition stay in the
+// tree. stale is true when they differ and nothing was rewritten; err says
+// why path could not be read, marked or written.
+func Generated(path, begin, end, want string) (stale bool, err error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) && begin == "" {
+		data, err = nil, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	text := string(data)
+	i, j := 0, len(text)
+	if begin != "" {
+		i, j = strings.Index(text, begin), strings.Index(text, end)
+		if i < 0 || j < i {
+			return false, fmt.Errorf("%s has no %q … %q section", path, begin, end)
+		}
+		i += len(begin)
+	}
+	if text[i:j] == want {
+		return false, nil
+	}
+	if os.Getenv("UPDATE_DOCS") == "" {
+		return true, nil
+	}
+	return false, os.WriteFile(path, []byte(text[:i]+want+text[j:]), 0o644)
 }

@@ -3,11 +3,12 @@ package cli
 import (
 	"errors"
 	"io"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hermes-reconcile/hermes-reconcile/test/testkit"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -208,25 +209,11 @@ var everything = Binary{Name: "hermes-reconcile", Backends: []string{"s6", "syst
 
 // The README's table of flags is flagsMarkdown: one source with --help.
 func TestREADMEFlagsTableIsTheHelp(t *testing.T) {
-	const begin, end = "<!-- flags:begin -->\n", "<!-- flags:end -->"
-	path := "../../../README.md"
-	data, err := os.ReadFile(path)
+	stale, err := testkit.Generated("../../../README.md", "<!-- flags:begin -->\n", "<!-- flags:end -->", flagsMarkdown())
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(data)
-	i, j := strings.Index(text, begin), strings.Index(text, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no %q … %q section", path, begin, end)
-	}
-	want := flagsMarkdown()
-	if got := text[i+len(begin) : j]; got != want {
-		if os.Getenv("UPDATE_DOCS") != "" {
-			if err := os.WriteFile(path, []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
+	if stale {
 		t.Errorf("the README's flags table is not --help's (UPDATE_DOCS=1 go test ./cmd/internal/cli/ rewrites it)")
 	}
 }
