@@ -119,10 +119,6 @@ func Serve(ctx context.Context, mgr manager.Manager, run func(context.Context) e
 // secretSource sends an Input event for the profile of each env Secret
 // that comes, changes or goes.
 func secretSource(ctx context.Context, c cache.Cache, send func(loop.Event)) error {
-	inf, err := c.GetInformer(ctx, &corev1.Secret{})
-	if err != nil {
-		return fmt.Errorf("secret informer: %w", err)
-	}
 	event := func(obj any, why string) {
 		if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 			obj = tomb.Obj
@@ -135,7 +131,7 @@ func secretSource(ctx context.Context, c cache.Cache, send func(loop.Event)) err
 			send(loop.Event{Kind: loop.Input, Key: k, Why: why})
 		}
 	}
-	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	return handle(ctx, c, &corev1.Secret{}, "secret", toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { event(obj, "env secret added") },
 		UpdateFunc: func(old, obj any) {
 			o, ok1 := old.(*corev1.Secret)
@@ -147,8 +143,17 @@ func secretSource(ctx context.Context, c cache.Cache, send func(loop.Event)) err
 		},
 		DeleteFunc: func(obj any) { event(obj, "env secret deleted") },
 	})
+}
+
+// handle has the cache's informer of obj's kind call h until ctx ends.
+func handle(ctx context.Context, c cache.Cache, obj client.Object, kind string, h toolscache.ResourceEventHandler) error {
+	inf, err := c.GetInformer(ctx, obj)
 	if err != nil {
-		return fmt.Errorf("secret informer: %w", err)
+		return fmt.Errorf("%s informer: %w", kind, err)
+	}
+	reg, err := inf.AddEventHandler(h)
+	if err != nil {
+		return fmt.Errorf("%s informer: %w", kind, err)
 	}
 	go func() {
 		<-ctx.Done()
@@ -175,10 +180,6 @@ func (e *Engine) Source(c cache.Cache) loop.Source {
 		if err := secretSource(ctx, c, send); err != nil {
 			return err
 		}
-		inf, err := c.GetInformer(ctx, &appsv1.Deployment{})
-		if err != nil {
-			return fmt.Errorf("deployment informer: %w", err)
-		}
 		event := func(obj any, op loop.UnitOp) {
 			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 				obj = tomb.Obj
@@ -191,19 +192,11 @@ func (e *Engine) Source(c cache.Cache) loop.Source {
 				send(loop.Event{Kind: loop.Unit, Key: k, Unit: d.Name, Op: op})
 			}
 		}
-		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		return handle(ctx, c, &appsv1.Deployment{}, "deployment", toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { event(obj, loop.Appeared) },
 			UpdateFunc: func(_, obj any) { event(obj, loop.Changed) },
 			DeleteFunc: func(obj any) { event(obj, loop.Gone) },
 		})
-		if err != nil {
-			return fmt.Errorf("deployment informer: %w", err)
-		}
-		go func() {
-			<-ctx.Done()
-			_ = inf.RemoveEventHandler(reg)
-		}()
-		return nil
 	})
 }
 

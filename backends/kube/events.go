@@ -64,10 +64,6 @@ func NewEvents(rec events.EventRecorder, c cache.Cache, api client.Reader, names
 
 // Start learns the UIDs of our Deployments as the informer sees them.
 func (e *Events) Start(ctx context.Context, _ func(loop.Event)) error {
-	inf, err := e.cache.GetInformer(ctx, &appsv1.Deployment{})
-	if err != nil {
-		return fmt.Errorf("deployment informer: %w", err)
-	}
 	learn := func(obj any) {
 		if d, ok := obj.(*appsv1.Deployment); ok {
 			if _, ours := ProfileOf(d.Name); ours {
@@ -77,19 +73,11 @@ func (e *Events) Start(ctx context.Context, _ func(loop.Event)) error {
 			}
 		}
 	}
-	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	return handle(ctx, e.cache, &appsv1.Deployment{}, "deployment", toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    learn,
 		UpdateFunc: func(_, obj any) { learn(obj) },
 		// A deleted Deployment's UID is kept: its removal is still told.
 	})
-	if err != nil {
-		return fmt.Errorf("deployment informer: %w", err)
-	}
-	go func() {
-		<-ctx.Done()
-		_ = inf.RemoveEventHandler(reg)
-	}()
-	return nil
 }
 
 // event is one Event to tell.
