@@ -98,6 +98,18 @@ func expectedGauges(running, stopped, wanted, conflict int, down map[string]int)
 	return out
 }
 
+// unhealthy waits until /healthz at addr answers 503, and is its body.
+func unhealthy(addr string) string {
+	GinkgoHelper()
+	var body string
+	Eventually(func() int {
+		var code int
+		code, body = get(addr, "/healthz")
+		return code
+	}, 15*time.Second, 100*time.Millisecond).Should(Equal(503))
+	return body
+}
+
 var _ = Describe("metrics and health of watch mode", func() {
 	const token = "7001234567:AAHsecret-e2e-metrics-token"
 
@@ -169,12 +181,7 @@ var _ = Describe("metrics and health of watch mode", func() {
 		refused := time.Now()
 		Consistently(func() int { code, _ := get(addr, "/healthz"); return code }, 2500*time.Millisecond, 100*time.Millisecond).Should(Equal(200),
 			"passes fail, but not yet for longer than the threshold")
-		var body string
-		Eventually(func() int {
-			var code int
-			code, body = get(addr, "/healthz")
-			return code
-		}, 15*time.Second, 100*time.Millisecond).Should(Equal(503))
+		body := unhealthy(addr)
 		// The last success was at most one jittered resync (2.1s) before.
 		Expect(time.Since(refused)).To(BeNumerically(">=", 3500*time.Millisecond), "not before the threshold")
 		Expect(body).To(MatchRegexp(`^unhealthy: no pass has succeeded for \d+s \(the limit is 6s\)\n$`))
@@ -196,12 +203,7 @@ var _ = Describe("metrics and health of watch mode", func() {
 		holder, err := gexec.Start(exec.Command("flock", "--exclusive", "--no-fork", w.Scandir, "sleep", "60"), GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { holder.Kill().Wait() })
-		var body string
-		Eventually(func() int {
-			var code int
-			code, body = get(addr, "/healthz")
-			return code
-		}, 15*time.Second, 100*time.Millisecond).Should(Equal(503))
+		body := unhealthy(addr)
 		Expect(body).To(HavePrefix("unhealthy: the single-writer lock is not ours: lock: "))
 		Expect(scrape(addr, "hermes_reconcile_leader")).To(Equal(map[string]float64{"hermes_reconcile_leader": 0}))
 
