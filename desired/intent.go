@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"unicode/utf8"
 )
 
 // Intent is what a profile says about its gateway.
@@ -113,64 +111,4 @@ func lineOfKey(data []byte, key string) int {
 		return 0
 	}
 	return lineOf(data, int64(i))
-}
-
-// intentKeys are the two keys an intent is read from, quoted as in JSON.
-var intentKeys = [][]byte{[]byte(`"desired_state"`), []byte(`"gateway_state"`)}
-
-// parseIntentFast decodes only the two keys an intent is read from: a
-// running gateway's state file is mostly other keys (platforms, pids,
-// times), which a map of every key would hold, and it is reread at every
-// status change. ok is false wherever ParseIntent's own decode could say
-// otherwise (an error to report with its line, null, a key matched only
-// case-insensitively, as encoding/json matches struct fields), and
-// ParseIntent then decides.
-func parseIntentFast(data []byte) (rec IntentRecord, ok bool) {
-	var doc struct {
-		Desired json.RawMessage `json:"desired_state"` // a null too: empty only when absent
-		Gateway json.RawMessage `json:"gateway_state"`
-	}
-	if json.Unmarshal(data, &doc) != nil || bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
-		return IntentRecord{}, false
-	}
-	if doc.Desired != nil || doc.Gateway != nil {
-		// encoding/json matches a field's name after unescaping, and with
-		// Unicode case folding: a file with an escape or a non-ASCII byte
-		// anywhere is left to the map, as is one whose keys differ from
-		// ours in case alone.
-		if bytes.IndexByte(data, '\\') >= 0 || slices.ContainsFunc(data, func(c byte) bool { return c >= utf8.RuneSelf }) {
-			return IntentRecord{}, false
-		}
-		lower := bytes.ToLower(data)
-		for _, k := range intentKeys {
-			if bytes.Count(lower, k) != bytes.Count(data, k) {
-				return IntentRecord{}, false
-			}
-		}
-	}
-	var st string
-	switch {
-	case doc.Desired != nil:
-		if json.Unmarshal(doc.Desired, &st) != nil || bytes.Equal(doc.Desired, []byte("null")) {
-			return IntentRecord{}, false
-		}
-		switch st {
-		case "running":
-			return IntentRecord{Intent: IntentRunning, Explicit: true, Raw: st}, true
-		case "stopped":
-			return IntentRecord{Intent: IntentStopped, Explicit: true, Raw: st}, true
-		}
-		return IntentRecord{}, false
-	case doc.Gateway == nil:
-		return IntentRecord{}, true
-	}
-	if json.Unmarshal(doc.Gateway, &st) != nil || bytes.Equal(doc.Gateway, []byte("null")) {
-		return IntentRecord{}, false
-	}
-	switch st {
-	// draining and degraded are a running gateway in a passing state (#42675).
-	case "running", "draining", "degraded":
-		return IntentRecord{Intent: IntentRunning, Raw: st}, true
-	}
-	return IntentRecord{Intent: IntentStopped, Raw: st}, true
 }
