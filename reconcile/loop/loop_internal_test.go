@@ -195,6 +195,62 @@ func TestEventsBecomeKeys(t *testing.T) {
 	}
 }
 
+// TestIntentSend: an intent rewrite sent while the loop waits is read on
+// the sender's goroutine, and reaches the loop only when it is news; during
+// a pass (the loop's state held) it is queued for the loop to read.
+func TestIntentSend(t *testing.T) {
+	root := t.TempDir()
+	write := func(data string) {
+		t.Helper()
+		p := filepath.Join(root, "profiles", "a", desired.StateFile)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p+".tmp", []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"desired_state":"running"}`)
+	if err := os.WriteFile(filepath.Join(root, "profiles", "a", "SOUL.md"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := testLoop(root, Options{})
+	if _, err := l.p.Reader.Load(nil); err != nil {
+		t.Fatal(err)
+	}
+	queued := func() []Event {
+		var out []Event
+		for len(l.events) > 0 {
+			out = append(out, <-l.events)
+		}
+		return out
+	}
+
+	write(`{"desired_state":"running","updated_at":1}`)
+	l.send(Event{Kind: Intent, Key: "a"})
+	if q := queued(); len(q) != 0 || len(l.dirty) != 0 {
+		t.Errorf("the same intent, loop waiting: queued %v, dirty %v; want nothing", q, l.dirty)
+	}
+
+	write(`{"desired_state":"stopped"}`)
+	l.send(Event{Kind: Intent, Key: "a"})
+	if q := queued(); !slices.Equal(q, []Event{{Kind: Input, Key: "a"}}) || !l.dirty["a"] {
+		t.Errorf("a new intent, loop waiting: queued %v, dirty %v; want a noted Input for a", q, l.dirty)
+	}
+	clear(l.dirty)
+
+	l.state.Lock() // a pass runs
+	write(`{"desired_state":"stopped","updated_at":2}`)
+	l.send(Event{Kind: Intent, Key: "a"})
+	l.state.Unlock()
+	if q := queued(); !slices.Equal(q, []Event{{Kind: Intent, Key: "a"}}) || len(l.dirty) != 0 {
+		t.Errorf("during a pass: queued %v, dirty %v; want the Intent queued unread", q, l.dirty)
+	}
+}
+
 // TestOverflow: a source that outruns the loop never blocks; the loop
 // answers with a full pass.
 func TestOverflow(t *testing.T) {
