@@ -67,7 +67,10 @@ func (r Rollout) judge(u *Unit, now time.Time) rolled {
 		x.state, x.why = rolledFailed, "parked after its restart: "+u.Park.Why
 		return x
 	}
-	if u.PermanentFailure && !u.Since.Before(u.Rolled) {
+	// A restart of ours that a killed pass left half done has the gateway
+	// down as a permanent failure looks (exit 0, s6 wanting it down): the
+	// pass starts it again (restart_incomplete), and it is judged then.
+	if u.PermanentFailure && !u.Restarting && !u.Since.Before(u.Rolled) {
 		x.state, x.why = rolledFailed, fmt.Sprintf("failed for good after its restart (exit %d)", u.ExitCode)
 		return x
 	}

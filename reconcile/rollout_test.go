@@ -49,6 +49,15 @@ var _ = Describe("the rollout budget", func() {
 	downSince := func(t time.Time) unitOpt {
 		return func(u *reconcile.Unit) { u.Running, u.PID, u.Since = false, 0, t }
 	}
+	// cutShort is a restart of ours that a killed pass began and did not
+	// finish: the gateway stopped (exit 0 on SIGTERM), s6 wants it down,
+	// and its finish left it as a permanent failure would be.
+	cutShort := func(t time.Time) unitOpt {
+		return func(u *reconcile.Unit) {
+			u.Running, u.WantUp, u.PID, u.Since, u.ExitCode = false, false, 0, t, 0
+			u.Restarting, u.PermanentFailure = true, true
+		}
+	}
 	text := func(p reconcile.Plan) string {
 		restarts, held := 0, map[string]int{}
 		var until []string
@@ -121,6 +130,16 @@ var _ = Describe("the rollout budget", func() {
 				return o
 			}(),
 			"0 restarts; held map[rollout_halted:29]\nwarning: rollout halted with 29 restarts to go: gateway-p00 not up for 10s within 1m0s of its restart"),
+		Entry("a restart of ours cut short by a kill (down with exit 0, s6 wanting it down) is in flight, not failed: it is started again",
+			func() desired.State {
+				d, _ := fleet(30, 1, rolledAt(ago(2*time.Second)), cutShort(ago(time.Second)))
+				return d
+			}(),
+			func() reconcile.Observed {
+				_, o := fleet(30, 1, rolledAt(ago(2*time.Second)), cutShort(ago(time.Second)))
+				return o
+			}(),
+			"1 restarts; held map[rollout:28] until +10s; in flight [p00]"),
 		Entry("a death long after a healthy restart is no failure of the rollout",
 			func() desired.State {
 				d, _ := fleet(30, 3, rolledAt(ago(10*time.Minute)), died(ago(time.Second), 1))
@@ -136,6 +155,21 @@ var _ = Describe("the rollout budget", func() {
 			func() reconcile.Observed { _, o := fleet(30, 28, rolledAt(ago(time.Hour))); return o }(),
 			"2 restarts; held map[]"),
 	)
+
+	It("starts again a gateway whose restart a killed pass cut short, and holds nothing for it", func() {
+		d, o := fleet(30, 1, rolledAt(ago(2*time.Second)), cutShort(ago(time.Second)))
+		p := decideAt(d, o)
+		var starts []reconcile.Action
+		for _, a := range p.Actions {
+			if a.Kind == reconcile.Start {
+				starts = append(starts, a)
+			}
+		}
+		Expect(starts).To(HaveLen(1))
+		Expect(starts[0].Key).To(Equal("p00"))
+		Expect(starts[0].Reason).To(Equal(desired.ReasonRestartIncomplete))
+		Expect(p.Warnings).To(BeEmpty())
+	})
 
 	It("is no rollout for gateways that do not run: their files are rewritten at once", func() {
 		var ss []desired.Service
