@@ -100,7 +100,7 @@ test: deps
 # <package>/testdata/fuzz; a failure leaves its input there. Longer:
 # make fuzz FUZZTIME=10m.
 FUZZTIME ?= 5s
-FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzParseDotEnv desired:FuzzValidName backends/s6:FuzzRender backends/s6:FuzzRenderSettings
+FUZZ     := desired:FuzzParseConfig desired:FuzzParseIntent desired:FuzzIntentFastPath desired:FuzzScanValid desired:FuzzParseDotEnv desired:FuzzValidName backends/s6:FuzzRender backends/s6:FuzzRenderSettings
 fuzz:
 	@for pt in $(FUZZ); do \
 		pkg=$${pt%%:*}; t=$${pt#*:}; \
