@@ -120,7 +120,9 @@ func pace(plan *Plan, o Observed, want map[Key]Spec, r *Rollout, now time.Time) 
 	}
 	var inFlight, failed []rolled
 	for k, u := range o.Units {
-		if u.Running {
+		// A gateway down only because a killed pass cut our restart of it
+		// short is one of the running fleet: the batch is a share of it.
+		if u.Running || u.Restarting {
 			running++
 		}
 		// A gateway restarted for the rendering it runs now: part of this
