@@ -31,6 +31,21 @@ func testLoop(root string, opt Options) *loop {
 	return newLoop(p, opt, logr.Discard())
 }
 
+// renameInto writes data to path as Hermes does: a temp file, renamed into
+// place.
+func renameInto(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".tmp", []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOwnUnitEvents: the loop must not wake for the writes of its own last
 // pass, and must wake for anyone else's.
 func TestOwnUnitEvents(t *testing.T) {
@@ -108,19 +123,7 @@ func TestBackoffForgetsWhatNeedsNothing(t *testing.T) {
 // change is default's too; a scoped loop (a host) asks only for its own.
 func TestEventsBecomeKeys(t *testing.T) {
 	root := t.TempDir()
-	write := func(rel, data string) {
-		t.Helper()
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p+".tmp", []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(p+".tmp", p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(rel, data string) { t.Helper(); renameInto(t, filepath.Join(root, rel), data) }
 	write("config.yaml", "model: x\n")
 	for _, p := range []string{"a", "b"} {
 		write("profiles/"+p+"/SOUL.md", p)
@@ -202,16 +205,7 @@ func TestIntentSend(t *testing.T) {
 	root := t.TempDir()
 	write := func(data string) {
 		t.Helper()
-		p := filepath.Join(root, "profiles", "a", desired.StateFile)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p+".tmp", []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(p+".tmp", p); err != nil {
-			t.Fatal(err)
-		}
+		renameInto(t, filepath.Join(root, "profiles", "a", desired.StateFile), data)
 	}
 	write(`{"desired_state":"running"}`)
 	if err := os.WriteFile(filepath.Join(root, "profiles", "a", "SOUL.md"), []byte("a"), 0o644); err != nil {
