@@ -128,6 +128,12 @@ func pace(plan *Plan, o Observed, want map[Key]Spec, r *Rollout, now time.Time) 
 		// A gateway restarted for the rendering it runs now: part of this
 		// rollout, or of one before it.
 		if u.Rolled.IsZero() || waiting[k] || u.Untouchable != "" || want[k].Hash == "" || u.Hash != want[k].Hash {
+			if u.Restarting && !u.Running && u.Untouchable == "" {
+				// Our restart of it, cut short by a kill before its
+				// progress was recorded: this pass starts it, a restart of
+				// the batch like the others.
+				inFlight = append(inFlight, rolled{key: k, unit: u.Name, state: rolledInFlight, until: now.Add(r.HealthyAfter)})
+			}
 			continue
 		}
 		x := r.judge(u, now)

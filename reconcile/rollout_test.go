@@ -140,6 +140,17 @@ var _ = Describe("the rollout budget", func() {
 				return o
 			}(),
 			"2 restarts; held map[rollout:27] until +10s; in flight [p00]"),
+		Entry("a restart of ours cut short before its progress was recorded: in flight too, so the batch does not grow by its start",
+			func() desired.State {
+				d, _ := fleet(30, 0)
+				return d
+			}(),
+			func() reconcile.Observed {
+				_, o := fleet(30, 0)
+				cutShort(ago(time.Second))(o.Units["p00"])
+				return o
+			}(),
+			"2 restarts; held map[rollout:27] until +10s; in flight [p00]"),
 		Entry("a death long after a healthy restart is no failure of the rollout",
 			func() desired.State {
 				d, _ := fleet(30, 3, rolledAt(ago(10*time.Minute)), died(ago(time.Second), 1))
