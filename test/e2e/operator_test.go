@@ -225,8 +225,12 @@ var _ = Describe("operator safety and truthfulness", func() {
 	})
 
 	It("5: prints the plan and the capacity warning before applying, then the apply's progress", func() {
-		// The operator says s6-svscan takes 2: the slots past it are
-		// refused (exit 1), after a plan that warned first.
+		// s6-svscan takes 2 and the operator says so: the slots past it are
+		// refused (exit 1), after a plan that warned first. (With a larger
+		// real limit the refusal would depend on whether the pass looks
+		// before s6-svscan has taken every slot.)
+		w.StopSvscan()
+		w.StartSvscan("-c", "2")
 		s := w.Run("--once", "--output", "json", "--max-services", "2")
 		Expect(s).To(gexec.Exit(1), "%s", s.Err.Contents())
 		types := ndjsonTypes(s.Out.Contents())
