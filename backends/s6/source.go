@@ -128,6 +128,12 @@ func (st *sourceState) run(ctx context.Context) {
 				case !sl.gone && !watched:
 					if st.fw.Add(dir) == nil {
 						st.deathDirs[dir] = sl.key
+						// A death recorded between the pass's look and this
+						// watch has no event of its own (a gateway that
+						// exits 78 at once, as it starts): look once.
+						if st.worthAPass(filepath.Join(dir, filepath.Base(DeathTally))) {
+							st.send(loop.Event{Kind: loop.Deaths, Key: sl.key})
+						}
 					}
 				}
 			}
